@@ -1,0 +1,73 @@
+# Development tasks for durable_ext. Every target is idempotent: once the virtualenv and
+# node_modules are in place, `make test` only runs lint and the tests.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := test
+.DELETE_ON_ERROR:
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+VENV_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.package-lock.json
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export npm_config_fund := false
+export npm_config_audit := false
+export npm_config_update_notifier := false
+
+AZURITE_FLAGS := --silent --location .azurite --disableTelemetry --skipApiVersionCheck \
+	--blobHost 127.0.0.1 --blobPort 10000 \
+	--queueHost 127.0.0.1 --queuePort 10001 \
+	--tableHost 127.0.0.1 --tablePort 10002
+
+.PHONY: venv node_modules lint test azurite run bench clean distclean
+
+## venv: create .venv (if missing) and install the package with its dev extra
+venv: $(VENV_STAMP)
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when pyproject.toml changed since the last install.
+$(VENV_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## node_modules: install Azurite exactly as pinned in package-lock.json
+node_modules: $(NODE_STAMP)
+
+$(NODE_STAMP): package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+## lint: ruff + mypy
+lint: venv
+	$(VENV)/bin/ruff check durable_ext tests bench
+	$(VENV)/bin/mypy durable_ext
+
+## test: lint, then the whole test suite (starts its own private Azurite)
+test: venv node_modules lint
+	$(VENV)/bin/pytest -q
+
+## azurite: run Azurite in the foreground on the default ports, data in .azurite/
+azurite: node_modules
+	mkdir -p .azurite
+	node_modules/.bin/azurite $(AZURITE_FLAGS)
+
+## run: start the local host in the app root (durable-ext start)
+run: venv node_modules
+	$(VENV)/bin/durable-ext start
+
+## bench: run the replay benchmark
+bench: venv
+	$(VENV)/bin/python bench/replay.py
+
+## clean: remove caches and build output (keeps .venv, node_modules and .azurite data)
+clean:
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	find . -path ./.venv -prune -o -path ./node_modules -prune -o \
+		-type d -name __pycache__ -prune -exec rm -rf {} +
+
+## distclean: clean, and also remove .venv, node_modules and .azurite
+distclean: clean
+	rm -rf $(VENV) node_modules .azurite

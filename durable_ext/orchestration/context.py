@@ -1,0 +1,370 @@
+"""`DurableOrchestrationContext`: the API orchestrator code calls, as in `azure-functions-durable`."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from . import codec
+from .actions import CreateSubOrchestration, CreateTimer, ScheduleActivity, SendEvent, WaitForEvent
+from .entity_id import EntityId
+from .history import HistoryEvent, event_from_fields
+from .retry import RetryOptions
+from .tasks import (
+    AtomicTask,
+    LongTimerTask,
+    RetryAbleTask,
+    TaskBase,
+    TimerTask,
+    WhenAllTask,
+    WhenAnyTask,
+)
+
+if TYPE_CHECKING:
+    from .executor import OrchestrationExecutor
+
+__all__ = ["DurableOrchestrationContext", "MAX_CUSTOM_STATUS_BYTES", "HTTP_ACTIVITY_NAME"]
+
+MAX_CUSTOM_STATUS_BYTES = 16 * 1024
+HTTP_ACTIVITY_NAME = "BuiltIn::HttpActivity"
+_UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_OID, "9e952958-5e33-4daf-827f-2fa12937b875")
+_SDK_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def _function_name(fn: str | Callable[..., Any], trigger: str) -> tuple[str, type | None]:
+    """Resolve a name or a decorated function to (function name, return annotation)."""
+    if isinstance(fn, str):
+        if not fn:
+            raise ValueError(f"The {trigger} function name cannot be empty.")
+        return fn, None
+    registered = getattr(fn, "__durable_function__", None)
+    if registered is not None:
+        kind, name, user_fn = registered
+        if kind != trigger:
+            raise ValueError(
+                f"Received function with Trigger-type `{kind}` but expected `{trigger}`. "
+                f"Pass the function decorated with @{trigger.replace('Trigger', '_trigger')}."
+            )
+        annotation = inspect.signature(user_fn).return_annotation
+        return name, annotation if isinstance(
+            annotation, type
+        ) and annotation is not inspect.Signature.empty else None
+    builder_fn = getattr(fn, "_function", None)
+    if builder_fn is not None and hasattr(builder_fn, "get_function_name"):
+        trigger_binding = builder_fn.get_trigger()
+        kind = getattr(trigger_binding, "type", None)
+        if kind != trigger:
+            raise ValueError(
+                f"Received function with Trigger-type `{kind}` but expected `{trigger}`."
+            )
+        return builder_fn.get_function_name(), None
+    raise ValueError(
+        f"The `call_activity` API received a `Callable` without an associated Azure Functions "
+        f"trigger-type. Please ensure you're using a Python programming model V2 function "
+        f"decorated with a {trigger} decorator, or pass the function name as a string."
+    )
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class DurableOrchestrationContext:
+    """The orchestrator's view of its instance: schedule work, wait, read input and time.
+
+    Created by the engine for every episode; orchestrator code receives it as its trigger argument.
+    """
+
+    def __init__(
+        self,
+        history: list[dict[Any, Any]] | None = None,
+        instanceId: str = "",  # noqa: N803 - the SDK's keyword
+        isReplaying: bool = False,  # noqa: N803
+        parentInstanceId: str | None = None,  # noqa: N803
+        input: Any = None,  # noqa: A002
+        upperSchemaVersion: int = 0,  # noqa: N803
+        maximumShortTimerDuration: str | None = None,  # noqa: N803
+        longRunningTimerIntervalDuration: str | None = None,  # noqa: N803
+        upperSchemaVersionNew: int | None = None,  # noqa: N803
+        **kwargs: Any,
+    ) -> None:
+        self._histories: list[HistoryEvent] = [event_from_fields(e) for e in history or []]
+        self._instance_id = instanceId
+        self._is_replaying = isReplaying
+        self._parent_instance_id = parentInstanceId
+        self._input: str | None = (
+            input if input is None or isinstance(input, str) else json.dumps(input)
+        )
+        self._function_context = dict(kwargs)
+        self._current_utc_datetime: datetime = datetime.min.replace(tzinfo=UTC)
+        self._version: str | None = None
+        self._execution_id: str | None = None
+        self._name: str | None = None
+        self._custom_status: Any = None
+        self._custom_status_json: str | None = None
+        self._continue_as_new_input: str | None = None
+        self._will_continue_as_new = False
+        self._new_uuid_counter = 0
+        self._input_type: type | None = None
+        self._max_short_timer = timedelta(days=6)
+        self._long_timer_interval = timedelta(days=3)
+        self._executor: OrchestrationExecutor | None = None
+
+    @classmethod
+    def from_json(cls, json_string: str) -> DurableOrchestrationContext:
+        """A context from the SDK's orchestration-trigger JSON (history with DTFx field names)."""
+        return cls(**json.loads(json_string))
+
+    # -- scheduling ------------------------------------------------------------------------
+    def call_activity(
+        self,
+        name: str | Callable[..., Any],
+        input_: Any | None = None,
+        expected_type: type | None = None,
+    ) -> TaskBase:
+        """Schedule an activity function; yield the task for its result."""
+        function_name, annotation = _function_name(name, "activityTrigger")
+        return AtomicTask(
+            -1, ScheduleActivity(function_name, codec.encode(input_)), expected_type or annotation
+        )
+
+    def call_activity_with_retry(
+        self,
+        name: str | Callable[..., Any],
+        retry_options: RetryOptions,
+        input_: Any | None = None,
+        expected_type: type | None = None,
+    ) -> TaskBase:
+        """Schedule an activity, retried per `retry_options` when it fails."""
+        return RetryAbleTask(self.call_activity(name, input_, expected_type), retry_options, self)
+
+    def call_sub_orchestrator(
+        self,
+        name: str | Callable[..., Any],
+        input_: Any | None = None,
+        instance_id: str | None = None,
+        version: str | None = None,
+        expected_type: type | None = None,
+    ) -> TaskBase:
+        """Start a sub-orchestration; yield the task for its output."""
+        function_name, annotation = _function_name(name, "orchestrationTrigger")
+        if instance_id is not None and not isinstance(instance_id, str):
+            raise ValueError("instance_id must be a string")
+        action = CreateSubOrchestration(
+            function_name, instance_id or "", codec.encode(input_), version or ""
+        )
+        return AtomicTask(-1, action, expected_type or annotation)
+
+    def call_sub_orchestrator_with_retry(
+        self,
+        name: str | Callable[..., Any],
+        retry_options: RetryOptions,
+        input_: Any | None = None,
+        instance_id: str | None = None,
+        version: str | None = None,
+        expected_type: type | None = None,
+    ) -> TaskBase:
+        """Start a sub-orchestration, restarted per `retry_options` when it fails."""
+        child = self.call_sub_orchestrator(name, input_, instance_id, version, expected_type)
+        return RetryAbleTask(child, retry_options, self)
+
+    def call_http(
+        self,
+        method: str,
+        uri: str,
+        content: str | None = None,
+        headers: dict[str, str] | None = None,
+        token_source: Any = None,
+        is_raw_str: bool = False,
+    ) -> TaskBase:
+        """Make a durable HTTP call (the built-in HTTP activity); the result is a response dict."""
+        if is_raw_str and content is not None and not isinstance(content, str):
+            raise TypeError("Invalid use of 'is_raw_str' parameter: content must be a string")
+        body = content if isinstance(content, str) or content is None else json.dumps(content)
+        request: dict[str, Any] = {
+            "method": method,
+            "uri": uri,
+            "content": body,
+            "headers": headers,
+        }
+        if token_source is not None:
+            request["tokenSource"] = (
+                token_source.to_json() if hasattr(token_source, "to_json") else token_source
+            )
+        return AtomicTask(-1, ScheduleActivity(HTTP_ACTIVITY_NAME, codec.encode(request)))
+
+    def call_entity(
+        self,
+        entityId: EntityId,  # noqa: N803 - the SDK's name
+        operationName: str,  # noqa: N803
+        operationInput: Any | None = None,  # noqa: N803
+        expected_type: type | None = None,
+    ) -> TaskBase:
+        """Call an entity operation and wait for its result."""
+        request_id = self.new_uuid()
+        request = self._entity_request(request_id, operationName, operationInput, signal=False)
+        action = SendEvent(EntityId.get_scheduler_id(entityId), "op", request)
+        task = AtomicTask(-1, action, expected_type)
+        task._entity_request_id = request_id  # type: ignore[attr-defined]
+        return task
+
+    def signal_entity(
+        self,
+        entityId: EntityId,  # noqa: N803
+        operationName: str,  # noqa: N803
+        operationInput: Any | None = None,  # noqa: N803
+    ) -> TaskBase:
+        """Send a one-way operation to an entity (scheduled now; no need to yield)."""
+        request = self._entity_request(self.new_uuid(), operationName, operationInput, signal=True)
+        task = AtomicTask(-1, SendEvent(EntityId.get_scheduler_id(entityId), "op", request))
+        self._schedule(task)
+        task.set_value(False, None)
+        return task
+
+    def _entity_request(self, request_id: str, operation: str, value: Any, signal: bool) -> str:
+        return json.dumps(
+            {
+                "id": request_id,
+                "op": operation,
+                "signal": signal,
+                "input": codec.encode(value),
+                "parent": None if signal else self._instance_id,
+            }
+        )
+
+    def create_timer(self, fire_at: datetime) -> TaskBase:
+        """A durable timer that completes at `fire_at` (naive datetimes are taken as UTC)."""
+        if not isinstance(fire_at, datetime):
+            raise ValueError(f"fire_at must be a datetime, got {type(fire_at).__name__}")
+        return self._new_timer(_utc(fire_at))
+
+    def wait_for_external_event(self, name: str, expected_type: type | None = None) -> TaskBase:
+        """Wait for an event raised to this instance; events raised earlier are buffered, FIFO."""
+        if not name:
+            raise ValueError("External event name cannot be empty.")
+        return AtomicTask(name, WaitForEvent(name), expected_type)
+
+    def task_all(self, activities: Sequence[TaskBase]) -> TaskBase:
+        """All of the tasks: their results in order; fails with the first failure."""
+        return WhenAllTask(self._tasks(activities))
+
+    def task_any(self, activities: Sequence[TaskBase]) -> TaskBase:
+        """The first task to complete (the Task object)."""
+        return WhenAnyTask(self._tasks(activities))
+
+    @staticmethod
+    def _tasks(activities: Sequence[TaskBase]) -> list[TaskBase]:
+        tasks = list(activities)
+        for task in tasks:
+            if not isinstance(task, TaskBase):
+                raise TypeError(
+                    f"expected tasks returned by the context, got {type(task).__name__}"
+                )
+        return tasks
+
+    def continue_as_new(self, input_: Any) -> None:
+        """Restart this instance with a new input and a fresh history once this code yields or returns."""
+        self._continue_as_new_input = codec.encode(input_)
+        self._will_continue_as_new = True
+
+    def set_custom_status(self, status: Any) -> None:
+        """Publish a JSON-serialisable status (up to 16 KB) readable by clients."""
+        encoded = codec.encode(status)
+        size = len(encoded.encode("utf-8"))
+        if size > MAX_CUSTOM_STATUS_BYTES:
+            raise ValueError(
+                f"custom status is {size} bytes of JSON; the limit is {MAX_CUSTOM_STATUS_BYTES} bytes"
+            )
+        self._custom_status = status
+        self._custom_status_json = encoded
+
+    def get_input(self, expected_type: type | None = None) -> Any:
+        """The orchestration input, converted to `expected_type` (or the decorator's input_type)."""
+        return codec.decode(self._input, expected_type or self._input_type)
+
+    def new_uuid(self) -> str:
+        """A deterministic UUID (the SDK's algorithm: uuid5 over instance id, time and counter)."""
+        name = (
+            f"{self._instance_id}_{self._current_utc_datetime.strftime(_SDK_TIME_FORMAT)}_"
+            f"{self._new_uuid_counter}"
+        )
+        self._new_uuid_counter += 1
+        return str(uuid.uuid5(_UUID_NAMESPACE, name))
+
+    def new_guid(self) -> uuid.UUID:
+        """The SDK's older deterministic UUID variant (shares the counter with new_uuid)."""
+        name = f"{self._instance_id}_{self._current_utc_datetime}_{self._new_uuid_counter}"
+        self._new_uuid_counter += 1
+        return uuid.uuid5(uuid.NAMESPACE_URL, name)
+
+    # -- properties --------------------------------------------------------------------------
+    @property
+    def instance_id(self) -> str:
+        return self._instance_id
+
+    @property
+    def parent_instance_id(self) -> str | None:
+        return self._parent_instance_id
+
+    @property
+    def is_replaying(self) -> bool:
+        """True while the code re-runs past episodes (skip side effects such as logging)."""
+        return self._is_replaying
+
+    @property
+    def current_utc_datetime(self) -> datetime:
+        """Deterministic 'now': the start time of the episode being replayed."""
+        return self._current_utc_datetime
+
+    @current_utc_datetime.setter
+    def current_utc_datetime(self, value: datetime) -> None:
+        self._current_utc_datetime = value
+
+    @property
+    def version(self) -> str | None:
+        return self._version
+
+    @property
+    def will_continue_as_new(self) -> bool:
+        return self._will_continue_as_new
+
+    @property
+    def custom_status(self) -> Any:
+        return self._custom_status
+
+    @property
+    def histories(self) -> list[HistoryEvent]:
+        return self._histories
+
+    @property
+    def function_context(self) -> dict[str, Any]:
+        return self._function_context
+
+    @property
+    def execution_id(self) -> str | None:
+        """The id of the current execution (changes with every continue_as_new)."""
+        return self._execution_id
+
+    @property
+    def name(self) -> str | None:
+        """The orchestrator function name."""
+        return self._name
+
+    # -- engine hooks ------------------------------------------------------------------------
+    def _schedule(self, task: TaskBase) -> None:
+        if self._executor is None:
+            raise RuntimeError("this context is not attached to a running orchestration")
+        self._executor.schedule(task)
+
+    def _new_timer(self, fire_at: datetime) -> TaskBase:
+        if fire_at - self._current_utc_datetime > self._max_short_timer:
+            return LongTimerTask(-1, CreateTimer(fire_at), self)
+        return TimerTask(-1, CreateTimer(fire_at))
+
+    def _next_attempt(self, first: TaskBase) -> TaskBase:
+        assert isinstance(first, AtomicTask)
+        return AtomicTask(-1, first.action, first.expected_type)

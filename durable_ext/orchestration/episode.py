@@ -1,0 +1,109 @@
+"""One orchestration episode: new messages in, the history to store and the decisions out.
+
+Continue-as-new is handled here, inside the same episode as DTFx does: the finished execution is
+replaced by a fresh one (new ExecutionId, the carried-over events right after its ExecutionStarted),
+which runs at once. Only the newest execution's history is kept.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from .context import DurableOrchestrationContext
+from .executor import ExecutionResult, OrchestrationExecutor, ReplayOptions
+from .history import (
+    ExecutionStarted,
+    HistoryEvent,
+    OrchestrationInstance,
+    OrchestrationStatus,
+    OrchestratorCompleted,
+    OrchestratorStarted,
+)
+
+__all__ = ["EpisodeOutcome", "run_episode", "MAX_GENERATIONS_PER_EPISODE"]
+
+MAX_GENERATIONS_PER_EPISODE = 1000
+
+
+@dataclass(slots=True)
+class EpisodeOutcome:
+    """The result of an episode."""
+
+    execution_id: str
+    events: list[HistoryEvent]
+    """The whole history of the current execution after the episode."""
+    first_new_index: int
+    """`events[first_new_index:]` are new (0 when the episode started a new execution)."""
+    result: ExecutionResult
+    """Status, output and custom status of the current execution."""
+    decisions: list[HistoryEvent]
+    """Every decision of the episode, earlier executions' included, to turn into messages."""
+    started: ExecutionStarted
+    executor: OrchestrationExecutor
+
+
+def _started_event(events: Sequence[HistoryEvent]) -> ExecutionStarted | None:
+    for event in events:
+        if isinstance(event, ExecutionStarted):
+            return event
+    return None
+
+
+def run_episode(
+    orchestrator: Callable[[DurableOrchestrationContext], Any],
+    *,
+    instance_id: str,
+    past_events: Sequence[HistoryEvent],
+    new_events: Sequence[HistoryEvent],
+    now: datetime,
+    options: ReplayOptions | None = None,
+    new_execution_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+) -> EpisodeOutcome:
+    """Replay `past_events`, apply `new_events` (ExecutionStarted first if any) at time `now`."""
+    episode = [OrchestratorStarted(timestamp=now), *new_events]
+    executor = OrchestrationExecutor(orchestrator, instance_id=instance_id, options=options)
+    result = executor.execute(past_events, episode)
+    events = [*past_events, *episode, *result.decisions, OrchestratorCompleted(timestamp=now)]
+    first_new = len(past_events)
+    decisions = list(result.decisions)
+    started = _started_event(events)
+    if started is None:
+        raise ValueError(f"instance {instance_id!r} has no ExecutionStarted event")
+    generations = 0
+    while result.status is OrchestrationStatus.ContinuedAsNew:
+        generations += 1
+        if generations > MAX_GENERATIONS_PER_EPISODE:
+            raise RuntimeError(
+                f"instance {instance_id!r} called continue_as_new {MAX_GENERATIONS_PER_EPISODE} "
+                "times in one episode without waiting for anything"
+            )
+        previous = started.orchestration_instance or OrchestrationInstance(instance_id)
+        started = replace(
+            started,
+            event_id=-1,
+            timestamp=now,
+            is_played=False,
+            orchestration_instance=OrchestrationInstance(previous.instance_id, new_execution_id()),
+            input=result.continue_as_new_input,
+        )
+        carried = [replace(e, is_played=False) for e in result.carried_events]
+        episode = [OrchestratorStarted(timestamp=now), started, *carried]
+        executor = OrchestrationExecutor(orchestrator, instance_id=instance_id, options=options)
+        result = executor.execute([], episode)
+        events = [*episode, *result.decisions, OrchestratorCompleted(timestamp=now)]
+        first_new = 0
+        decisions.extend(result.decisions)
+    instance = started.orchestration_instance
+    return EpisodeOutcome(
+        execution_id=(instance.execution_id or "") if instance else "",
+        events=events,
+        first_new_index=first_new,
+        result=result,
+        decisions=decisions,
+        started=started,
+        executor=executor,
+    )
