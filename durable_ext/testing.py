@@ -210,7 +210,7 @@ class _Simulation:
             history = outcome.events
             warnings.extend(outcome.result.warnings)
             for decision in outcome.decisions:
-                reply = self._act(decision, instance_id, outcome.execution_id, clock, sent)
+                reply = self._act(decision.event, instance_id, decision.execution_id, clock, sent)
                 if reply is not None:
                     push(*reply)
             if (

@@ -24,9 +24,17 @@ from .history import (
     OrchestratorStarted,
 )
 
-__all__ = ["EpisodeOutcome", "run_episode", "MAX_GENERATIONS_PER_EPISODE"]
+__all__ = ["Decision", "EpisodeOutcome", "run_episode", "MAX_GENERATIONS_PER_EPISODE"]
 
 MAX_GENERATIONS_PER_EPISODE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A decision and the execution that made it."""
+
+    execution_id: str
+    event: HistoryEvent
 
 
 @dataclass(slots=True)
@@ -40,7 +48,7 @@ class EpisodeOutcome:
     """`events[first_new_index:]` are new (0 when the episode started a new execution)."""
     result: ExecutionResult
     """Status, output and custom status of the current execution."""
-    decisions: list[HistoryEvent]
+    decisions: list[Decision]
     """Every decision of the episode, earlier executions' included, to turn into messages."""
     started: ExecutionStarted
     executor: OrchestrationExecutor
@@ -51,6 +59,11 @@ def _started_event(events: Sequence[HistoryEvent]) -> ExecutionStarted | None:
         if isinstance(event, ExecutionStarted):
             return event
     return None
+
+
+def _execution_id(started: ExecutionStarted) -> str:
+    instance = started.orchestration_instance
+    return (instance.execution_id or "") if instance else ""
 
 
 def run_episode(
@@ -69,10 +82,10 @@ def run_episode(
     result = executor.execute(past_events, episode)
     events = [*past_events, *episode, *result.decisions, OrchestratorCompleted(timestamp=now)]
     first_new = len(past_events)
-    decisions = list(result.decisions)
     started = _started_event(events)
     if started is None:
         raise ValueError(f"instance {instance_id!r} has no ExecutionStarted event")
+    decisions = [Decision(_execution_id(started), e) for e in result.decisions]
     generations = 0
     while result.status is OrchestrationStatus.ContinuedAsNew:
         generations += 1
@@ -96,10 +109,9 @@ def run_episode(
         result = executor.execute([], episode)
         events = [*episode, *result.decisions, OrchestratorCompleted(timestamp=now)]
         first_new = 0
-        decisions.extend(result.decisions)
-    instance = started.orchestration_instance
+        decisions.extend(Decision(_execution_id(started), e) for e in result.decisions)
     return EpisodeOutcome(
-        execution_id=(instance.execution_id or "") if instance else "",
+        execution_id=_execution_id(started),
         events=events,
         first_new_index=first_new,
         result=result,

@@ -220,6 +220,7 @@ _DECODERS: dict[str, Any] = {
     "parent": ParentInstance.from_fields,
     "failure": FailureDetails.from_fields,
     "json": _load_json_member,
+    "tags": lambda v: {k: str(x) for k, x in (_load_json_member(v) or {}).items() if k != "$type"},
     "status": lambda v: (
         None
         if v is None
@@ -291,7 +292,7 @@ class ExecutionStarted(HistoryEvent):
     name: str | None = None
     version: str | None = None
     input: str | None = None
-    tags: dict[str, str] | None = _member("json")
+    tags: dict[str, str] | None = _member("tags")
     correlation: str | None = None
     scheduled_start_time: datetime | None = _time_field()
     generation: int | None = None
@@ -323,7 +324,7 @@ class TaskScheduled(HistoryEvent):
     name: str | None = None
     version: str | None = None
     input: str | None = None
-    tags: dict[str, str] | None = _member("json")
+    tags: dict[str, str] | None = _member("tags")
 
 
 @_event(EventType.TaskCompleted)

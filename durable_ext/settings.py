@@ -1,0 +1,477 @@
+"""host.json and app settings, read the way the Durable Functions extension reads them.
+
+`load_durable_task_settings` turns `extensions.durableTask` of host.json into a frozen
+`DurableTaskSettings` with the extension's defaults. Keys are case-insensitive, as in .NET
+configuration; unknown keys are ignored; every invalid value raises `SettingsError` naming the
+full setting path and the value. App settings come from local.settings.json `Values` with
+environment variables taking precedence, as Azure Functions Core Tools does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DurableTaskSettings",
+    "HttpSettings",
+    "SettingsError",
+    "app_settings",
+    "format_timespan",
+    "get_app_setting",
+    "load_durable_task_settings",
+    "load_host_json",
+    "load_http_settings",
+    "load_local_settings",
+    "parse_timespan",
+]
+
+DEFAULT_HUB_NAME = "TestHubName"
+DEFAULT_CONNECTION_NAME = "AzureWebJobsStorage"
+HUB_NAME_MIN = 3
+HUB_NAME_MAX = 45
+# Azure Queues refuse a visibility timeout or delay over 7 days.
+QUEUE_VISIBILITY_MAX = timedelta(days=7)
+
+_HUB_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+_APP_SETTING_REF_RE = re.compile(r"%([^%]+)%")
+# .NET TimeSpan.Parse (invariant culture): `d`, `[d.]h:mm[:ss[.fffffff]]` or `d:h:mm:ss[.fffffff]`.
+_TIMESPAN_PATTERNS = (
+    re.compile(r"(?P<d>\d{1,8})"),
+    re.compile(
+        r"(?:(?P<d>\d{1,8})\.)?(?P<h>\d{1,2}):(?P<m>\d{1,2})(?::(?P<s>\d{1,2})(?:\.(?P<f>\d{1,7}))?)?"
+    ),
+    re.compile(r"(?P<d>\d{1,8}):(?P<h>\d{1,2}):(?P<m>\d{1,2}):(?P<s>\d{1,2})(?:\.(?P<f>\d{1,7}))?"),
+)
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names the setting and what to do."""
+
+
+def _default_concurrency() -> int:
+    """The extension's default for both concurrency limits: 10 x processor count."""
+    return 10 * (os.cpu_count() or 1)
+
+
+def _default_worker_id() -> str:
+    """Host name and process id: DTFx uses the machine name alone, but several worker
+    processes on one machine must not share an id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class DurableTaskSettings:
+    """The `extensions.durableTask` settings this package uses, with the extension's defaults.
+
+    `lease_*` are DTFx settings with no host.json key in Durable Functions, and
+    `max_timer_duration`/`long_timer_interval` are this package's own (the longest timer
+    delay one queue message carries, and the leg length of longer chained timers). All can
+    be set for tests under `extensions.durableTask.durableExt`.
+    """
+
+    hub_name: str = DEFAULT_HUB_NAME
+    connection_name: str = DEFAULT_CONNECTION_NAME
+    partition_count: int = 4
+    control_queue_batch_size: int = 32
+    control_queue_buffer_threshold: int = 256
+    control_queue_visibility_timeout: timedelta = timedelta(minutes=5)
+    work_item_queue_visibility_timeout: timedelta = timedelta(minutes=5)
+    max_queue_polling_interval: timedelta = timedelta(seconds=30)
+    max_concurrent_activity_functions: int = field(default_factory=_default_concurrency)
+    max_concurrent_orchestrator_functions: int = field(default_factory=_default_concurrency)
+    lease_interval: timedelta = timedelta(seconds=30)
+    lease_renew_interval: timedelta = timedelta(seconds=10)
+    lease_acquire_interval: timedelta = timedelta(seconds=10)
+    extended_sessions_enabled: bool = False
+    extended_session_idle_timeout: timedelta = timedelta(seconds=30)
+    trace_inputs_and_outputs: bool = False
+    default_version: str = ""
+    max_timer_duration: timedelta = timedelta(days=6)
+    long_timer_interval: timedelta = timedelta(days=3)
+    worker_id: str = field(default_factory=_default_worker_id)
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """`extensions.http` settings: the route prefix of the app's HTTP functions."""
+
+    route_prefix: str = "api"
+
+
+# -- TimeSpan --------------------------------------------------------------------------------
+
+
+def parse_timespan(text: str) -> timedelta:
+    """Parse a .NET TimeSpan string (`[-][d.]hh:mm:ss[.fffffff]`, `d:hh:mm:ss`, `hh:mm` or a
+    bare number of days, as `TimeSpan.Parse` accepts). Raises ValueError if it is not one."""
+    stripped = text.strip()
+    negative = stripped.startswith("-")
+    body = stripped[1:] if negative else stripped
+    for pattern in _TIMESPAN_PATTERNS:
+        match = pattern.fullmatch(body)
+        if match is None:
+            continue
+        parts = match.groupdict()
+        hours, minutes, seconds = (int(parts.get(unit) or 0) for unit in ("h", "m", "s"))
+        if hours > 23 or minutes > 59 or seconds > 59:
+            break
+        ticks = int((parts.get("f") or "").ljust(7, "0"))  # 100 ns units
+        value = timedelta(
+            days=int(parts["d"] or 0),
+            hours=hours,
+            minutes=minutes,
+            seconds=seconds,
+            microseconds=ticks // 10,
+        )
+        return -value if negative else value
+    raise ValueError(f"not a TimeSpan: {text!r}")
+
+
+def format_timespan(value: timedelta) -> str:
+    """Format like .NET's TimeSpan.ToString(): `[-][d.]hh:mm:ss[.fffffff]`."""
+    sign = "-" if value < timedelta(0) else ""
+    value = abs(value)
+    hours, rest = divmod(value.seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    days = f"{value.days}." if value.days else ""
+    fraction = f".{value.microseconds * 10:07d}" if value.microseconds else ""
+    return f"{sign}{days}{hours:02d}:{minutes:02d}:{seconds:02d}{fraction}"
+
+
+# -- reading host.json -----------------------------------------------------------------------
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value)
+
+
+class _Section:
+    """One object of host.json, read with case-insensitive keys; JSON null counts as unset."""
+
+    def __init__(self, values: Mapping[str, Any], path: str) -> None:
+        self._values = {key.lower(): value for key, value in values.items()}
+        self.path = path
+
+    def _child(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def setting(self, key: str) -> str:
+        return f"host.json: {self._child(key)}"
+
+    def get(self, key: str) -> Any:
+        return self._values.get(key.lower())
+
+    def section(self, key: str) -> _Section:
+        value = self.get(key)
+        if value is not None and not isinstance(value, Mapping):
+            raise SettingsError(f"{self.setting(key)} must be an object, got {_show(value)}")
+        return _Section(value or {}, self._child(key))
+
+    def string(self, key: str, default: str) -> str:
+        value = self.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            raise SettingsError(f"{self.setting(key)} must be a string, got {_show(value)}")
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        raise SettingsError(f"{self.setting(key)} must be true or false, got {_show(value)}")
+
+    def integer(self, key: str, default: int, low: int, high: int | None = None) -> int:
+        value = self.get(key)
+        if value is None:
+            return default
+        number: int | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
+            number = int(value)
+        if number is None or number < low or (high is not None and number > high):
+            bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
+            raise SettingsError(
+                f"{self.setting(key)} must be an integer {bounds}, got {_show(value)}"
+            )
+        return number
+
+    def timespan(
+        self,
+        key: str,
+        default: timedelta,
+        low: timedelta | None = None,
+        high: timedelta | None = None,
+    ) -> timedelta:
+        """A TimeSpan setting: greater than zero, at least `low`, at most `high`."""
+        value = self.get(key)
+        if value is None:
+            return default
+        # .NET configuration sees a JSON number as its text, and TimeSpan.Parse("5") is 5 days.
+        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        span: timedelta | None = None
+        if isinstance(text, str):
+            try:
+                span = parse_timespan(text)
+            except ValueError:
+                span = None
+        in_range = (
+            span is not None
+            and span > timedelta(0)
+            and (low is None or span >= low)
+            and (high is None or span <= high)
+        )
+        if span is None or not in_range:
+            bounds = f"from {format_timespan(low)}" if low else "greater than 00:00:00"
+            if high is not None:
+                bounds += f" {'to' if low else 'and at most'} {format_timespan(high)}"
+            raise SettingsError(
+                f"{self.setting(key)} must be a TimeSpan ([d.]hh:mm:ss[.fffffff]) {bounds}, "
+                f"got {_show(value)}"
+            )
+        return span
+
+
+def get_app_setting(settings: Mapping[str, str], name: str) -> str | None:
+    """An app setting as .NET configuration finds it: exact name first, then ignoring case,
+    with `__` and `:` as the same section separator. None when unset or empty."""
+    value = settings.get(name)
+    if not value:
+        wanted = name.replace("__", ":").lower()
+        value = next(
+            (v for k, v in settings.items() if v and k.replace("__", ":").lower() == wanted),
+            None,
+        )
+    return value or None
+
+
+def _resolve_app_setting_refs(text: str, setting: str, settings: Mapping[str, str]) -> str:
+    """Replace each `%NAME%` in `text` with the app setting NAME."""
+
+    def replace(match: re.Match[str]) -> str:
+        value = get_app_setting(settings, match.group(1))
+        if value is None:
+            raise SettingsError(
+                f"{setting} refers to app setting {match.group(1)!r} ({match.group(0)}), "
+                "which is not set"
+            )
+        return value
+
+    return _APP_SETTING_REF_RE.sub(replace, text)
+
+
+def _sanitized_hub_name(site_name: str) -> str:
+    """The extension's default hub name from an app name: letters and digits only, a `t` in
+    front of a leading digit, at most 45 characters, padded with `Hub` below 3."""
+    name = "".join(char for char in site_name if char.isascii() and char.isalnum())
+    if not name:
+        return "DefaultTaskHub"
+    if name[0].isdigit():
+        name = "t" + name
+    name = name[:HUB_NAME_MAX]
+    return name + "Hub" if len(name) < HUB_NAME_MIN else name
+
+
+def _hub_name(durable: _Section, settings: Mapping[str, str]) -> str:
+    """The configured hub name, validated; else the extension's default for this app."""
+    setting = durable.setting("hubName")
+    if durable.get("hubName") is None:
+        slot = get_app_setting(settings, "WEBSITE_SLOT_NAME")
+        if slot is not None and slot.lower() != "production":
+            raise SettingsError(
+                f"{setting} must be set when running in a deployment slot "
+                f"(WEBSITE_SLOT_NAME is {slot!r}), so that slots do not share a task hub"
+            )
+        site_name = get_app_setting(settings, "WEBSITE_SITE_NAME")
+        return _sanitized_hub_name(site_name) if site_name else DEFAULT_HUB_NAME
+    raw = durable.string("hubName", DEFAULT_HUB_NAME)
+    hub_name = _resolve_app_setting_refs(raw, setting, settings)
+    valid = _HUB_NAME_RE.fullmatch(hub_name) and HUB_NAME_MIN <= len(hub_name) <= HUB_NAME_MAX
+    if not valid:
+        shown = _show(hub_name) + (f" (from {_show(raw)})" if raw != hub_name else "")
+        raise SettingsError(
+            f"{setting} must contain only letters and digits, start with a letter and be "
+            f"{HUB_NAME_MIN} to {HUB_NAME_MAX} characters long, got {shown}"
+        )
+    return hub_name
+
+
+def _connection_name(storage: _Section) -> str:
+    for key in ("connectionName", "connectionStringName"):
+        name = storage.string(key, "").strip()
+        if name:
+            return name
+    return DEFAULT_CONNECTION_NAME
+
+
+def load_durable_task_settings(
+    host_json: Mapping[str, Any] | None, app_settings: Mapping[str, str] | None = None
+) -> DurableTaskSettings:
+    """Read `extensions.durableTask` of host.json (and `%NAME%` app setting references in
+    `hubName`) into settings with the Durable Functions defaults."""
+    settings = app_settings or {}
+    durable = _Section(host_json or {}, "").section("extensions").section("durableTask")
+    storage = durable.section("storageProvider")
+    tracing = durable.section("tracing")
+    extras = durable.section("durableExt")
+    defaults = DurableTaskSettings()
+
+    provider = storage.string("type", "AzureStorage")
+    if provider.lower() != "azurestorage":
+        raise SettingsError(
+            f'{storage.setting("type")} must be "AzureStorage" (the only storage provider '
+            f"this package implements), got {_show(provider)}"
+        )
+    lease_interval = extras.timespan("leaseInterval", defaults.lease_interval)
+    lease_renew_interval = extras.timespan("leaseRenewInterval", defaults.lease_renew_interval)
+    if lease_renew_interval >= lease_interval:
+        raise SettingsError(
+            f"{extras.setting('leaseRenewInterval')} must be shorter than "
+            f"{extras.path}.leaseInterval ({format_timespan(lease_interval)}), "
+            f"got {_show(format_timespan(lease_renew_interval))}"
+        )
+    max_timer_duration = extras.timespan(
+        "maxTimerDuration", defaults.max_timer_duration, high=QUEUE_VISIBILITY_MAX
+    )
+    return DurableTaskSettings(
+        hub_name=_hub_name(durable, settings),
+        connection_name=_connection_name(storage),
+        partition_count=storage.integer("partitionCount", defaults.partition_count, 1, 16),
+        control_queue_batch_size=storage.integer(
+            "controlQueueBatchSize", defaults.control_queue_batch_size, 1, 32
+        ),
+        control_queue_buffer_threshold=storage.integer(
+            "controlQueueBufferThreshold", defaults.control_queue_buffer_threshold, 1, 1000
+        ),
+        control_queue_visibility_timeout=storage.timespan(
+            "controlQueueVisibilityTimeout",
+            defaults.control_queue_visibility_timeout,
+            timedelta(minutes=1),
+            timedelta(minutes=60),
+        ),
+        work_item_queue_visibility_timeout=storage.timespan(
+            "workItemQueueVisibilityTimeout",
+            defaults.work_item_queue_visibility_timeout,
+            high=QUEUE_VISIBILITY_MAX,
+        ),
+        max_queue_polling_interval=storage.timespan(
+            "maxQueuePollingInterval", defaults.max_queue_polling_interval
+        ),
+        max_concurrent_activity_functions=durable.integer(
+            "maxConcurrentActivityFunctions", defaults.max_concurrent_activity_functions, 1
+        ),
+        max_concurrent_orchestrator_functions=durable.integer(
+            "maxConcurrentOrchestratorFunctions", defaults.max_concurrent_orchestrator_functions, 1
+        ),
+        lease_interval=lease_interval,
+        lease_renew_interval=lease_renew_interval,
+        lease_acquire_interval=extras.timespan(
+            "leaseAcquireInterval", defaults.lease_acquire_interval
+        ),
+        extended_sessions_enabled=durable.boolean(
+            "extendedSessionsEnabled", defaults.extended_sessions_enabled
+        ),
+        extended_session_idle_timeout=timedelta(
+            seconds=durable.integer(
+                "extendedSessionIdleTimeoutInSeconds",
+                int(defaults.extended_session_idle_timeout.total_seconds()),
+                0,
+            )
+        ),
+        trace_inputs_and_outputs=tracing.boolean(
+            "traceInputsAndOutputs", defaults.trace_inputs_and_outputs
+        ),
+        default_version=durable.string("defaultVersion", defaults.default_version),
+        max_timer_duration=max_timer_duration,
+        long_timer_interval=extras.timespan(
+            "longTimerInterval", defaults.long_timer_interval, high=max_timer_duration
+        ),
+        worker_id=defaults.worker_id,
+    )
+
+
+def load_http_settings(host_json: Mapping[str, Any] | None) -> HttpSettings:
+    """Read `extensions.http.routePrefix` (default "api"; "" serves functions at the root)."""
+    http = _Section(host_json or {}, "").section("extensions").section("http")
+    return HttpSettings(route_prefix=http.string("routePrefix", "api").strip().strip("/"))
+
+
+# -- files and the environment ---------------------------------------------------------------
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read the file: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from exc
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(
+            f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from exc
+    if not isinstance(document, dict):
+        raise SettingsError(f"{path}: must contain a JSON object, got {type(document).__name__}")
+    return document
+
+
+def load_host_json(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The parsed host.json; SettingsError if it is missing or not a JSON object."""
+    host_json = Path(path)
+    if not host_json.is_file():
+        raise SettingsError(
+            f"{host_json}: host.json not found (the function app root must contain one)"
+        )
+    return _read_json_object(host_json)
+
+
+def load_local_settings(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The `Values` of local.settings.json as strings; {} if the file does not exist."""
+    local_settings = Path(path)
+    if not local_settings.exists():
+        return {}
+    document = _read_json_object(local_settings)
+    if document.get("IsEncrypted") is True:
+        raise SettingsError(
+            f"{local_settings}: the values are encrypted (IsEncrypted is true); "
+            "run `func settings decrypt` first"
+        )
+    values = document.get("Values")
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise SettingsError(f"{local_settings}: Values must be an object, got {_show(values)}")
+    result: dict[str, str] = {}
+    for name, value in values.items():
+        if isinstance(value, str):
+            result[name] = value
+        elif isinstance(value, bool | int | float):
+            result[name] = json.dumps(value)
+        elif value is not None:
+            raise SettingsError(
+                f"{local_settings}: Values.{name} must be a string, got {type(value).__name__}"
+            )
+    return result
+
+
+def app_settings(
+    local_values: Mapping[str, str], environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """App settings as a local host sees them: local.settings.json `Values`, overridden by
+    environment variables (Core Tools only sets values that the environment lacks)."""
+    return {**local_values, **(os.environ if environ is None else environ)}

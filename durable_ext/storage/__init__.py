@@ -1,0 +1,1 @@
+"""Azure Storage provider: the DTFx task-hub layout in queues, tables and blobs."""

@@ -1,0 +1,241 @@
+"""The `{Hub}History` table: one partition per instance, hex RowKeys, and the `sentinel` row whose
+ETag fences every checkpoint (DTFx `AzureTableTrackingStore`)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.data.tables import TableTransactionError, UpdateMode
+from azure.data.tables.aio import TableClient
+
+from ..orchestration.history import HistoryEvent, OrchestrationStatus, event_from_fields
+from .keys import escape_key, odata_string
+from .large_payloads import LargePayloadStore, exceeds_property_limit
+
+__all__ = [
+    "HistoryStore",
+    "LoadedHistory",
+    "CheckpointConflict",
+    "SENTINEL",
+    "row_key",
+    "event_to_row",
+]
+
+SENTINEL = "sentinel"
+MAX_ROWS_PER_BATCH = 99
+MAX_BATCH_BYTES = 3 * 1024 * 1024
+LARGE_COLUMNS = (
+    "Name",
+    "Input",
+    "Result",
+    "Output",
+    "Reason",
+    "Details",
+    "Correlation",
+    "FailureDetails",
+    "Tags",
+)
+_SYSTEM = {"PartitionKey", "RowKey", "Timestamp", "_Timestamp", "ExecutionId", "etag"}
+
+
+class CheckpointConflict(Exception):
+    """Another writer checkpointed this instance first (409/412 on the sentinel)."""
+
+
+def row_key(index: int) -> str:
+    return f"{index:016X}"
+
+
+@dataclass(slots=True)
+class LoadedHistory:
+    """The current execution's events and the sentinel ETag to checkpoint against."""
+
+    events: list[HistoryEvent] = field(default_factory=list)
+    etag: str | None = None
+    execution_id: str | None = None
+    row_count: int = 0
+    """Rows of any execution found in the partition (to clear stale rows on a new execution)."""
+
+
+def event_to_row(event: HistoryEvent) -> dict[str, Any]:
+    """Table columns for an event: enums by name, complex members as JSON strings."""
+    row: dict[str, Any] = {}
+    for key, value in event.to_fields().items():
+        if value is None:
+            continue
+        if key == "EventType":
+            row[key] = event.event_type.name
+        elif key == "Timestamp":
+            row["_Timestamp"] = value
+        elif isinstance(value, OrchestrationStatus):
+            row[key] = value.name
+        elif isinstance(value, dict):
+            row[key] = json.dumps(value, separators=(",", ":"))
+        else:
+            row[key] = value
+    return row
+
+
+class HistoryStore:
+    """Reads and writes instance histories."""
+
+    def __init__(self, table: TableClient, payloads: LargePayloadStore) -> None:
+        self._table = table
+        self._payloads = payloads
+
+    async def load(self, instance_id: str) -> LoadedHistory:
+        """The current execution's history (empty when the instance has none)."""
+        key = escape_key(instance_id)
+        rows = [
+            row async for row in self._table.query_entities(f"PartitionKey eq {odata_string(key)}")
+        ]
+        loaded = LoadedHistory(row_count=len(rows))
+        sentinel = next((r for r in rows if r["RowKey"] == SENTINEL), None)
+        if sentinel is not None:
+            loaded.etag = sentinel.metadata["etag"]
+            loaded.execution_id = sentinel.get("ExecutionId")
+        rows = sorted((r for r in rows if r["RowKey"] != SENTINEL), key=lambda r: r["RowKey"])
+        if rows and loaded.execution_id is None:
+            loaded.execution_id = rows[0].get("ExecutionId")
+        for row in rows:
+            if row.get("ExecutionId") != loaded.execution_id:
+                break
+            loaded.events.append(await self._row_to_event(row))
+        return loaded
+
+    async def _row_to_event(self, row: dict[str, Any]) -> HistoryEvent:
+        data = dict(row)
+        for column in LARGE_COLUMNS:
+            blob_name = data.pop(f"{column}BlobName", None)
+            if blob_name:
+                data[column] = await self._payloads.download(blob_name)
+        return event_from_fields(data)
+
+    async def append(
+        self,
+        instance_id: str,
+        execution_id: str,
+        events: list[HistoryEvent],
+        first_index: int,
+        etag: str | None,
+        *,
+        stale_rows: int = 0,
+    ) -> str:
+        """Write `events` at RowKeys from `first_index` under the sentinel ETag; the new ETag.
+
+        `etag` None means no sentinel exists yet (first checkpoint: insert it). `stale_rows` is
+        the row count of the partition before a new execution replaced the old one; rows past the
+        new history are deleted afterwards. Raises CheckpointConflict on 409/412.
+        """
+        key = escape_key(instance_id)
+        rows = []
+        for offset, event in enumerate(events):
+            index = first_index + offset
+            row = event_to_row(event)
+            row.update(PartitionKey=key, RowKey=row_key(index), ExecutionId=execution_id)
+            await self._offload_large_columns(row)
+            rows.append(row)
+        batches: list[list[dict[str, Any]]] = [[]]
+        size = 0
+        for row in rows:
+            row_size = 1024 + sum(len(v) * 2 for v in row.values() if isinstance(v, str))
+            if len(batches[-1]) >= MAX_ROWS_PER_BATCH or (
+                batches[-1] and size + row_size > MAX_BATCH_BYTES
+            ):
+                batches.append([])
+                size = 0
+            batches[-1].append(row)
+            size += row_size
+        for number, batch in enumerate(batches):
+            final = number == len(batches) - 1
+            etag = await self._submit(key, execution_id, batch, etag, final)
+        new_length = first_index + len(events)
+        if stale_rows > new_length:
+            await self._delete_rows(key, [row_key(i) for i in range(new_length, stale_rows - 1)])
+        assert etag is not None
+        return etag
+
+    async def _offload_large_columns(self, row: dict[str, Any]) -> None:
+        for column in LARGE_COLUMNS:
+            value = row.get(column)
+            if isinstance(value, str) and exceeds_property_limit(value):
+                name = await self._payloads.put_property(
+                    row["PartitionKey"], row["RowKey"], row.get("EventType", ""), column, value
+                )
+                row[column] = ""
+                row[f"{column}BlobName"] = name
+
+    async def _submit(
+        self, key: str, execution_id: str, rows: list[dict[str, Any]], etag: str | None, final: bool
+    ) -> str:
+        sentinel: dict[str, Any] = {
+            "PartitionKey": key,
+            "RowKey": SENTINEL,
+            "ExecutionId": execution_id,
+            "IsCheckpointComplete": final,
+        }
+        if final:
+            sentinel["CheckpointCompletedTimestamp"] = datetime.now(UTC)
+        operations: list[Any] = [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in rows]
+        if etag is None:
+            operations.append(("create", sentinel))
+        else:
+            operations.append(
+                (
+                    "update",
+                    sentinel,
+                    {
+                        "mode": UpdateMode.MERGE,
+                        "etag": etag,
+                        "match_condition": MatchConditions.IfNotModified,
+                    },
+                )
+            )
+        try:
+            results = await self._table.submit_transaction(operations)
+        except TableTransactionError as exc:
+            if exc.status_code in (409, 412):
+                raise CheckpointConflict(
+                    f"history of {key!r} was changed by another writer"
+                ) from exc
+            raise
+        except HttpResponseError as exc:
+            if exc.status_code in (409, 412):
+                raise CheckpointConflict(
+                    f"history of {key!r} was changed by another writer"
+                ) from exc
+            raise
+        new_etag = results[-1].get("etag")
+        if not new_etag:
+            raise RuntimeError("table transaction returned no ETag for the sentinel")
+        return str(new_etag)
+
+    async def _delete_rows(self, key: str, row_keys: list[str]) -> None:
+        for start in range(0, len(row_keys), 100):
+            chunk = row_keys[start : start + 100]
+            try:
+                await self._table.submit_transaction(
+                    [("delete", {"PartitionKey": key, "RowKey": rk}) for rk in chunk]
+                )
+            except (TableTransactionError, HttpResponseError):
+                for rk in chunk:
+                    with contextlib.suppress(ResourceNotFoundError):
+                        await self._table.delete_entity(key, rk)
+
+    async def delete(self, instance_id: str) -> int:
+        """Delete the instance's whole partition; returns the number of rows deleted."""
+        key = escape_key(instance_id)
+        rows = [
+            row["RowKey"]
+            async for row in self._table.query_entities(
+                f"PartitionKey eq {odata_string(key)}", select=["PartitionKey", "RowKey"]
+            )
+        ]
+        await self._delete_rows(key, rows)
+        return len(rows)

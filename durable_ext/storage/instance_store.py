@@ -1,0 +1,220 @@
+"""The `{Hub}Instances` table: one row per instance (RowKey ""), the DTFx status columns."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import UpdateMode
+from azure.data.tables.aio import TableClient
+
+from .keys import escape_key, odata_datetime, odata_string, prefix_range, unescape_key
+from .large_payloads import LargePayloadStore, exceeds_property_limit
+
+__all__ = ["InstanceRow", "InstanceStore", "InstanceQuery", "TERMINAL_STATUSES", "ACTIVE_STATUSES"]
+
+TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
+ACTIVE_STATUSES = frozenset({"Pending", "Running", "Suspended", "ContinuedAsNew"})
+_BLOB_COLUMNS = ("Input", "Output")
+
+
+@dataclass(slots=True)
+class InstanceRow:
+    """An Instances row, decoded."""
+
+    instance_id: str
+    execution_id: str | None
+    name: str | None
+    version: str | None
+    input: str | None
+    output: str | None
+    custom_status: str | None
+    runtime_status: str
+    created_time: datetime | None
+    last_updated_time: datetime | None
+    completed_time: datetime | None
+    scheduled_start_time: datetime | None
+    generation: int
+    tags: dict[str, str] | None
+    etag: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.runtime_status in TERMINAL_STATUSES
+
+
+@dataclass(slots=True)
+class InstanceQuery:
+    """Filters for listing instances; every value is escaped, never spliced raw."""
+
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    runtime_status: Sequence[str] | None = None
+    instance_id_prefix: str | None = None
+    fetch_inputs_and_outputs: bool = True
+
+    def odata_filter(self, hub_name: str) -> str:
+        clauses = ["RowKey eq ''", f"TaskHubName eq {odata_string(hub_name)}"]
+        if self.created_from is not None:
+            clauses.append(f"CreatedTime ge {odata_datetime(self.created_from)}")
+        if self.created_to is not None:
+            clauses.append(f"CreatedTime le {odata_datetime(self.created_to)}")
+        if self.runtime_status:
+            clauses.append(
+                "("
+                + " or ".join(f"RuntimeStatus eq {odata_string(s)}" for s in self.runtime_status)
+                + ")"
+            )
+        if self.instance_id_prefix:
+            clauses.append(prefix_range("PartitionKey", escape_key(self.instance_id_prefix)))
+        return " and ".join(c for c in clauses if c)
+
+
+def _row(entity: dict[str, Any]) -> InstanceRow:
+    tags = entity.get("Tags")
+    return InstanceRow(
+        instance_id=unescape_key(entity["PartitionKey"]),
+        execution_id=entity.get("ExecutionId"),
+        name=entity.get("Name"),
+        version=entity.get("Version"),
+        input=entity.get("Input"),
+        output=entity.get("Output"),
+        custom_status=entity.get("CustomStatus"),
+        runtime_status=entity.get("RuntimeStatus") or "Pending",
+        created_time=entity.get("CreatedTime"),
+        last_updated_time=entity.get("LastUpdatedTime"),
+        completed_time=entity.get("CompletedTime"),
+        scheduled_start_time=entity.get("ScheduledStartTime"),
+        generation=int(entity.get("Generation") or 0),
+        tags=json.loads(tags) if tags else None,
+        etag=entity.metadata.get("etag") if hasattr(entity, "metadata") else None,
+    )
+
+
+def encode_continuation(token: dict[str, str] | None) -> str | None:
+    if not token:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
+
+
+def decode_continuation(token: str | None) -> dict[str, str] | None:
+    if not token:
+        return None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except ValueError as exc:
+        raise ValueError("invalid continuation token") from exc
+    if not isinstance(value, dict):
+        raise ValueError("invalid continuation token")
+    return value
+
+
+class InstanceStore:
+    """Reads, writes and queries instance status rows."""
+
+    def __init__(self, table: TableClient, hub_name: str, payloads: LargePayloadStore) -> None:
+        self._table = table
+        self._hub = hub_name
+        self._payloads = payloads
+
+    async def get(self, instance_id: str, *, fetch_payloads: bool = True) -> InstanceRow | None:
+        try:
+            entity = await self._table.get_entity(escape_key(instance_id), "")
+        except ResourceNotFoundError:
+            return None
+        row = _row(entity)
+        if fetch_payloads:
+            await self._fetch_blobs(row)
+        return row
+
+    async def _fetch_blobs(self, row: InstanceRow) -> None:
+        if row.input and self._payloads.is_blob_url(row.input):
+            row.input = await self._payloads.download(row.input)
+        if row.output and self._payloads.is_blob_url(row.output):
+            row.output = await self._payloads.download(row.output)
+
+    async def _prepare(self, instance_id: str, columns: dict[str, Any]) -> dict[str, Any]:
+        entity: dict[str, Any] = {"PartitionKey": escape_key(instance_id), "RowKey": ""}
+        for key, value in columns.items():
+            if key in _BLOB_COLUMNS and isinstance(value, str) and exceeds_property_limit(value):
+                name = await self._payloads.put_property(
+                    entity["PartitionKey"], "", key, key, value
+                )
+                value = self._payloads.url_for(name)
+            if key == "Tags" and isinstance(value, dict):
+                value = json.dumps(value)
+            entity[key] = value
+        entity["TaskHubName"] = self._hub
+        return entity
+
+    async def create(self, instance_id: str, columns: dict[str, Any], etag: str | None) -> bool:
+        """Write a new instance row: insert, or replace the row read with `etag`. False on a race."""
+        entity = await self._prepare(instance_id, columns)
+        try:
+            if etag is None:
+                await self._table.create_entity(entity)
+            else:
+                await self._table.update_entity(
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+        except (ResourceExistsError, ResourceModifiedError):
+            return False
+        return True
+
+    async def merge(self, instance_id: str, columns: dict[str, Any]) -> None:
+        """Insert-or-merge columns into the instance row (None values clear nothing)."""
+        entity = await self._prepare(
+            instance_id, {k: v for k, v in columns.items() if v is not None}
+        )
+        await self._table.upsert_entity(entity, mode=UpdateMode.MERGE)
+
+    async def delete(self, instance_id: str) -> bool:
+        try:
+            await self._table.delete_entity(escape_key(instance_id), "")
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    async def query(
+        self, query: InstanceQuery, *, page_size: int = 100, continuation: str | None = None
+    ) -> tuple[list[InstanceRow], str | None]:
+        """One page of instances and the continuation token of the next (None at the end)."""
+        select = None
+        if not query.fetch_inputs_and_outputs:
+            select = [
+                "PartitionKey",
+                "RowKey",
+                "ExecutionId",
+                "Name",
+                "Version",
+                "CustomStatus",
+                "RuntimeStatus",
+                "CreatedTime",
+                "LastUpdatedTime",
+                "CompletedTime",
+                "ScheduledStartTime",
+                "Generation",
+                "Tags",
+                "TaskHubName",
+            ]
+        pages = self._table.query_entities(
+            query.odata_filter(self._hub), results_per_page=page_size, select=select
+        ).by_page(continuation_token=decode_continuation(continuation))  # type: ignore[arg-type]
+        rows: list[InstanceRow] = []
+        async for page in pages:
+            async for entity in page:
+                rows.append(_row(entity))
+            break
+        if query.fetch_inputs_and_outputs:
+            for row in rows:
+                await self._fetch_blobs(row)
+        return rows, encode_continuation(pages.continuation_token)  # type: ignore[attr-defined]

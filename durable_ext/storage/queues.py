@@ -1,0 +1,174 @@
+"""Control and work-item queues: send (large messages via blobs), receive, delete, abandon."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.storage.queue import QueueMessage
+from azure.storage.queue.aio import QueueClient
+
+from .large_payloads import MAX_MESSAGE_BYTES, LargePayloadStore
+from .messages import (
+    MessageData,
+    MessageFormatError,
+    parse_message,
+    serialize_message,
+    wrapper_for_blob,
+)
+
+__all__ = ["TaskHubQueue", "ReceivedMessage", "abandon_delay", "MAX_VISIBILITY"]
+
+log = logging.getLogger("durable_ext.queues")
+MAX_VISIBILITY = timedelta(days=7) - timedelta(minutes=1)
+POISON_DELAY = 600
+
+
+def abandon_delay(dequeue_count: int) -> int:
+    """DTFx abandon back-off in seconds: 2^dequeueCount, at most 600."""
+    return POISON_DELAY if dequeue_count >= 10 else min(2 ** max(dequeue_count, 0), POISON_DELAY)
+
+
+@dataclass(slots=True)
+class ReceivedMessage:
+    """A message taken from a queue, with what is needed to delete or abandon it."""
+
+    data: MessageData
+    message_id: str
+    pop_receipt: str
+    dequeue_count: int
+    inserted_on: datetime
+    queue: TaskHubQueue
+
+
+class TaskHubQueue:
+    """One storage queue of the task hub."""
+
+    def __init__(self, client: QueueClient, payloads: LargePayloadStore) -> None:
+        self._client = client
+        self._payloads = payloads
+        self.wake = asyncio.Event()
+        """Set whenever this process sends to the queue, so its poller need not wait."""
+
+    @property
+    def name(self) -> str:
+        return self._client.queue_name
+
+    async def create(self) -> None:
+        try:
+            await self._client.create_queue()
+        except HttpResponseError as exc:
+            if exc.status_code != 409:
+                raise
+
+    async def delete_queue(self) -> None:
+        with contextlib.suppress(ResourceNotFoundError):
+            await self._client.delete_queue()
+
+    async def send(self, message: MessageData, visibility_delay: timedelta | None = None) -> None:
+        """Enqueue a message (never expires); bodies over 45 KB go to a blob first."""
+        text = serialize_message(message)
+        if len(text.encode("utf-8")) > MAX_MESSAGE_BYTES:
+            name = await self._payloads.put_message(
+                message.instance.instance_id,
+                message.activity_id,
+                message.event.event_type.name,
+                text,
+            )
+            message.compressed_blob_name = name
+            text = wrapper_for_blob(message, name)
+        delay = None
+        if visibility_delay is not None and visibility_delay > timedelta(0):
+            delay = int(min(visibility_delay, MAX_VISIBILITY).total_seconds() + 0.999)
+        await self._client.send_message(text, visibility_timeout=delay, time_to_live=-1)
+        if delay is None:
+            self.wake.set()
+
+    async def receive(
+        self, max_messages: int, visibility_timeout: timedelta
+    ) -> list[ReceivedMessage]:
+        """Up to `max_messages` messages; undecodable ones are abandoned with back-off and skipped."""
+        received: list[ReceivedMessage] = []
+        pages = self._client.receive_messages(
+            messages_per_page=max_messages,
+            max_messages=max_messages,
+            visibility_timeout=int(visibility_timeout.total_seconds()),
+        )
+        async for raw in pages:
+            try:
+                data = parse_message(str(raw.content))
+                if data.compressed_blob_name:
+                    data = parse_message(await self._payloads.download(data.compressed_blob_name))
+            except (MessageFormatError, ResourceNotFoundError, OSError, ValueError) as exc:
+                await self._abandon_poison(raw, exc)
+                continue
+            received.append(
+                ReceivedMessage(
+                    data=data,
+                    message_id=raw.id,
+                    pop_receipt=raw.pop_receipt or "",
+                    dequeue_count=raw.dequeue_count or 1,
+                    inserted_on=raw.inserted_on or datetime.now(UTC),
+                    queue=self,
+                )
+            )
+        return received
+
+    async def _abandon_poison(self, raw: QueueMessage, error: Exception) -> None:
+        delay = abandon_delay(raw.dequeue_count or 1)
+        log.warning(
+            "Poison message %s in %s (dequeued %s times): %s; retrying in %s s",
+            raw.id,
+            self.name,
+            raw.dequeue_count,
+            error,
+            delay,
+        )
+        with contextlib.suppress(HttpResponseError):
+            await self._client.update_message(raw.id, raw.pop_receipt, visibility_timeout=delay)
+
+    async def delete(self, message: ReceivedMessage) -> None:
+        """Delete a processed message; one that is already gone is only logged."""
+        try:
+            await self._client.delete_message(message.message_id, message.pop_receipt)
+        except HttpResponseError as exc:
+            if exc.status_code not in (404, 400):
+                raise
+            log.debug("message %s in %s was already gone", message.message_id, self.name)
+
+    async def abandon(self, message: ReceivedMessage, delay_seconds: int | None = None) -> None:
+        """Make a message visible again after the DTFx back-off (or `delay_seconds`)."""
+        delay = abandon_delay(message.dequeue_count) if delay_seconds is None else delay_seconds
+        if delay >= POISON_DELAY:
+            log.warning(
+                "Message %s (%s for %s) abandoned %s times; it may be poison",
+                message.message_id,
+                message.data.event.event_type.name,
+                message.data.instance.instance_id,
+                message.dequeue_count,
+            )
+        await self._set_visibility(message, delay)
+
+    async def renew(self, message: ReceivedMessage, visibility: timedelta) -> None:
+        """Keep a message invisible while it is worked on."""
+        await self._set_visibility(message, int(visibility.total_seconds()))
+
+    async def _set_visibility(self, message: ReceivedMessage, seconds: int) -> None:
+        try:
+            updated = await self._client.update_message(
+                message.message_id, message.pop_receipt, visibility_timeout=seconds
+            )
+        except HttpResponseError as exc:
+            if exc.status_code not in (404, 400):
+                raise
+            return
+        message.pop_receipt = updated.pop_receipt or message.pop_receipt
+
+    async def count(self) -> int:
+        """Approximate number of messages (visible or not)."""
+        properties = await self._client.get_queue_properties()
+        return int(properties.approximate_message_count or 0)

@@ -1,0 +1,174 @@
+"""Runs activities from `{hub}-workitems`: competing consumers, bounded concurrency.
+
+Sync activities run on a thread pool, `async def` ones on the event loop. While an activity runs its
+message stays invisible (renewed); when it ends the result goes to the orchestration's control queue
+first and the work item is deleted after, so a crash in between only repeats the activity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from ..orchestration import codec
+from ..orchestration.history import (
+    FailureDetails,
+    HistoryEvent,
+    TaskCompleted,
+    TaskFailed,
+    TaskScheduled,
+)
+from ..storage.messages import MessageData
+from ..storage.queues import ReceivedMessage
+from ..storage.task_hub import TaskHub
+from .backoff import PollingBackoff
+from .options import WorkerOptions
+from .registry import FunctionRegistry, RegisteredActivity, UnknownFunctionError
+
+__all__ = ["ActivityDispatcher", "invoke_activity"]
+
+log = logging.getLogger("durable_ext.activities")
+
+
+def _decode_input(text: str | None) -> Any:
+    try:
+        return codec.decode(text)
+    except ValueError:
+        return text
+
+
+async def invoke_activity(
+    activity: RegisteredActivity, text: str | None, pool: ThreadPoolExecutor
+) -> str:
+    """Run an activity on its input text; the JSON text of its result."""
+    value = _decode_input(text)
+    args: tuple[Any, ...] = () if activity.input_name else (value,)
+    kwargs = {activity.input_name: value} if activity.input_name else {}
+    function = activity.function
+    if inspect.iscoroutinefunction(function):
+        result = await function(*args, **kwargs)
+    else:
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(pool, lambda: function(*args, **kwargs))
+        if inspect.isawaitable(result):
+            result = await result
+    return codec.encode(result)
+
+
+class ActivityDispatcher:
+    """Fetches and runs work items until stopped."""
+
+    def __init__(self, hub: TaskHub, registry: FunctionRegistry, options: WorkerOptions) -> None:
+        self._hub = hub
+        self._registry = registry
+        self._options = options
+        self._limit = options.max_concurrent_activity_functions
+        self._in_flight = 0
+        self._slot_freed = asyncio.Event()
+        self._pool = ThreadPoolExecutor(self._limit, thread_name_prefix="activity")
+        self._loop_task: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._loop(), name="workitems")
+
+    async def stop(self, timeout: float) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+            self._loop_task = None
+        if self._running:
+            _, pending = await asyncio.wait(set(self._running), timeout=timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _loop(self) -> None:
+        queue = self._hub.work_items
+        backoff = PollingBackoff(self._options.max_queue_polling_interval.total_seconds())
+        while True:
+            while self._in_flight >= self._limit:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+            try:
+                messages = await queue.receive(
+                    min(32, self._limit - self._in_flight),
+                    self._options.work_item_queue_visibility_timeout,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - storage outages must not kill the loop
+                log.warning("Receiving work items failed: %s", exc)
+                messages = []
+            for message in messages:
+                self._in_flight += 1
+                task = asyncio.create_task(self._run(message))
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+            if messages:
+                backoff.reset()
+            else:
+                await backoff.wait(queue.wake)
+
+    async def _run(self, message: ReceivedMessage) -> None:
+        renewal = asyncio.create_task(self._keep_invisible(message))
+        try:
+            response = await self._execute(message)
+            target = message.data.instance
+            await self._hub.send_to_instance(
+                MessageData(response, target, message.data.episode, target)
+            )
+            await message.queue.delete(message)
+        except Exception as exc:  # noqa: BLE001 - infrastructure failure: retry the work item later
+            log.warning(
+                "Work item %s failed to complete: %s; it will be retried", message.message_id, exc
+            )
+            await asyncio.gather(message.queue.abandon(message), return_exceptions=True)
+        finally:
+            renewal.cancel()
+            self._in_flight -= 1
+            self._slot_freed.set()
+
+    async def _keep_invisible(self, message: ReceivedMessage) -> None:
+        visibility = self._options.work_item_queue_visibility_timeout
+        while True:
+            await asyncio.sleep(max(visibility.total_seconds() / 2, 1))
+            try:
+                await message.queue.renew(message, visibility)
+            except Exception as exc:  # noqa: BLE001 - a failed renewal only risks a repeat
+                log.debug("renewing work item %s failed: %s", message.message_id, exc)
+
+    async def _execute(self, message: ReceivedMessage) -> HistoryEvent:
+        scheduled = message.data.event
+        if not isinstance(scheduled, TaskScheduled):
+            raise ValueError(f"work item holds {type(scheduled).__name__}, not TaskScheduled")
+        name = scheduled.name or ""
+        now = datetime.now(UTC)
+        try:
+            activity = self._registry.activity(name)
+            result = await invoke_activity(activity, scheduled.input, self._pool)
+        except UnknownFunctionError as exc:
+            return self._failed(scheduled, name, exc, now, with_trace=False)
+        except Exception as exc:  # noqa: BLE001 - the activity's own failure goes to the orchestrator
+            return self._failed(scheduled, name, exc, now, with_trace=True)
+        return TaskCompleted(timestamp=now, task_scheduled_id=scheduled.event_id, result=result)
+
+    @staticmethod
+    def _failed(
+        scheduled: TaskScheduled, name: str, exc: BaseException, now: datetime, with_trace: bool
+    ) -> HistoryEvent:
+        message = str(exc) or type(exc).__name__
+        trace = "".join(traceback.format_exception(exc)) if with_trace else None
+        return TaskFailed(
+            timestamp=now,
+            task_scheduled_id=scheduled.event_id,
+            reason=f"Activity function '{name}' failed: {message}",
+            details=trace,
+            failure_details=FailureDetails(type(exc).__name__, message, trace),
+        )

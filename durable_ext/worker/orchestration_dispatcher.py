@@ -1,0 +1,388 @@
+"""Runs orchestration episodes from the control queues this worker owns.
+
+Per owned partition one loop fetches batches of up to 32 messages and groups them per instance; each
+group is one episode: load history, filter the messages (duplicates, stale executions, out-of-order
+responses, finished or unknown instances), replay, then checkpoint in DTFx order:
+
+1. send every outbound message;
+2. write the new history rows under the sentinel ETag (409/412 → abandon, another worker won);
+3. merge the Instances row;
+4. delete the inbound messages.
+
+Crash safety: a crash before 2 re-delivers the inbound messages and the episode replays to the same
+decisions (duplicates of outbound messages are ignored by the receivers); a crash after 2 leaves
+messages whose events history already holds, which replay ignores as duplicates. Activities are
+therefore at-least-once and orchestration state changes exactly-once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from ..orchestration import codec
+from ..orchestration.context import DurableOrchestrationContext
+from ..orchestration.episode import EpisodeOutcome, run_episode
+from ..orchestration.history import (
+    EventRaised,
+    ExecutionCompleted,
+    ExecutionStarted,
+    ExecutionTerminated,
+    HistoryEvent,
+    OrchestrationStatus,
+    SubOrchestrationInstanceCompleted,
+    SubOrchestrationInstanceFailed,
+    TaskCompleted,
+    TaskFailed,
+    TimerFired,
+)
+from ..storage.history_store import CheckpointConflict, LoadedHistory
+from ..storage.queues import ReceivedMessage
+from ..storage.task_hub import TaskHub
+from .backoff import PollingBackoff
+from .options import WorkerOptions
+from .outbound import Outbound, outbound_messages
+from .registry import FunctionRegistry, UnknownFunctionError
+
+__all__ = ["OrchestrationDispatcher"]
+
+log = logging.getLogger("durable_ext.orchestrations")
+_RESPONSES = (
+    TaskCompleted,
+    TaskFailed,
+    SubOrchestrationInstanceCompleted,
+    SubOrchestrationInstanceFailed,
+    TimerFired,
+)
+_OUT_OF_ORDER_GRACE = 5
+_TERMINAL = (
+    OrchestrationStatus.Completed,
+    OrchestrationStatus.Failed,
+    OrchestrationStatus.Terminated,
+)
+
+
+def _response_id(event: HistoryEvent) -> int:
+    return int(getattr(event, "timer_id", getattr(event, "task_scheduled_id", -1)))
+
+
+class _Triage:
+    """The messages of one batch for one instance, sorted into what to do with each."""
+
+    def __init__(self) -> None:
+        self.events: list[HistoryEvent] = []
+        self.consumed: list[ReceivedMessage] = []
+        self.abandoned: list[ReceivedMessage] = []
+        self.new_start: ExecutionStarted | None = None
+        self.terminate_unstarted = False
+
+
+class OrchestrationDispatcher:
+    """Owns the partition loops and the episodes they start."""
+
+    def __init__(self, hub: TaskHub, registry: FunctionRegistry, options: WorkerOptions) -> None:
+        self._hub = hub
+        self._registry = registry
+        self._options = options
+        self._loops: dict[int, asyncio.Task[None]] = {}
+        self._episodes: set[asyncio.Task[None]] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._slots = asyncio.Semaphore(options.max_concurrent_orchestrator_functions)
+        self._buffered = 0
+        self._buffer_freed = asyncio.Event()
+
+    @property
+    def partitions(self) -> frozenset[int]:
+        return frozenset(self._loops)
+
+    async def start_partition(self, index: int) -> None:
+        if index not in self._loops:
+            self._loops[index] = asyncio.create_task(
+                self._partition_loop(index), name=f"control-{index:02d}"
+            )
+
+    async def stop_partition(self, index: int) -> None:
+        """Stop reading a partition at once (episodes in flight finish; the sentinel fences them)."""
+        task = self._loops.pop(index, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def stop(self, timeout: float) -> None:
+        for index in list(self._loops):
+            await self.stop_partition(index)
+        if self._episodes:
+            _, pending = await asyncio.wait(set(self._episodes), timeout=timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    # -- fetching -----------------------------------------------------------------------------
+    async def _partition_loop(self, index: int) -> None:
+        queue = self._hub.control_queues[index]
+        backoff = PollingBackoff(self._options.max_queue_polling_interval.total_seconds())
+        while True:
+            while self._buffered >= self._options.control_queue_buffer_threshold:
+                self._buffer_freed.clear()
+                await self._buffer_freed.wait()
+            try:
+                messages = await queue.receive(
+                    self._options.control_queue_batch_size,
+                    self._options.control_queue_visibility_timeout,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - storage outages must not kill the loop
+                log.warning("Receiving from %s failed: %s", queue.name, exc)
+                await backoff.wait(queue.wake)
+                continue
+            if not messages:
+                await backoff.wait(queue.wake)
+                continue
+            backoff.reset()
+            for instance_id, group in self._group(messages).items():
+                self._buffered += len(group)
+                task = asyncio.create_task(self._run_group(instance_id, group))
+                self._episodes.add(task)
+                task.add_done_callback(self._episodes.discard)
+
+    @staticmethod
+    def _group(messages: Iterable[ReceivedMessage]) -> dict[str, list[ReceivedMessage]]:
+        groups: dict[str, list[ReceivedMessage]] = {}
+        ordered = sorted(messages, key=lambda m: (m.inserted_on, m.data.sequence_number))
+        for message in ordered:
+            groups.setdefault(message.data.instance.instance_id, []).append(message)
+        return groups
+
+    async def _run_group(self, instance_id: str, messages: list[ReceivedMessage]) -> None:
+        lock = self._locks.setdefault(instance_id, asyncio.Lock())
+        try:
+            async with lock, self._slots:
+                await self._process(instance_id, messages)
+        except Exception:  # noqa: BLE001 - one instance's failure must not stop the others
+            log.exception("Episode of %s failed; its messages will be retried", instance_id)
+            await self._abandon(messages)
+        finally:
+            self._buffered -= len(messages)
+            self._buffer_freed.set()
+            if not lock.locked() and self._locks.get(instance_id) is lock:
+                del self._locks[instance_id]
+
+    # -- one episode --------------------------------------------------------------------------
+    async def _process(self, instance_id: str, messages: list[ReceivedMessage]) -> None:
+        loaded = await self._hub.history.load(instance_id)
+        triage = self._triage(instance_id, loaded, messages)
+        if triage.terminate_unstarted:
+            await self._terminate_unstarted(instance_id, triage)
+        if not triage.events and triage.new_start is None:
+            await self._settle(triage)
+            return
+        past = [] if triage.new_start is not None else loaded.events
+        new_events: list[HistoryEvent] = [triage.new_start] if triage.new_start is not None else []
+        new_events += triage.events
+        now = datetime.now(UTC)
+        last_time = max((e.timestamp for e in past), default=now)
+        outcome = run_episode(
+            self._orchestrator_for(triage.new_start or _started(past)),
+            instance_id=instance_id,
+            past_events=past,
+            new_events=new_events,
+            now=max(now, last_time),
+            options=self._options.replay,
+        )
+        for warning in outcome.result.warnings:
+            log.debug("%s: %s", instance_id, warning)
+        await self._checkpoint(instance_id, loaded, outcome, triage)
+
+    def _triage(
+        self, instance_id: str, loaded: LoadedHistory, messages: list[ReceivedMessage]
+    ) -> _Triage:
+        triage = _Triage()
+        started = _started(loaded.events)
+        finished = any(isinstance(e, ExecutionCompleted) for e in loaded.events)
+        scheduled = {e.event_id for e in loaded.events if e.event_id >= 0}
+        for message in messages:
+            event = message.data.event
+            if isinstance(event, ExecutionStarted):
+                self._triage_start(instance_id, loaded, started, finished, triage, message, event)
+                continue
+            current = _execution(triage.new_start) if triage.new_start else loaded.execution_id
+            target = message.data.instance.execution_id
+            if target and current and target != current:
+                log.debug(
+                    "%s: dropping %s for old execution %s",
+                    instance_id,
+                    type(event).__name__,
+                    target,
+                )
+                triage.consumed.append(message)
+            elif started is None and triage.new_start is None:
+                self._triage_unstarted(instance_id, triage, message, event)
+            elif finished and triage.new_start is None:
+                log.info("%s is finished; discarding %s", instance_id, type(event).__name__)
+                triage.consumed.append(message)
+            elif (
+                isinstance(event, _RESPONSES)
+                and triage.new_start is None
+                and _response_id(event) not in scheduled
+            ):
+                log.debug(
+                    "%s: out-of-order %s #%s, retrying later",
+                    instance_id,
+                    type(event).__name__,
+                    _response_id(event),
+                )
+                triage.abandoned.append(message)
+            else:
+                triage.events.append(event)
+                triage.consumed.append(message)
+        return triage
+
+    @staticmethod
+    def _triage_start(
+        instance_id: str,
+        loaded: LoadedHistory,
+        started: ExecutionStarted | None,
+        finished: bool,
+        triage: _Triage,
+        message: ReceivedMessage,
+        event: ExecutionStarted,
+    ) -> None:
+        triage.consumed.append(message)
+        execution = _execution(event)
+        if started is not None and execution == loaded.execution_id:
+            log.debug("%s: duplicate ExecutionStarted for %s", instance_id, execution)
+        elif triage.new_start is not None:
+            log.debug("%s: second ExecutionStarted in one batch ignored", instance_id)
+        elif started is not None and not finished:
+            log.warning("%s is already running; ignoring a new ExecutionStarted", instance_id)
+        else:
+            triage.new_start = event
+
+    @staticmethod
+    def _triage_unstarted(
+        instance_id: str, triage: _Triage, message: ReceivedMessage, event: HistoryEvent
+    ) -> None:
+        if isinstance(event, ExecutionTerminated):
+            triage.terminate_unstarted = True
+            triage.events.append(event)
+            triage.consumed.append(message)
+        elif (
+            isinstance(event, (*_RESPONSES, EventRaised))
+            and message.dequeue_count <= _OUT_OF_ORDER_GRACE
+        ):
+            triage.abandoned.append(message)
+        else:
+            log.info("No such instance %s; discarding %s", instance_id, type(event).__name__)
+            triage.consumed.append(message)
+
+    async def _terminate_unstarted(self, instance_id: str, triage: _Triage) -> None:
+        reason = next(e.input for e in triage.events if isinstance(e, ExecutionTerminated))
+        row = await self._hub.instances.get(instance_id, fetch_payloads=False)
+        if row is not None and row.runtime_status == "Pending":
+            now = datetime.now(UTC)
+            await self._hub.instances.merge(
+                instance_id,
+                {
+                    "RuntimeStatus": "Terminated",
+                    "Output": codec.encode(reason or ""),
+                    "CompletedTime": now,
+                    "LastUpdatedTime": now,
+                },
+            )
+        triage.events.clear()
+
+    def _orchestrator_for(self, started: ExecutionStarted | None) -> Any:
+        name = started.name if started is not None else None
+        try:
+            return self._registry.orchestrator(name or "").function
+        except UnknownFunctionError as exc:
+            error = exc
+
+            def missing(context: DurableOrchestrationContext) -> Any:
+                raise error
+
+            return missing
+
+    async def _checkpoint(
+        self, instance_id: str, loaded: LoadedHistory, outcome: EpisodeOutcome, triage: _Triage
+    ) -> None:
+        now = outcome.events[-1].timestamp
+        await asyncio.gather(*(self._send(item) for item in outbound_messages(outcome, now)))
+        first = outcome.first_new_index
+        try:
+            await self._hub.history.append(
+                instance_id,
+                outcome.execution_id,
+                outcome.events[first:],
+                first,
+                loaded.etag,
+                stale_rows=loaded.row_count if first == 0 else 0,
+            )
+        except CheckpointConflict:
+            log.info("%s was checkpointed by another worker; abandoning this episode", instance_id)
+            await self._abandon([*triage.consumed, *triage.abandoned], delay=0)
+            return
+        await self._hub.instances.merge(instance_id, _instance_columns(outcome, first == 0))
+        await self._settle(triage)
+
+    async def _send(self, item: Outbound) -> None:
+        if item.to_work_items:
+            await self._hub.work_items.send(item.message)
+        else:
+            await self._hub.send_to_instance(item.message, item.delay)
+
+    async def _settle(self, triage: _Triage) -> None:
+        await asyncio.gather(*(m.queue.delete(m) for m in triage.consumed))
+        await self._abandon(triage.abandoned)
+
+    @staticmethod
+    async def _abandon(messages: list[ReceivedMessage], delay: int | None = None) -> None:
+        results = await asyncio.gather(
+            *(m.queue.abandon(m, delay) for m in messages), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, Exception):
+                log.debug("abandon failed: %s", result)
+
+
+def _started(events: Iterable[HistoryEvent]) -> ExecutionStarted | None:
+    return next((e for e in events if isinstance(e, ExecutionStarted)), None)
+
+
+def _execution(event: ExecutionStarted | None) -> str | None:
+    instance = event.orchestration_instance if event is not None else None
+    return instance.execution_id if instance is not None else None
+
+
+def _instance_columns(outcome: EpisodeOutcome, new_execution: bool) -> dict[str, Any]:
+    """The Instances merge of a checkpoint (DTFx `UpdateStateAsync`)."""
+    result = outcome.result
+    now = outcome.events[-1].timestamp
+    columns: dict[str, Any] = {
+        "ExecutionId": outcome.execution_id,
+        "LastUpdatedTime": now,
+        "RuntimeStatus": result.status.name,
+        "CustomStatus": result.custom_status,
+    }
+    if new_execution:
+        started = outcome.started
+        columns.update(
+            Name=started.name,
+            Version=started.version or "",
+            Input=started.input,
+            CreatedTime=started.timestamp,
+            Generation=started.generation or 0,
+            Tags=started.tags,
+            ScheduledStartTime=started.scheduled_start_time,
+        )
+    if result.status in _TERMINAL:
+        columns["CompletedTime"] = now
+        output = result.output
+        if result.status is OrchestrationStatus.Terminated:
+            output = codec.encode(output or "")
+        columns["Output"] = output
+    return columns

@@ -1,0 +1,83 @@
+"""Orchestrator and activity functions by name (names compare case-insensitively, as in Azure Functions)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "FunctionRegistry",
+    "RegisteredOrchestrator",
+    "RegisteredActivity",
+    "UnknownFunctionError",
+]
+
+
+class UnknownFunctionError(LookupError):
+    """No function is registered under that name."""
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredOrchestrator:
+    name: str
+    function: Callable[..., Any]
+    input_type: type | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredActivity:
+    name: str
+    function: Callable[..., Any]
+    input_name: str | None = None
+    """The parameter that receives the input (others get None); None = first parameter."""
+
+
+class FunctionRegistry:
+    """The functions a worker can run."""
+
+    def __init__(self) -> None:
+        self._orchestrators: dict[str, RegisteredOrchestrator] = {}
+        self._activities: dict[str, RegisteredActivity] = {}
+
+    def add_orchestrator(
+        self, name: str, function: Callable[..., Any], input_type: type | None = None
+    ) -> None:
+        self._check_new(name, self._orchestrators)
+        self._orchestrators[name.lower()] = RegisteredOrchestrator(name, function, input_type)
+
+    def add_activity(
+        self, name: str, function: Callable[..., Any], input_name: str | None = None
+    ) -> None:
+        self._check_new(name, self._activities)
+        self._activities[name.lower()] = RegisteredActivity(name, function, input_name)
+
+    @staticmethod
+    def _check_new(name: str, table: dict[str, Any]) -> None:
+        if not name:
+            raise ValueError("function name cannot be empty")
+        if name.lower() in table:
+            raise ValueError(f"a function named {name!r} is already registered")
+
+    def orchestrator(self, name: str) -> RegisteredOrchestrator:
+        found = self._orchestrators.get(name.lower())
+        if found is None:
+            raise UnknownFunctionError(f"Orchestrator function '{name}' does not exist.")
+        return found
+
+    def activity(self, name: str) -> RegisteredActivity:
+        found = self._activities.get(name.lower())
+        if found is None:
+            raise UnknownFunctionError(f"Activity function '{name}' does not exist.")
+        return found
+
+    def has_orchestrator(self, name: str) -> bool:
+        return name.lower() in self._orchestrators
+
+    @property
+    def orchestrator_names(self) -> list[str]:
+        return [o.name for o in self._orchestrators.values()]
+
+    @property
+    def activity_names(self) -> list[str]:
+        return [a.name for a in self._activities.values()]

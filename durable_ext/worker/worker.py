@@ -1,0 +1,60 @@
+"""`TaskHubWorker`: partition leases, the orchestration dispatcher and the activity dispatcher."""
+
+from __future__ import annotations
+
+import logging
+
+from ..storage.leases import PartitionLeaseManager
+from ..storage.task_hub import TaskHub
+from .activity_dispatcher import ActivityDispatcher
+from .options import WorkerOptions
+from .orchestration_dispatcher import OrchestrationDispatcher
+from .registry import FunctionRegistry
+
+__all__ = ["TaskHubWorker", "WorkerOptions"]
+
+log = logging.getLogger("durable_ext.worker")
+
+
+class TaskHubWorker:
+    """Runs a registry's orchestrations and activities on a task hub, alongside other workers."""
+
+    def __init__(
+        self, hub: TaskHub, registry: FunctionRegistry, options: WorkerOptions | None = None
+    ) -> None:
+        self.hub = hub
+        self.options = options or WorkerOptions(partition_count=hub.partition_count)
+        self.orchestrations = OrchestrationDispatcher(hub, registry, self.options)
+        self.activities = ActivityDispatcher(hub, registry, self.options)
+        self.leases = PartitionLeaseManager(
+            hub.blob_service,
+            hub.names.hub,
+            hub.partition_count,
+            self.options.worker_id,
+            lease_interval=self.options.lease_interval,
+            renew_interval=self.options.lease_renew_interval,
+            acquire_interval=self.options.lease_acquire_interval,
+            on_acquired=self.orchestrations.start_partition,
+            on_lost=self.orchestrations.stop_partition,
+        )
+        self._started = False
+
+    async def start(self) -> None:
+        """Create the hub if needed, take partition leases and start both dispatchers."""
+        await self.hub.create_if_not_exists()
+        await self.leases.create_lease_blobs()
+        self.activities.start()
+        await self.leases.start()
+        self._started = True
+        log.info("Worker %s started on hub %s", self.options.worker_id, self.hub.names.hub)
+
+    async def stop(self) -> None:
+        """Stop taking work, let in-flight work finish (up to the shutdown timeout), release leases."""
+        if not self._started:
+            return
+        self._started = False
+        timeout = self.options.shutdown_timeout.total_seconds()
+        await self.activities.stop(timeout)
+        await self.orchestrations.stop(timeout)
+        await self.leases.stop(release=True)
+        log.info("Worker %s stopped", self.options.worker_id)
