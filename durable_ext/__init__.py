@@ -4,6 +4,8 @@
 """
 
 from . import testing
+from .app import Blueprint, DFApp
+from .client import DurableOrchestrationClient
 from .orchestration import (
     DurableOrchestrationContext,
     EntityId,
@@ -13,10 +15,18 @@ from .orchestration import (
     RetryOptions,
     TaskFailedError,
 )
+from .runtime import Runtime
+from .status import DurableOrchestrationStatus, PurgeHistoryResult
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Blueprint",
+    "DFApp",
+    "DurableOrchestrationClient",
+    "DurableOrchestrationStatus",
+    "PurgeHistoryResult",
+    "Runtime",
     "DurableOrchestrationContext",
     "EntityId",
     "FailureDetails",

@@ -41,6 +41,8 @@ class Runtime:
         hub: str = "TestHubName",
         options: WorkerOptions | None = None,
         run_worker: bool = True,
+        connection_name: str = "Storage",
+        system_key: str | None = None,
     ) -> None:
         self.registry = registry_of(app)
         if isinstance(connection, str):
@@ -49,7 +51,9 @@ class Runtime:
         self.hub = TaskHub(connection, hub, self.options.partition_count)
         self._run_worker = run_worker
         self.worker: TaskHubWorker | None = None
-        self.client = DurableOrchestrationClient(self.hub, self.registry)
+        self.client = DurableOrchestrationClient(
+            self.hub, self.registry, connection_name=connection_name, system_key=system_key
+        )
 
     async def __aenter__(self) -> Runtime:
         self.hub.open()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from ..orchestration.executor import ReplayOptions
+from ..settings import DurableTaskSettings
 
 __all__ = ["WorkerOptions"]
 
@@ -34,3 +35,22 @@ class WorkerOptions:
     worker_id: str = field(default_factory=_default_worker_id)
     replay: ReplayOptions = field(default_factory=ReplayOptions)
     shutdown_timeout: timedelta = timedelta(seconds=30)
+
+    @classmethod
+    def from_settings(cls, settings: DurableTaskSettings) -> WorkerOptions:
+        """Options from host.json's `extensions.durableTask` settings."""
+        return cls(
+            partition_count=settings.partition_count,
+            control_queue_batch_size=settings.control_queue_batch_size,
+            control_queue_buffer_threshold=settings.control_queue_buffer_threshold,
+            control_queue_visibility_timeout=settings.control_queue_visibility_timeout,
+            work_item_queue_visibility_timeout=settings.work_item_queue_visibility_timeout,
+            max_queue_polling_interval=settings.max_queue_polling_interval,
+            max_concurrent_activity_functions=settings.max_concurrent_activity_functions,
+            max_concurrent_orchestrator_functions=settings.max_concurrent_orchestrator_functions,
+            lease_interval=settings.lease_interval,
+            lease_renew_interval=settings.lease_renew_interval,
+            lease_acquire_interval=settings.lease_acquire_interval,
+            worker_id=settings.worker_id,
+            replay=ReplayOptions(settings.max_timer_duration, settings.long_timer_interval),
+        )

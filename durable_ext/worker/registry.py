@@ -59,6 +59,19 @@ class FunctionRegistry:
         if name.lower() in table:
             raise ValueError(f"a function named {name!r} is already registered")
 
+    def remove_orchestrator(self, name: str) -> RegisteredOrchestrator:
+        return self._orchestrators.pop(name.lower())
+
+    def remove_activity(self, name: str) -> RegisteredActivity:
+        return self._activities.pop(name.lower())
+
+    def merge(self, other: FunctionRegistry) -> None:
+        """Add every function of `other` (a name registered in both is an error)."""
+        for orchestrator in other._orchestrators.values():
+            self.add_orchestrator(orchestrator.name, orchestrator.function, orchestrator.input_type)
+        for activity in other._activities.values():
+            self.add_activity(activity.name, activity.function, activity.input_name)
+
     def orchestrator(self, name: str) -> RegisteredOrchestrator:
         found = self._orchestrators.get(name.lower())
         if found is None:

@@ -1,0 +1,180 @@
+"""`durable-ext start`: serve a function app locally, like `func start`, with the durable worker.
+
+Reads host.json and local.settings.json, starts Azurite for `UseDevelopmentStorage=true` when
+nothing answers, runs the worker, serves the app's HTTP functions under `/{routePrefix}/...` and the
+management API under `/runtime/webhooks/durabletask`, and stops cleanly on Ctrl+C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+from azure.functions import FunctionRegister
+
+from .. import app as app_module
+from ..client import DurableOrchestrationClient
+from ..runtime import Runtime, registry_of
+from ..settings import (
+    DurableTaskSettings,
+    SettingsError,
+    app_settings,
+    get_app_setting,
+    load_durable_task_settings,
+    load_host_json,
+    load_http_settings,
+    load_local_settings,
+)
+from ..storage.connection import StorageConnection, development_storage_ports
+from ..worker.options import WorkerOptions
+from .app_loader import AppLoadError, load_app
+from .azurite import AzuriteNotFound, ensure_azurite
+from .http_functions import FunctionKeys, add_http_functions, http_functions
+
+__all__ = ["run", "LocalHostConfig", "load_config"]
+
+log = logging.getLogger("durable_ext.host")
+WEBHOOK_PREFIX = "/runtime/webhooks/durabletask"
+
+
+@dataclass
+class LocalHostConfig:
+    """Everything `durable-ext start` reads from the app root."""
+
+    app_root: Path
+    values: dict[str, str]
+    host_json: dict[str, object]
+
+
+def load_config(app_root: Path) -> LocalHostConfig:
+    """Read host.json and local.settings.json (environment variables override Values)."""
+    host_json = load_host_json(app_root / "host.json")
+    values = app_settings(load_local_settings(app_root / "local.settings.json"))
+    return LocalHostConfig(app_root, values, host_json)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of `durable-ext start`; returns the exit code."""
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(name)s: %(message)s")
+    for noisy in ("azure", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    app_root = Path(getattr(args, "app_root", None) or ".").resolve()
+    try:
+        config = load_config(app_root)
+        durable = load_durable_task_settings(config.host_json, config.values)
+        http = load_http_settings(config.host_json)
+        connection = StorageConnection.from_app_settings(durable.connection_name, config.values)
+        application = load_app(app_root)
+    except (SettingsError, AppLoadError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return asyncio.run(
+            _serve(args, config, durable, http.route_prefix, connection, application)
+        )
+    except (AzuriteNotFound, SettingsError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _serve(
+    args: argparse.Namespace,
+    config: LocalHostConfig,
+    durable: DurableTaskSettings,
+    route_prefix: str,
+    connection: StorageConnection,
+    application: FunctionRegister,
+) -> int:
+    azurite: subprocess.Popen[bytes] | None = None
+    ports = development_storage_ports(connection)
+    if ports is not None:
+        azurite = await ensure_azurite(config.app_root, ports)
+        if azurite is not None:
+            print(f"Started Azurite (pid {azurite.pid}) for development storage")
+    system_key = get_app_setting(config.values, "DURABLE_EXT_SYSTEM_KEY")
+    keys = FunctionKeys(
+        function_key=get_app_setting(config.values, "DURABLE_EXT_FUNCTION_KEY"),
+        master_key=get_app_setting(config.values, "DURABLE_EXT_MASTER_KEY"),
+    )
+    runtime = Runtime(
+        application,
+        connection=connection,
+        hub=durable.hub_name,
+        options=WorkerOptions.from_settings(durable),
+        connection_name=durable.connection_name.removeprefix("AzureWebJobs"),
+        system_key=system_key,
+    )
+    try:
+        async with runtime:
+            return await _serve_http(args, application, runtime, route_prefix, keys, system_key)
+    finally:
+        app_module.set_client_provider(None)
+        if azurite is not None:
+            azurite.terminate()
+            azurite.wait(10)
+
+
+async def _serve_http(
+    args: argparse.Namespace,
+    application: FunctionRegister,
+    runtime: Runtime,
+    route_prefix: str,
+    keys: FunctionKeys,
+    system_key: str | None,
+) -> int:
+    client = runtime.client
+
+    async def provide(
+        _owner: object, task_hub: str | None, _connection: str | None
+    ) -> DurableOrchestrationClient:
+        if task_hub and task_hub.lower() != runtime.hub.names.hub.lower():
+            raise ValueError(f"This host serves task hub {runtime.hub.names.hub}, not {task_hub}")
+        return client
+
+    app_module.set_client_provider(provide)
+    web_app = web.Application(client_max_size=64 * 1024 * 1024)
+    served = add_http_functions(
+        web_app, http_functions(application.get_functions()), route_prefix, keys
+    )
+    try:
+        from ..http_api import create_management_routes
+
+        def client_for(task_hub: str | None) -> DurableOrchestrationClient:
+            if task_hub and task_hub.lower() != runtime.hub.names.hub.lower():
+                raise LookupError(task_hub)
+            return client
+
+        web_app.add_subapp(
+            WEBHOOK_PREFIX, create_management_routes(client_for, system_key=system_key)
+        )
+    except ImportError:
+        log.warning("The management API is not available in this build")
+    runner = web.AppRunner(web_app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, args.host, args.port)
+    await site.start()
+    base = f"http://{args.host}:{args.port}"
+    print(
+        f"\nFunctions ({len(registry_of(application).orchestrator_names)} orchestrators, "
+        f"{len(registry_of(application).activity_names)} activities on hub {runtime.hub.names.hub}):\n"
+    )
+    for fn, path in served:
+        print(f"        {fn.name}: [{','.join(fn.methods)}] {base}{path}")
+    print(f"\n        Management API: {base}{WEBHOOK_PREFIX}/instances\n", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        print("Stopping...", flush=True)
+        await runner.cleanup()
+    return 0
