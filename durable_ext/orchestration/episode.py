@@ -24,7 +24,13 @@ from .history import (
     OrchestratorStarted,
 )
 
-__all__ = ["Decision", "EpisodeOutcome", "run_episode", "MAX_GENERATIONS_PER_EPISODE"]
+__all__ = [
+    "Decision",
+    "EpisodeOutcome",
+    "run_episode",
+    "continue_episode",
+    "MAX_GENERATIONS_PER_EPISODE",
+]
 
 MAX_GENERATIONS_PER_EPISODE = 1000
 
@@ -77,9 +83,39 @@ def run_episode(
     new_execution_id: Callable[[], str] = lambda: uuid.uuid4().hex,
 ) -> EpisodeOutcome:
     """Replay `past_events`, apply `new_events` (ExecutionStarted first if any) at time `now`."""
-    episode = [OrchestratorStarted(timestamp=now), *new_events]
     executor = OrchestrationExecutor(orchestrator, instance_id=instance_id, options=options)
-    result = executor.execute(past_events, episode)
+    executor.apply(past_events, replaying=True)
+    return continue_episode(
+        executor,
+        orchestrator,
+        instance_id=instance_id,
+        past_events=past_events,
+        new_events=new_events,
+        now=now,
+        options=options,
+        new_execution_id=new_execution_id,
+    )
+
+
+def continue_episode(
+    executor: OrchestrationExecutor,
+    orchestrator: Callable[[DurableOrchestrationContext], Any],
+    *,
+    instance_id: str,
+    past_events: Sequence[HistoryEvent],
+    new_events: Sequence[HistoryEvent],
+    now: datetime,
+    options: ReplayOptions | None = None,
+    new_execution_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+) -> EpisodeOutcome:
+    """Apply `new_events` to an executor that has already processed `past_events`.
+
+    This is how the instance cache resumes an orchestration without replaying it: the executor
+    kept in memory is exactly the one a full replay of `past_events` would rebuild.
+    """
+    episode = [OrchestratorStarted(timestamp=now), *new_events]
+    executor.apply(episode, replaying=False)
+    result = executor.take_decisions()
     events = [*past_events, *episode, *result.decisions, OrchestratorCompleted(timestamp=now)]
     first_new = len(past_events)
     started = _started_event(events)

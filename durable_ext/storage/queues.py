@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueMessage
 from azure.storage.queue.aio import QueueClient
 
@@ -59,11 +59,8 @@ class TaskHubQueue:
         return self._client.queue_name
 
     async def create(self) -> None:
-        try:
+        with contextlib.suppress(ResourceExistsError):
             await self._client.create_queue()
-        except HttpResponseError as exc:
-            if exc.status_code != 409:
-                raise
 
     async def delete_queue(self) -> None:
         with contextlib.suppress(ResourceNotFoundError):

@@ -35,6 +35,9 @@ class WorkerOptions:
     worker_id: str = field(default_factory=_default_worker_id)
     replay: ReplayOptions = field(default_factory=ReplayOptions)
     shutdown_timeout: timedelta = timedelta(seconds=30)
+    instance_cache_size: int = 1000
+    """Replayed orchestrations kept in memory between episodes (0 turns the cache off)."""
+    instance_cache_idle_timeout: timedelta = timedelta(seconds=30)
 
     @classmethod
     def from_settings(cls, settings: DurableTaskSettings) -> WorkerOptions:
@@ -53,4 +56,5 @@ class WorkerOptions:
             lease_acquire_interval=settings.lease_acquire_interval,
             worker_id=settings.worker_id,
             replay=ReplayOptions(settings.max_timer_duration, settings.long_timer_interval),
+            instance_cache_idle_timeout=settings.extended_session_idle_timeout,
         )

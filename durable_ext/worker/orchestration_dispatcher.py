@@ -25,7 +25,7 @@ from typing import Any
 
 from ..orchestration import codec
 from ..orchestration.context import DurableOrchestrationContext
-from ..orchestration.episode import EpisodeOutcome, run_episode
+from ..orchestration.episode import EpisodeOutcome, continue_episode, run_episode
 from ..orchestration.history import (
     EventRaised,
     ExecutionCompleted,
@@ -43,6 +43,7 @@ from ..storage.history_store import CheckpointConflict, LoadedHistory
 from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
 from .backoff import PollingBackoff
+from .instance_cache import CachedInstance, InstanceCache
 from .options import WorkerOptions
 from .outbound import Outbound, outbound_messages
 from .registry import FunctionRegistry, UnknownFunctionError
@@ -93,6 +94,9 @@ class OrchestrationDispatcher:
         self._slots = asyncio.Semaphore(options.max_concurrent_orchestrator_functions)
         self._buffered = 0
         self._buffer_freed = asyncio.Event()
+        self.cache = InstanceCache(
+            options.instance_cache_size, options.instance_cache_idle_timeout.total_seconds()
+        )
 
     @property
     def partitions(self) -> frozenset[int]:
@@ -107,6 +111,7 @@ class OrchestrationDispatcher:
     async def stop_partition(self, index: int) -> None:
         """Stop reading a partition at once (episodes in flight finish; the sentinel fences them)."""
         task = self._loops.pop(index, None)
+        self.cache.drop_where(lambda instance_id: self._hub.partition_of(instance_id) == index)
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -173,29 +178,41 @@ class OrchestrationDispatcher:
 
     # -- one episode --------------------------------------------------------------------------
     async def _process(self, instance_id: str, messages: list[ReceivedMessage]) -> None:
-        loaded = await self._hub.history.load(instance_id)
+        cached = self.cache.take(instance_id)
+        loaded = cached.history if cached is not None else await self._hub.history.load(instance_id)
         triage = self._triage(instance_id, loaded, messages)
         if triage.terminate_unstarted:
             await self._terminate_unstarted(instance_id, triage)
         if not triage.events and triage.new_start is None:
             await self._settle(triage)
+            if cached is not None:
+                self.cache.put(instance_id, cached)
             return
         past = [] if triage.new_start is not None else loaded.events
         new_events: list[HistoryEvent] = [triage.new_start] if triage.new_start is not None else []
         new_events += triage.events
         now = datetime.now(UTC)
         last_time = max((e.timestamp for e in past), default=now)
-        outcome = run_episode(
-            self._orchestrator_for(triage.new_start or _started(past)),
-            instance_id=instance_id,
-            past_events=past,
-            new_events=new_events,
-            now=max(now, last_time),
-            options=self._options.replay,
-        )
+        orchestrator = self._orchestrator_for(triage.new_start or _started(past))
+        episode: dict[str, Any] = {
+            "instance_id": instance_id,
+            "past_events": past,
+            "new_events": new_events,
+            "now": max(now, last_time),
+            "options": self._options.replay,
+        }
+        if cached is not None and triage.new_start is None:
+            outcome = continue_episode(cached.executor, orchestrator, **episode)
+        else:
+            outcome = run_episode(orchestrator, **episode)
         for warning in outcome.result.warnings:
             log.debug("%s: %s", instance_id, warning)
-        await self._checkpoint(instance_id, loaded, outcome, triage)
+        etag = await self._checkpoint(instance_id, loaded, outcome, triage)
+        if etag is not None and not outcome.executor.is_finished:
+            stored = LoadedHistory(
+                outcome.events, etag, outcome.execution_id, len(outcome.events) + 1
+            )
+            self.cache.put(instance_id, CachedInstance(outcome.executor, stored))
 
     def _triage(
         self, instance_id: str, loaded: LoadedHistory, messages: list[ReceivedMessage]
@@ -309,12 +326,13 @@ class OrchestrationDispatcher:
 
     async def _checkpoint(
         self, instance_id: str, loaded: LoadedHistory, outcome: EpisodeOutcome, triage: _Triage
-    ) -> None:
+    ) -> str | None:
+        """Commit an episode in DTFx order; the new sentinel ETag, or None if another writer won."""
         now = outcome.events[-1].timestamp
         await asyncio.gather(*(self._send(item) for item in outbound_messages(outcome, now)))
         first = outcome.first_new_index
         try:
-            await self._hub.history.append(
+            etag = await self._hub.history.append(
                 instance_id,
                 outcome.execution_id,
                 outcome.events[first:],
@@ -325,9 +343,10 @@ class OrchestrationDispatcher:
         except CheckpointConflict:
             log.info("%s was checkpointed by another worker; abandoning this episode", instance_id)
             await self._abandon([*triage.consumed, *triage.abandoned], delay=0)
-            return
+            return None
         await self._hub.instances.merge(instance_id, _instance_columns(outcome, first == 0))
         await self._settle(triage)
+        return etag
 
     async def _send(self, item: Outbound) -> None:
         if item.to_work_items:
