@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from .orchestration.history import (
     HistoryEvent,
     OrchestrationInstance,
 )
+from .orchestration.instance_ids import MAX_INSTANCE_ID_LENGTH, validate_instance_id
 from .orchestration.status import OrchestrationRuntimeStatus
 from .status import DurableOrchestrationStatus, PurgeHistoryResult
 from .storage.instance_store import ACTIVE_STATUSES, TERMINAL_STATUSES, InstanceQuery, InstanceRow
@@ -39,8 +39,6 @@ __all__ = [
     "MAX_INSTANCE_ID_LENGTH",
 ]
 
-MAX_INSTANCE_ID_LENGTH = 256
-_INVALID_ID_CHARS = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
 WEBHOOK_PATH = "/runtime/webhooks/durabletask"
 
 
@@ -54,24 +52,6 @@ class InstanceGoneError(RuntimeError):
 
 class InstanceAlreadyExistsError(RuntimeError):
     """An active instance already uses that id."""
-
-
-def validate_instance_id(instance_id: Any) -> str:
-    """The id, if it is a usable instance id (1–256 characters, none of `/ \\ # ?`, no controls)."""
-    if not isinstance(instance_id, str) or not instance_id:
-        raise ValueError("Instance ID must be a non-empty string.")
-    if len(instance_id) > MAX_INSTANCE_ID_LENGTH:
-        raise ValueError(
-            f"Instance ID is {len(instance_id)} characters; the limit is {MAX_INSTANCE_ID_LENGTH}."
-        )
-    bad = _INVALID_ID_CHARS.search(instance_id)
-    if bad:
-        raise ValueError(
-            f"Instance ID {instance_id!r} contains the invalid character {bad.group()!r}."
-        )
-    if instance_id.startswith("@"):
-        raise ValueError("Instance IDs starting with '@' are reserved for entities.")
-    return instance_id
 
 
 class DurableOrchestrationClient:

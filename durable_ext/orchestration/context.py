@@ -13,6 +13,7 @@ from . import codec
 from .actions import CreateSubOrchestration, CreateTimer, ScheduleActivity, SendEvent, WaitForEvent
 from .entity_id import EntityId
 from .history import HistoryEvent, event_from_fields
+from .instance_ids import validate_instance_id
 from .retry import RetryOptions
 from .tasks import (
     AtomicTask,
@@ -152,8 +153,8 @@ class DurableOrchestrationContext:
     ) -> TaskBase:
         """Start a sub-orchestration; yield the task for its output."""
         function_name, annotation = _function_name(name, "orchestrationTrigger")
-        if instance_id is not None and not isinstance(instance_id, str):
-            raise ValueError("instance_id must be a string")
+        if instance_id is not None:
+            validate_instance_id(instance_id)
         action = CreateSubOrchestration(
             function_name, instance_id or "", codec.encode(input_), version or ""
         )
