@@ -1,0 +1,3 @@
+"""Reliability tests reuse the end-to-end fixtures."""
+
+from tests.worker.conftest import runtime  # noqa: F401 - re-exported fixture
