@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from .orchestration.history import (
     ExecutionStarted,
     ExecutionSuspended,
     ExecutionTerminated,
+    GenericEvent,
     HistoryEvent,
     OrchestrationInstance,
 )
@@ -226,8 +228,12 @@ class DurableOrchestrationClient:
         connection_name: str | None = None,
     ) -> None:
         """Send an event to a running instance."""
-        if not event_name:
-            raise ValueError("event_name must be a valid string.")
+        if not isinstance(event_name, str) or not event_name:
+            raise ValueError("event_name must be a non-empty string.")
+        try:
+            event_name.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"event_name {event_name!r} is not valid Unicode text") from exc
         payload = codec.encode(event_data)
         await self._require_active(instance_id, "either completed or failed")
         await self._send(
@@ -254,6 +260,51 @@ class DurableOrchestrationClient:
         """Resume a suspended instance."""
         await self._require_active(instance_id, "finished and cannot be resumed")
         await self._send(instance_id, ExecutionResumed(timestamp=datetime.now(UTC), reason=reason))
+
+    async def restart(self, instance_id: str, restart_with_new_instance_id: bool = True) -> str:
+        """Start the instance's orchestrator again with its original input; returns the id used.
+
+        With `restart_with_new_instance_id=False` the same id is reused, which fails with
+        InstanceAlreadyExistsError while that instance is still active.
+        """
+        row = await self._hub.instances.get(instance_id)
+        if row is None:
+            raise InstanceNotFoundError(f"No instance with ID '{instance_id}' found.")
+        new_id = uuid.uuid4().hex if restart_with_new_instance_id else instance_id
+        client_input = json.loads(row.input) if row.input else None
+        return await self.start_new(row.name or "", new_id, client_input, row.version or None)
+
+    async def rewind(self, instance_id: str, reason: str = "") -> None:
+        """Rerun the failed tasks of a Failed instance (DTFx's legacy table-rewrite rewind).
+
+        Failed activities and sub-orchestrations (recursively) are scheduled again; the instance is
+        Pending until it runs. Raises InstanceNotFoundError, InstanceGoneError for a Completed,
+        Terminated or Canceled instance, and ValueError for one that has not finished.
+        Like Durable Functions' rewind it does not suit orchestrations whose failed path went
+        through durable timers (e.g. retry policies), which replay then finds out of order.
+        """
+        row = await self._row(instance_id)
+        if row.runtime_status != OrchestrationRuntimeStatus.Failed.value:
+            message = (
+                f"Instance '{instance_id}' is {row.runtime_status}; only Failed instances can be "
+                "rewound."
+            )
+            raise InstanceGoneError(message) if row.is_terminal else ValueError(message)
+        now = datetime.now(UTC)
+        for leaf in await self._rewind_tree(instance_id, now):
+            await self._send(leaf, GenericEvent(timestamp=now, data=reason))
+
+    async def _rewind_tree(self, instance_id: str, now: datetime) -> list[str]:
+        """Rewrite the failures of an instance and its failed children; the deepest ones to wake."""
+        children = await self._hub.history.rewind_failures(instance_id)
+        await self._hub.instances.merge(
+            instance_id, {"RuntimeStatus": "Pending", "LastUpdatedTime": now}
+        )
+        leaves: list[str] = []
+        for child in children:
+            if await self._hub.instances.get(child, fetch_payloads=False) is not None:
+                leaves += await self._rewind_tree(child, now)
+        return leaves or [instance_id]
 
     async def _row(self, instance_id: str) -> InstanceRow:
         row = await self._hub.instances.get(instance_id, fetch_payloads=False)
