@@ -73,6 +73,11 @@ class DurableOrchestrationClient:
         self._system_key = system_key
         self.task_hub_name = hub.names.hub
 
+    @property
+    def connection_name(self) -> str:
+        """The connection name the management URLs carry (`connection=`)."""
+        return self._connection_name
+
     # -- starting ------------------------------------------------------------------------------
     async def start_new(
         self,
@@ -456,9 +461,10 @@ class DurableOrchestrationClient:
 
 
 def _decoded(text: str | None) -> Any:
+    """The value of stored JSON; the raw text if it is not JSON or names a class not imported here."""
     try:
         return codec.decode(text)
-    except ValueError:
+    except (ValueError, TypeError):
         return text
 
 

@@ -21,6 +21,7 @@ from azure.functions import FunctionRegister
 
 from .. import app as app_module
 from ..client import DurableOrchestrationClient
+from ..http_api import create_management_routes
 from ..runtime import Runtime, registry_of
 from ..settings import (
     DurableTaskSettings,
@@ -143,19 +144,16 @@ async def _serve_http(
     served = add_http_functions(
         web_app, http_functions(application.get_functions()), route_prefix, keys
     )
-    try:
-        from ..http_api import create_management_routes
 
-        def client_for(task_hub: str | None) -> DurableOrchestrationClient:
-            if task_hub and task_hub.lower() != runtime.hub.names.hub.lower():
-                raise LookupError(task_hub)
-            return client
+    def client_for(task_hub: str | None) -> DurableOrchestrationClient:
+        if task_hub and task_hub.lower() != runtime.hub.names.hub.lower():
+            raise LookupError(task_hub)
+        return client
 
-        web_app.add_subapp(
-            WEBHOOK_PREFIX, create_management_routes(client_for, system_key=system_key)
-        )
-    except ImportError:
-        log.warning("The management API is not available in this build")
+    management = create_management_routes(
+        client_for, system_key=system_key, default_connection=client.connection_name
+    )
+    web_app.add_subapp(WEBHOOK_PREFIX, management)
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)

@@ -25,6 +25,7 @@ __all__ = [
     "SENTINEL",
     "row_key",
     "event_to_row",
+    "REWOUND_PREFIX",
 ]
 
 SENTINEL = "sentinel"
@@ -42,6 +43,7 @@ LARGE_COLUMNS = (
     "Tags",
 )
 _SYSTEM = {"PartitionKey", "RowKey", "Timestamp", "_Timestamp", "ExecutionId", "etag"}
+REWOUND_PREFIX = "Rewound: "
 
 
 class CheckpointConflict(Exception):
@@ -239,3 +241,62 @@ class HistoryStore:
         ]
         await self._delete_rows(key, rows)
         return len(rows)
+
+    async def rewind_failures(self, instance_id: str) -> list[str]:
+        """DTFx's legacy rewind (`RewindHistoryAsync`) of the current execution's failure rows.
+
+        Every TaskFailed, SubOrchestrationInstanceFailed and Failed ExecutionCompleted row, and the
+        TaskScheduled row of each TaskFailed, becomes a `GenericEvent` tombstone with Reason
+        `Rewound: <old type>` (RowKeys and other columns kept); the SubOrchestrationInstanceCreated
+        row of a failed child only gets that Reason. Replay ignores GenericEvents, so the orchestrator
+        issues the failed tasks again. The rows are rewritten under the sentinel ETag (a concurrent
+        checkpoint raises CheckpointConflict). Returns the instance ids of the failed children.
+        """
+        key = escape_key(instance_id)
+        rows = [
+            row async for row in self._table.query_entities(f"PartitionKey eq {odata_string(key)}")
+        ]
+        sentinel = next((r for r in rows if r["RowKey"] == SENTINEL), None)
+        if sentinel is None:
+            return []
+        execution_id = sentinel.get("ExecutionId")
+        current = [
+            r for r in rows if r["RowKey"] != SENTINEL and r.get("ExecutionId") == execution_id
+        ]
+        origins = {
+            (r.get("EventType"), r.get("EventId")): r
+            for r in current
+            if r.get("EventType") in ("TaskScheduled", "SubOrchestrationInstanceCreated")
+        }
+        changed: dict[str, dict[str, Any]] = {}
+        children: list[str] = []
+
+        def tombstone(row: dict[str, Any]) -> None:
+            row["Reason"] = REWOUND_PREFIX + str(row.get("EventType"))
+            row["EventType"] = "GenericEvent"
+            changed[row["RowKey"]] = row
+
+        for row in current:
+            event_type = row.get("EventType")
+            if event_type == "TaskFailed":
+                origin = origins.get(("TaskScheduled", row.get("TaskScheduledId")))
+                if origin is not None:
+                    tombstone(origin)
+            elif event_type == "SubOrchestrationInstanceFailed":
+                origin = origins.get(
+                    ("SubOrchestrationInstanceCreated", row.get("TaskScheduledId"))
+                )
+                if origin is not None:
+                    origin["Reason"] = REWOUND_PREFIX + "SubOrchestrationInstanceCreated"
+                    changed[origin["RowKey"]] = origin
+                    children.append(str(origin.get("InstanceId")))
+            elif row.get("OrchestrationStatus") != OrchestrationStatus.Failed.name:
+                continue
+            tombstone(row)
+        etag = sentinel.metadata["etag"]
+        batch = sorted(changed.values(), key=lambda r: r["RowKey"])
+        for start in range(0, len(batch), MAX_ROWS_PER_BATCH):
+            chunk = batch[start : start + MAX_ROWS_PER_BATCH]
+            final = start + MAX_ROWS_PER_BATCH >= len(batch)
+            etag = await self._submit(key, str(execution_id), chunk, etag, final)
+        return children

@@ -1,0 +1,511 @@
+"""The Durable Functions HTTP management API, as an aiohttp application over the client.
+
+`create_management_routes(...)` returns a sub-application for `WEBHOOK_PATH`
+(`/runtime/webhooks/durabletask`). Routes, status codes, headers and JSON shapes follow the
+Durable Functions extension's `HttpApiHandler`; docs/management-api.md lists them with the
+deliberate differences, and docs/openapi.json describes them formally. Every request is validated
+before anything is written, so a rejected request changes nothing in storage.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from .client import (
+    WEBHOOK_PATH,
+    DurableOrchestrationClient,
+    InstanceAlreadyExistsError,
+    InstanceGoneError,
+    InstanceNotFoundError,
+)
+from .orchestration import codec
+from .orchestration.history import parse_time
+from .orchestration.status import OrchestrationRuntimeStatus
+from .storage.instance_store import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    InstanceQuery,
+    decode_continuation,
+)
+
+__all__ = ["create_management_routes", "INSTANCE_OPERATIONS", "ClientFor"]
+
+log = logging.getLogger("durable_ext.http_api")
+
+ClientFor = Callable[[str | None], DurableOrchestrationClient]
+"""The client of a task hub (None: the default hub); raises LookupError for a hub not served."""
+
+INSTANCE_OPERATIONS = ("terminate", "suspend", "resume", "rewind", "restart")
+"""The operations of `POST /instances/{instanceId}/{operation}` (matched case-insensitively)."""
+RAISE_EVENT = "raiseEvent"
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+"""Azure Tables returns at most 1000 rows a page; a larger `top` still gets pages of 1000."""
+MIN_POLLING_INTERVAL = 0.05
+_STATUS_NAMES = {s.value.lower(): s for s in OrchestrationRuntimeStatus}
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    client_for: ClientFor
+    system_key: str | None
+    default_connection: str
+    use_forwarded_host: bool
+
+
+_SETTINGS = web.AppKey("durable_ext_management", _Settings)
+
+
+def create_management_routes(
+    client_for: ClientFor,
+    *,
+    system_key: str | None = None,
+    default_connection: str = "Storage",
+    use_forwarded_host: bool = False,
+) -> web.Application:
+    """The management API as a sub-application to mount at `WEBHOOK_PATH`.
+
+    `client_for(taskHub)` gives the client of the hub named by the `taskHub` query value (None when
+    absent or blank) and raises LookupError for a hub this host does not serve (→ 404).
+    `system_key`, when set, is required on every request as `code=` or `x-functions-key` and is
+    put into every generated URI. `default_connection` is the `connection=` value of generated URIs
+    when the request names none. `use_forwarded_host` (`httpSettings.useForwardedHost`) builds
+    URIs from `X-Forwarded-Host`/`X-Forwarded-Proto` when both are present.
+    """
+    app = web.Application(middlewares=[_errors, _authorize])
+    app[_SETTINGS] = _Settings(client_for, system_key, default_connection, use_forwarded_host)
+    add = app.router.add_route
+    add("POST", "/orchestrators/{functionName}", _start)
+    add("POST", "/orchestrators/{functionName}/{instanceId}", _start)
+    for path in ("/instances", "/instances/"):
+        add("GET", path, _list_instances)
+        add("DELETE", path, _purge_instances)
+    add("GET", "/instances/{instanceId}", _get_status)
+    add("DELETE", "/instances/{instanceId}", _purge_instance)
+    add("POST", "/instances/{instanceId}/{operation}", _instance_operation)
+    add("POST", "/instances/{instanceId}/{operation}/{eventName}", _raise_event)
+    for path in (
+        "/entities",
+        "/entities/",
+        "/entities/{entityName}",
+        "/entities/{entityName}/{entityKey}",
+    ):
+        for method in ("GET", "POST", "DELETE"):
+            add(method, path, _entities)
+    add("*", "/{tail:.*}", _no_route)
+    return app
+
+
+# -- errors and authorisation ----------------------------------------------------------------------
+
+
+class _ApiError(Exception):
+    """A request the API refuses: its status code and a message for the JSON error body."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(body, status=status, headers=headers, dumps=codec.encode)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return _json({"error": message}, status)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except _ApiError as exc:
+        return _error(exc.status, exc.message)
+    except InstanceNotFoundError as exc:
+        return _error(404, str(exc))
+    except InstanceGoneError as exc:
+        return _error(410, str(exc))
+    except InstanceAlreadyExistsError as exc:
+        return _error(409, str(exc))
+    except web.HTTPException as exc:
+        if exc.status in (404, 405):
+            return _error(404, f"No management API route matches {request.method} {request.path}.")
+        return _error(exc.status, exc.reason)
+    except Exception:
+        log.exception("Management API request %s %s failed", request.method, request.path)
+        return _error(500, "Something went wrong while processing your request.")
+
+
+@web.middleware
+async def _authorize(request: web.Request, handler: Handler) -> web.StreamResponse:
+    key = request.app[_SETTINGS].system_key
+    if key:
+        presented = request.headers.get("x-functions-key") or _Params(request).get("code") or ""
+        if not hmac.compare_digest(presented.encode(), key.encode()):
+            raise _ApiError(
+                401, "A valid system key is required: pass it as code= or x-functions-key."
+            )
+    return await handler(request)
+
+
+# -- request helpers -------------------------------------------------------------------------------
+
+
+class _Params:
+    """Query parameters with case-insensitive names (as the extension reads them), typed."""
+
+    def __init__(self, request: web.Request) -> None:
+        self._values: dict[str, list[str]] = {}
+        for name, value in request.query.items():
+            self._values.setdefault(name.lower(), []).append(value)
+
+    def get(self, name: str) -> str | None:
+        values = self._values.get(name.lower())
+        return values[0] if values else None
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.get(name)
+        if value is None or value == "":
+            return default
+        if value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise _ApiError(400, f"Query parameter '{name}' must be true or false, not {value!r}.")
+
+    def time(self, name: str) -> datetime | None:
+        value = self.get(name)
+        if not value:
+            return None
+        try:
+            return parse_time(value.replace(" ", "+"))
+        except ValueError:
+            raise _ApiError(
+                400, f"Query parameter '{name}' is not an ISO-8601 time: {value!r}."
+            ) from None
+
+    def number(self, name: str) -> float | None:
+        value = self.get(name)
+        if not value:
+            return None
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number) or number < 0:
+            raise _ApiError(
+                400, f"Query parameter '{name}' must be a number of seconds, not {value!r}."
+            )
+        return number
+
+    def page_size(self) -> int:
+        value = self.get("top")
+        if not value:
+            return DEFAULT_PAGE_SIZE
+        if not (value.isascii() and value.isdigit()) or int(value) < 1:
+            raise _ApiError(
+                400, f"Query parameter 'top' must be a positive integer, not {value!r}."
+            )
+        return int(value)
+
+    def statuses(self) -> list[OrchestrationRuntimeStatus]:
+        """`runtimeStatus` as a CSV, repeated, or both."""
+        found: list[OrchestrationRuntimeStatus] = []
+        for value in self._values.get("runtimestatus", []):
+            for item in filter(None, (part.strip() for part in value.split(","))):
+                status = _STATUS_NAMES.get(item.lower())
+                if status is None:
+                    raise _ApiError(400, f"Unknown runtimeStatus {item!r}.")
+                found.append(status)
+        return found
+
+    def wait(self) -> tuple[float, float] | None:
+        """(timeout, pollingInterval) in seconds when both are given: wait for the instance."""
+        timeout, interval = self.number("timeout"), self.number("pollingInterval")
+        if timeout is None or interval is None:
+            return None
+        if interval > timeout:
+            raise _ApiError(
+                400,
+                f"Total timeout {timeout} s should be bigger than pollingInterval {interval} s.",
+            )
+        return timeout, max(interval, MIN_POLLING_INTERVAL)
+
+
+@dataclass(frozen=True, slots=True)
+class _StatusOptions:
+    show_history: bool
+    show_history_output: bool
+    show_input: bool
+
+
+class _Call:
+    """One request: its parameters, the client of its task hub, and the responses it builds."""
+
+    def __init__(self, request: web.Request) -> None:
+        self.request = request
+        self.params = _Params(request)
+        self.settings = request.app[_SETTINGS]
+        hub = (self.params.get("taskHub") or "").strip() or None
+        try:
+            self.client = self.settings.client_for(hub)
+        except LookupError:
+            raise _ApiError(404, f"Task hub '{hub}' is not served by this host.") from None
+
+    def status_options(self) -> _StatusOptions:
+        return _StatusOptions(
+            self.params.flag("showHistory", False),
+            self.params.flag("showHistoryOutput", False),
+            self.params.flag("showInput", True),
+        )
+
+    def base_url(self) -> str:
+        scheme, host = self.request.scheme, self.request.host
+        if self.settings.use_forwarded_host:
+            forwarded_host = self.request.headers.get("X-Forwarded-Host")
+            forwarded_proto = self.request.headers.get("X-Forwarded-Proto")
+            if forwarded_host and forwarded_proto:
+                scheme = forwarded_proto.split(",")[0].strip()
+                host = forwarded_host.split(",")[0].strip()
+        return f"{scheme}://{host}"
+
+    def links(self, instance_id: str) -> dict[str, str]:
+        """The check-status payload: an instance's management URIs, in the extension's order."""
+        root = f"{self.base_url()}{WEBHOOK_PATH}/instances/{quote(instance_id, safe='')}"
+        query = {
+            "taskHub": self.client.task_hub_name,
+            "connection": self.params.get("connection") or self.settings.default_connection,
+        }
+        if self.settings.system_key:
+            query["code"] = self.settings.system_key
+        common = urlencode(query)
+        return {
+            "id": instance_id,
+            "statusQueryGetUri": f"{root}?{common}",
+            "sendEventPostUri": f"{root}/{RAISE_EVENT}/{{eventName}}?{common}",
+            "terminatePostUri": f"{root}/terminate?reason={{text}}&{common}",
+            "purgeHistoryDeleteUri": f"{root}?{common}",
+            "restartPostUri": f"{root}/restart?{common}",
+            "suspendPostUri": f"{root}/suspend?reason={{text}}&{common}",
+            "resumePostUri": f"{root}/resume?reason={{text}}&{common}",
+        }
+
+    def check_status(self, instance_id: str) -> web.Response:
+        links = self.links(instance_id)
+        return _json(links, 202, {"Location": links["statusQueryGetUri"], "Retry-After": "10"})
+
+    async def status(
+        self, instance_id: str, options: _StatusOptions, fail_with_500: bool
+    ) -> web.Response:
+        status = await self.client.get_status(
+            instance_id, options.show_history, options.show_history_output, options.show_input
+        )
+        if not status or status.runtime_status is None:
+            raise _ApiError(404, f"No instance with ID '{instance_id}' found.")
+        runtime_status = status.runtime_status.value
+        if runtime_status in ACTIVE_STATUSES:
+            location = self.base_url() + str(self.request.rel_url)
+            return _json(status.to_json(), 202, {"Location": location, "Retry-After": "5"})
+        failed = runtime_status == OrchestrationRuntimeStatus.Failed.value
+        return _json(status.to_json(), 500 if failed and fail_with_500 else 200)
+
+    async def when_done(
+        self, instance_id: str, wait: tuple[float, float] | None, options: _StatusOptions
+    ) -> web.Response:
+        """202 + check-status payload, or with `wait` the raw output (200) if it completes in time."""
+        if wait is None:
+            return self.check_status(instance_id)
+        try:
+            status = await self.client.wait_for_completion(instance_id, *wait)
+        except TimeoutError:
+            return self.check_status(instance_id)
+        if status.runtime_status is OrchestrationRuntimeStatus.Completed:
+            return _json(status.output)
+        return await self.status(instance_id, options, fail_with_500=False)
+
+    async def require_instance(self, instance_id: str) -> str:
+        """The instance's runtime status; 404 when there is no such instance."""
+        status = await self.client.get_status(instance_id)
+        if not status or status.runtime_status is None:
+            raise _ApiError(404, f"No instance with ID '{instance_id}' found.")
+        return status.runtime_status.value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+async def _json_body(request: web.Request, *, required: bool) -> Any:
+    raw = await request.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _ApiError(400, "Invalid JSON content: the body is not UTF-8 text.") from None
+    if not text.strip():
+        if required:
+            raise _ApiError(400, "Invalid JSON content: the body is empty.")
+        return None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise _ApiError(400, f"Invalid JSON content: {exc}") from None
+
+
+# -- handlers --------------------------------------------------------------------------------------
+
+
+async def _start(request: web.Request) -> web.Response:
+    call = _Call(request)
+    wait, options = call.params.wait(), call.status_options()
+    version = call.params.get("version") or None
+    client_input = await _json_body(request, required=False)
+    try:
+        instance_id = await call.client.start_new(
+            request.match_info["functionName"],
+            request.match_info.get("instanceId"),
+            client_input,
+            version,
+        )
+    except ValueError as exc:
+        raise _ApiError(400, str(exc)) from None
+    return await call.when_done(instance_id, wait, options)
+
+
+async def _get_status(request: web.Request) -> web.Response:
+    call = _Call(request)
+    options = call.status_options()
+    fail_with_500 = call.params.flag("returnInternalServerErrorOnFailure", False)
+    return await call.status(request.match_info["instanceId"], options, fail_with_500)
+
+
+async def _list_instances(request: web.Request) -> web.Response:
+    call = _Call(request)
+    params = call.params
+    query = InstanceQuery(
+        created_from=params.time("createdTimeFrom"),
+        created_to=params.time("createdTimeTo"),
+        runtime_status=[s.value for s in params.statuses()] or None,
+        instance_id_prefix=params.get("instanceIdPrefix") or None,
+    )
+    page_size, show_input = params.page_size(), params.flag("showInput", True)
+    continuation = request.headers.get("x-ms-continuation-token") or None
+    try:
+        decode_continuation(continuation)
+    except ValueError:
+        raise _ApiError(400, "The x-ms-continuation-token header is not a valid token.") from None
+    statuses, token = await call.client.list_instances(
+        query,
+        page_size=min(page_size, MAX_PAGE_SIZE),
+        continuation_token=continuation,
+        show_input=show_input,
+    )
+    body = [status.to_json() for status in statuses]
+    return _json(body, 200, {"x-ms-continuation-token": token or ""})
+
+
+async def _purge_instance(request: web.Request) -> web.Response:
+    call = _Call(request)
+    instance_id = request.match_info["instanceId"]
+    runtime_status = await call.require_instance(instance_id)
+    not_finished = _ApiError(
+        412,
+        "Only orchestrations in a terminal state can be purged, but the orchestration with "
+        f"instance ID {instance_id} has status {runtime_status}.",
+    )
+    if runtime_status not in TERMINAL_STATUSES:
+        raise not_finished
+    try:
+        result = await call.client.purge_instance_history(instance_id)
+    except InstanceGoneError:
+        raise not_finished from None
+    if result.instances_deleted == 0:
+        raise _ApiError(404, f"No instance with ID '{instance_id}' found.")
+    return _json({"instancesDeleted": result.instances_deleted})
+
+
+async def _purge_instances(request: web.Request) -> web.Response:
+    call = _Call(request)
+    created_from = call.params.time("createdTimeFrom")
+    if created_from is None:
+        raise _ApiError(400, "Please provide value for 'createdTimeFrom' parameter.")
+    created_to = call.params.time("createdTimeTo") or datetime.now(UTC)
+    statuses = call.params.statuses()
+    result = await call.client.purge_instance_history_by(created_from, created_to, statuses or None)
+    if result.instances_deleted == 0:
+        raise _ApiError(404, "No instances matched the filter.")
+    return _json({"instancesDeleted": result.instances_deleted})
+
+
+async def _raise_event(request: web.Request) -> web.Response:
+    if request.match_info["operation"].lower() != RAISE_EVENT.lower():
+        return await _no_route(request)
+    call = _Call(request)
+    instance_id = request.match_info["instanceId"]
+    if await call.require_instance(instance_id) in TERMINAL_STATUSES:
+        raise _ApiError(
+            410, f"Instance with ID '{instance_id}' is gone: either completed or failed."
+        )
+    if request.content_type.lower() != "application/json":
+        raise _ApiError(400, "Only application/json request content is supported.")
+    data = await _json_body(request, required=True)
+    try:
+        await call.client.raise_event(instance_id, request.match_info["eventName"], data)
+    except ValueError as exc:
+        raise _ApiError(400, str(exc)) from None
+    return web.Response(status=202)
+
+
+async def _instance_operation(request: web.Request) -> web.Response:
+    operation = request.match_info["operation"].lower()
+    if operation not in INSTANCE_OPERATIONS:
+        return await _no_route(request)
+    call = _Call(request)
+    instance_id = request.match_info["instanceId"]
+    reason = call.params.get("reason") or ""
+    if operation == "restart":
+        return await _restart(call, instance_id)
+    if operation == "rewind":
+        try:
+            await call.client.rewind(instance_id, reason)
+        except ValueError as exc:
+            raise _ApiError(412, str(exc)) from None
+        return web.Response(status=202)
+    if await call.require_instance(instance_id) in TERMINAL_STATUSES:
+        raise _ApiError(410, f"Instance with ID '{instance_id}' has already finished.")
+    if operation == "terminate":
+        await call.client.terminate(instance_id, reason)
+    elif operation == "suspend":
+        await call.client.suspend(instance_id, reason)
+    else:
+        await call.client.resume(instance_id, reason)
+    return web.Response(status=202)
+
+
+async def _restart(call: _Call, instance_id: str) -> web.Response:
+    new_id = call.params.flag("restartWithNewInstanceId", True)
+    wait, options = call.params.wait(), call.status_options()
+    try:
+        restarted = await call.client.restart(instance_id, new_id)
+    except InstanceNotFoundError:
+        raise _ApiError(400, "InstanceId does not match a valid orchestration instance.") from None
+    except ValueError as exc:
+        raise _ApiError(400, str(exc)) from None
+    return await call.when_done(restarted, wait, options)
+
+
+async def _entities(request: web.Request) -> web.Response:
+    return _error(501, "Durable entities are not supported by durable_ext yet.")
+
+
+async def _no_route(request: web.Request) -> web.Response:
+    return _error(404, f"No management API route matches {request.method} {request.path}.")
