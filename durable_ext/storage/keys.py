@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 __all__ = ["escape_key", "unescape_key", "odata_string", "odata_datetime", "prefix_range"]
 
@@ -52,8 +52,9 @@ def odata_string(value: str) -> str:
 
 
 def odata_datetime(value: datetime) -> str:
-    """An OData datetime literal."""
-    return "datetime'" + value.strftime("%Y-%m-%dT%H:%M:%S.%fZ") + "'"
+    """An OData datetime literal in UTC (naive datetimes are taken as UTC)."""
+    utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return "datetime'" + utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ") + "'"
 
 
 def prefix_range(column: str, prefix: str) -> str:

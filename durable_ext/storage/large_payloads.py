@@ -31,7 +31,9 @@ def exceeds_property_limit(text: str) -> bool:
 
 def _safe_segment(value: str) -> str:
     """A blob-name folder that cannot climb out of its parent (no `..`, no leading `/`)."""
-    return quote(value, safe="") if value in (".", "..") or "/" in value else value
+    if value in (".", ".."):
+        return "%2E" * len(value)
+    return quote(value, safe="") if "/" in value else value
 
 
 class LargePayloadStore:

@@ -79,6 +79,7 @@ class _Triage:
         self.abandoned: list[ReceivedMessage] = []
         self.new_start: ExecutionStarted | None = None
         self.terminate_unstarted = False
+        self.finished_instance = False
 
 
 class OrchestrationDispatcher:
@@ -184,6 +185,8 @@ class OrchestrationDispatcher:
         if triage.terminate_unstarted:
             await self._terminate_unstarted(instance_id, triage)
         if not triage.events and triage.new_start is None:
+            if triage.finished_instance:
+                await self._repair_instance_row(instance_id, loaded)
             await self._settle(triage)
             if cached is not None:
                 self.cache.put(instance_id, cached)
@@ -241,6 +244,7 @@ class OrchestrationDispatcher:
             elif finished and triage.new_start is None:
                 log.info("%s is finished; discarding %s", instance_id, type(event).__name__)
                 triage.consumed.append(message)
+                triage.finished_instance = True
             elif (
                 isinstance(event, _RESPONSES)
                 and triage.new_start is None
@@ -311,6 +315,38 @@ class OrchestrationDispatcher:
                 },
             )
         triage.events.clear()
+
+    async def _repair_instance_row(self, instance_id: str, loaded: LoadedHistory) -> None:
+        """Rebuild a finished instance's Instances row from history when it is missing or stale
+        (a crash between the history write and the Instances merge leaves it so)."""
+        completed = next(e for e in reversed(loaded.events) if isinstance(e, ExecutionCompleted))
+        status = completed.orchestration_status or OrchestrationStatus.Completed
+        row = await self._hub.instances.get(instance_id, fetch_payloads=False)
+        if row is not None and (
+            row.execution_id != loaded.execution_id or row.runtime_status == status.name
+        ):
+            return
+        started = _started(loaded.events)
+        log.warning("Repairing the Instances row of %s from its history", instance_id)
+        output = completed.result
+        if status is OrchestrationStatus.Terminated:
+            output = codec.encode(output or "")
+        columns: dict[str, Any] = {
+            "ExecutionId": loaded.execution_id,
+            "RuntimeStatus": status.name,
+            "Output": output,
+            "CompletedTime": completed.timestamp,
+            "LastUpdatedTime": completed.timestamp,
+        }
+        if started is not None:
+            columns.update(
+                Name=started.name,
+                Version=started.version or "",
+                Input=started.input,
+                CreatedTime=started.timestamp,
+                Generation=started.generation or 0,
+            )
+        await self._hub.instances.merge(instance_id, columns)
 
     def _orchestrator_for(self, started: ExecutionStarted | None) -> Any:
         name = started.name if started is not None else None
