@@ -27,7 +27,9 @@ def validate_instance_id(instance_id: Any) -> str:
     try:
         instance_id.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise ValueError(f"Instance ID {instance_id!r} is not valid Unicode text ({exc.reason}).") from exc
+        raise ValueError(
+            f"Instance ID {instance_id!r} is not valid Unicode text ({exc.reason})."
+        ) from exc
     if instance_id.startswith("@"):
         raise ValueError("Instance IDs starting with '@' are reserved for entities.")
     return instance_id

@@ -16,6 +16,8 @@ Two background loops run per worker (`LeaseCollectionBalancer` in DTFx):
   from the busiest owner. Taking a leased blob uses `change_lease` from the Token stored in its
   content, which is how one worker takes a lease it does not hold. Every lease operation is
   conditioned on the ETag just read, so a stale read never wins, and each take bumps Epoch.
+  A live lease whose content names this worker but that it does not hold (a restart with the
+  same worker id) is reclaimed by renewing it with its Token, as DTFx does at start-up.
 
 A stolen partition may still be served by its previous owner until that owner's next renewal;
 the history-table ETag fences that window (reference §4.2, §4.5).

@@ -23,6 +23,7 @@ from ..orchestration.history import (
     TaskFailed,
     TaskScheduled,
 )
+from ..storage.errors import describe_storage_error
 from ..storage.messages import MessageData
 from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
@@ -104,7 +105,7 @@ class ActivityDispatcher:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - storage outages must not kill the loop
-                log.warning("Receiving work items failed: %s", exc)
+                log.warning("Receiving work items failed: %s", describe_storage_error(exc))
                 messages = []
             for message in messages:
                 self._in_flight += 1
@@ -127,7 +128,9 @@ class ActivityDispatcher:
             await message.queue.delete(message)
         except Exception as exc:  # noqa: BLE001 - infrastructure failure: retry the work item later
             log.warning(
-                "Work item %s failed to complete: %s; it will be retried", message.message_id, exc
+                "Work item %s failed to complete: %s; it will be retried",
+                message.message_id,
+                describe_storage_error(exc),
             )
             await asyncio.gather(message.queue.abandon(message), return_exceptions=True)
         finally:

@@ -39,6 +39,7 @@ from ..orchestration.history import (
     TaskFailed,
     TimerFired,
 )
+from ..storage.errors import describe_storage_error
 from ..storage.history_store import CheckpointConflict, LoadedHistory
 from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
@@ -142,7 +143,7 @@ class OrchestrationDispatcher:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - storage outages must not kill the loop
-                log.warning("Receiving from %s failed: %s", queue.name, exc)
+                log.warning("Receiving from %s failed: %s", queue.name, describe_storage_error(exc))
                 await backoff.wait(queue.wake)
                 continue
             if not messages:
