@@ -28,6 +28,7 @@ from ..storage.messages import MessageData
 from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
 from .backoff import PollingBackoff
+from .fault_points import fault_point
 from .options import WorkerOptions
 from .registry import FunctionRegistry, RegisteredActivity, UnknownFunctionError
 
@@ -125,6 +126,7 @@ class ActivityDispatcher:
             await self._hub.send_to_instance(
                 MessageData(response, target, message.data.episode, target)
             )
+            fault_point("after-activity-response")
             await message.queue.delete(message)
         except Exception as exc:  # noqa: BLE001 - infrastructure failure: retry the work item later
             log.warning(

@@ -44,6 +44,7 @@ from ..storage.history_store import CheckpointConflict, LoadedHistory
 from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
 from .backoff import PollingBackoff
+from .fault_points import fault_point
 from .instance_cache import CachedInstance, InstanceCache
 from .options import WorkerOptions
 from .outbound import Outbound, outbound_messages
@@ -367,6 +368,7 @@ class OrchestrationDispatcher:
         """Commit an episode in DTFx order; the new sentinel ETag, or None if another writer won."""
         now = outcome.events[-1].timestamp
         await asyncio.gather(*(self._send(item) for item in outbound_messages(outcome, now)))
+        fault_point("after-outbound-send")
         first = outcome.first_new_index
         try:
             etag = await self._hub.history.append(
@@ -381,7 +383,9 @@ class OrchestrationDispatcher:
             log.info("%s was checkpointed by another worker; abandoning this episode", instance_id)
             await self._abandon([*triage.consumed, *triage.abandoned], delay=0)
             return None
+        fault_point("after-history-write")
         await self._hub.instances.merge(instance_id, _instance_columns(outcome, first == 0))
+        fault_point("before-inbound-delete")
         await self._settle(triage)
         return etag
 
