@@ -66,24 +66,47 @@ class TaskHubQueue:
         with contextlib.suppress(ResourceNotFoundError):
             await self._client.delete_queue()
 
+    async def _body(self, message: MessageData) -> str:
+        """The message text, or a small wrapper pointing at a blob when it is over 45 KB."""
+        text = serialize_message(message)
+        if len(text.encode("utf-8")) <= MAX_MESSAGE_BYTES:
+            return text
+        name = await self._payloads.put_message(
+            message.instance.instance_id, message.activity_id, message.event.event_type.name, text
+        )
+        message.compressed_blob_name = name
+        return wrapper_for_blob(message, name)
+
     async def send(self, message: MessageData, visibility_delay: timedelta | None = None) -> None:
         """Enqueue a message (never expires); bodies over 45 KB go to a blob first."""
-        text = serialize_message(message)
-        if len(text.encode("utf-8")) > MAX_MESSAGE_BYTES:
-            name = await self._payloads.put_message(
-                message.instance.instance_id,
-                message.activity_id,
-                message.event.event_type.name,
-                text,
-            )
-            message.compressed_blob_name = name
-            text = wrapper_for_blob(message, name)
+        text = await self._body(message)
         delay = None
         if visibility_delay is not None and visibility_delay > timedelta(0):
             delay = int(min(visibility_delay, MAX_VISIBILITY).total_seconds() + 0.999)
         await self._client.send_message(text, visibility_timeout=delay, time_to_live=-1)
         if delay is None:
             self.wake.set()
+
+    async def send_held(self, message: MessageData, hold: timedelta) -> ReceivedMessage:
+        """Enqueue a message invisible for `hold` and return it as if received by this process.
+
+        In-process handoff: the sender works on the message at once, with no receive round trip,
+        and deletes it with the pop receipt `send_message` returned. If the process dies first, the
+        message becomes visible after `hold` and any worker processes it: nothing is lost.
+        """
+        sent = await self._client.send_message(
+            await self._body(message),
+            visibility_timeout=int(min(hold, MAX_VISIBILITY).total_seconds()),
+            time_to_live=-1,
+        )
+        return ReceivedMessage(
+            data=message,
+            message_id=sent.id,
+            pop_receipt=sent.pop_receipt or "",
+            dequeue_count=0,
+            inserted_on=sent.inserted_on or datetime.now(UTC),
+            queue=self,
+        )
 
     async def receive(
         self, max_messages: int, visibility_timeout: timedelta

@@ -29,6 +29,7 @@ from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
 from .backoff import PollingBackoff
 from .fault_points import fault_point
+from .handoff import OrchestrationHandoff
 from .options import WorkerOptions
 from .registry import FunctionRegistry, RegisteredActivity, UnknownFunctionError
 
@@ -75,6 +76,7 @@ class ActivityDispatcher:
         self._pool = ThreadPoolExecutor(self._limit, thread_name_prefix="activity")
         self._loop_task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
+        self.local_orchestrations: OrchestrationHandoff | None = None
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._loop(), name="workitems")
@@ -109,23 +111,29 @@ class ActivityDispatcher:
                 log.warning("Receiving work items failed: %s", describe_storage_error(exc))
                 messages = []
             for message in messages:
-                self._in_flight += 1
-                task = asyncio.create_task(self._run(message))
-                self._running.add(task)
-                task.add_done_callback(self._running.discard)
+                self.submit(message)
             if messages:
                 backoff.reset()
             else:
                 await backoff.wait(queue.wake)
+
+    def has_capacity(self) -> bool:
+        """True when another activity may start now."""
+        return self._loop_task is not None and self._in_flight < self._limit
+
+    def submit(self, message: ReceivedMessage) -> None:
+        """Run a work item (received, or handed over by this process's orchestration dispatcher)."""
+        self._in_flight += 1
+        task = asyncio.create_task(self._run(message))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
 
     async def _run(self, message: ReceivedMessage) -> None:
         renewal = asyncio.create_task(self._keep_invisible(message))
         try:
             response = await self._execute(message)
             target = message.data.instance
-            await self._hub.send_to_instance(
-                MessageData(response, target, message.data.episode, target)
-            )
+            await self._respond(MessageData(response, target, message.data.episode, target))
             fault_point("after-activity-response")
             await message.queue.delete(message)
         except Exception as exc:  # noqa: BLE001 - infrastructure failure: retry the work item later
@@ -139,6 +147,17 @@ class ActivityDispatcher:
             renewal.cancel()
             self._in_flight -= 1
             self._slot_freed.set()
+
+    async def _respond(self, response: MessageData) -> None:
+        """Send the result; straight to this process's orchestration dispatcher when it owns the
+        instance's partition (the message is still written, held invisible, for crash recovery)."""
+        orchestrations = self.local_orchestrations
+        instance_id = response.instance.instance_id
+        if orchestrations is not None and orchestrations.owns(instance_id):
+            queue = self._hub.control_queue_for(instance_id)
+            orchestrations.submit([await queue.send_held(response, self._options.handoff_hold)])
+        else:
+            await self._hub.send_to_instance(response)
 
     async def _keep_invisible(self, message: ReceivedMessage) -> None:
         visibility = self._options.work_item_queue_visibility_timeout

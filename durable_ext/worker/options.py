@@ -38,6 +38,10 @@ class WorkerOptions:
     instance_cache_size: int = 1000
     """Replayed orchestrations kept in memory between episodes (0 turns the cache off)."""
     instance_cache_idle_timeout: timedelta = timedelta(seconds=30)
+    in_process_handoff: bool = True
+    """Run work this process sends to itself without a queue receive (messages are still written)."""
+    handoff_hold: timedelta = timedelta(seconds=30)
+    """How long a handed-off control message stays invisible to other workers."""
 
     @classmethod
     def from_settings(cls, settings: DurableTaskSettings) -> WorkerOptions:

@@ -45,6 +45,7 @@ from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
 from .backoff import PollingBackoff
 from .fault_points import fault_point
+from .handoff import ActivityHandoff
 from .instance_cache import CachedInstance, InstanceCache
 from .options import WorkerOptions
 from .outbound import Outbound, outbound_messages
@@ -93,7 +94,9 @@ class OrchestrationDispatcher:
         self._options = options
         self._loops: dict[int, asyncio.Task[None]] = {}
         self._episodes: set[asyncio.Task[None]] = set()
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._inbox: dict[str, list[ReceivedMessage]] = {}
+        self._runners: dict[str, asyncio.Task[None]] = {}
+        self.local_activities: ActivityHandoff | None = None
         self._slots = asyncio.Semaphore(options.max_concurrent_orchestrator_functions)
         self._buffered = 0
         self._buffer_freed = asyncio.Event()
@@ -151,33 +154,49 @@ class OrchestrationDispatcher:
                 await backoff.wait(queue.wake)
                 continue
             backoff.reset()
-            for instance_id, group in self._group(messages).items():
-                self._buffered += len(group)
-                task = asyncio.create_task(self._run_group(instance_id, group))
+            self.submit(messages)
+
+    def owns(self, instance_id: str) -> bool:
+        """True when this worker reads the control queue of `instance_id`."""
+        return self._hub.partition_of(instance_id) in self._loops
+
+    def submit(self, messages: Iterable[ReceivedMessage]) -> None:
+        """Queue messages for their instances; one runner per instance drains them in batches.
+
+        Messages that arrive while an instance's episode runs (from a poll or an in-process
+        handoff) join its next batch, so one episode handles them all.
+        """
+        for instance_id, group in self._group(messages).items():
+            self._buffered += len(group)
+            self._inbox.setdefault(instance_id, []).extend(group)
+            if instance_id not in self._runners:
+                task = asyncio.create_task(self._drain(instance_id))
+                self._runners[instance_id] = task
                 self._episodes.add(task)
                 task.add_done_callback(self._episodes.discard)
 
     @staticmethod
     def _group(messages: Iterable[ReceivedMessage]) -> dict[str, list[ReceivedMessage]]:
         groups: dict[str, list[ReceivedMessage]] = {}
-        ordered = sorted(messages, key=lambda m: (m.inserted_on, m.data.sequence_number))
-        for message in ordered:
+        for message in messages:
             groups.setdefault(message.data.instance.instance_id, []).append(message)
         return groups
 
-    async def _run_group(self, instance_id: str, messages: list[ReceivedMessage]) -> None:
-        lock = self._locks.setdefault(instance_id, asyncio.Lock())
+    async def _drain(self, instance_id: str) -> None:
         try:
-            async with lock, self._slots:
-                await self._process(instance_id, messages)
-        except Exception:  # noqa: BLE001 - one instance's failure must not stop the others
-            log.exception("Episode of %s failed; its messages will be retried", instance_id)
-            await self._abandon(messages)
+            while batch := self._inbox.pop(instance_id, None):
+                batch.sort(key=lambda m: (m.inserted_on, m.data.sequence_number))
+                try:
+                    async with self._slots:
+                        await self._process(instance_id, batch)
+                except Exception:  # noqa: BLE001 - one instance's failure must not stop the others
+                    log.exception("Episode of %s failed; its messages will be retried", instance_id)
+                    await self._abandon(batch)
+                finally:
+                    self._buffered -= len(batch)
+                    self._buffer_freed.set()
         finally:
-            self._buffered -= len(messages)
-            self._buffer_freed.set()
-            if not lock.locked() and self._locks.get(instance_id) is lock:
-                del self._locks[instance_id]
+            self._runners.pop(instance_id, None)
 
     # -- one episode --------------------------------------------------------------------------
     async def _process(self, instance_id: str, messages: list[ReceivedMessage]) -> None:
@@ -390,8 +409,22 @@ class OrchestrationDispatcher:
         return etag
 
     async def _send(self, item: Outbound) -> None:
+        """Send one outbound message; hand it to this process's own dispatchers when they will run it.
+
+        Handoff is the same message written with a visibility timeout instead of visible at once,
+        processed here without a receive: a crash before it is deleted only delays it.
+        """
+        message = item.message
         if item.to_work_items:
-            await self._hub.work_items.send(item.message)
+            runner = self.local_activities
+            if runner is not None and runner.has_capacity():
+                hold = self._options.work_item_queue_visibility_timeout
+                runner.submit(await self._hub.work_items.send_held(message, hold))
+            else:
+                await self._hub.work_items.send(message)
+        elif item.delay is None and self.owns(message.instance.instance_id):
+            queue = self._hub.control_queue_for(message.instance.instance_id)
+            self.submit([await queue.send_held(message, self._options.handoff_hold)])
         else:
             await self._hub.send_to_instance(item.message, item.delay)
 

@@ -26,6 +26,9 @@ class TaskHubWorker:
         self.options = options or WorkerOptions(partition_count=hub.partition_count)
         self.orchestrations = OrchestrationDispatcher(hub, registry, self.options)
         self.activities = ActivityDispatcher(hub, registry, self.options)
+        if self.options.in_process_handoff:
+            self.orchestrations.local_activities = self.activities
+            self.activities.local_orchestrations = self.orchestrations
         self.leases = PartitionLeaseManager(
             hub.blob_service,
             hub.names.hub,
