@@ -9,6 +9,9 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV := .venv
 VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.package-lock.json
+# Where `make run` serves the app.
+RUN_HOST ?= 127.0.0.1
+RUN_PORT ?= 7071
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export npm_config_fund := false
@@ -42,7 +45,7 @@ $(NODE_STAMP): package-lock.json
 
 ## lint: ruff + mypy
 lint: venv
-	$(VENV)/bin/ruff check durable_ext tests bench
+	$(VENV)/bin/ruff check durable_ext tests bench function_app function_app.py
 	$(VENV)/bin/mypy durable_ext
 
 ## test: lint, then the whole test suite (starts its own private Azurite)
@@ -54,9 +57,15 @@ azurite: node_modules
 	mkdir -p .azurite
 	node_modules/.bin/azurite $(AZURITE_FLAGS)
 
-## run: start the local host in the app root (durable-ext start)
-run: venv node_modules
-	$(VENV)/bin/durable-ext start
+## run: serve the sample app (function_app/) with the local host; it starts Azurite itself
+run: venv node_modules local.settings.json
+	@echo "Then, in another terminal:"
+	@echo "  curl -X POST http://$(RUN_HOST):$(RUN_PORT)/api/orchestrators/hello_sequence"
+	$(VENV)/bin/durable-ext start --host $(RUN_HOST) --port $(RUN_PORT)
+
+# The local app settings (gitignored); made once from the sample, never overwritten.
+local.settings.json:
+	cp local.settings.sample.json $@
 
 ## bench: run the replay benchmark
 bench: venv

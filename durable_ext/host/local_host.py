@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -69,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     app_root = Path(getattr(args, "app_root", None) or ".").resolve()
     try:
         config = load_config(app_root)
+        for name, value in config.values.items():  # as func start: the app sees them in os.environ
+            os.environ.setdefault(name, value)
         durable = load_durable_task_settings(config.host_json, config.values)
         http = load_http_settings(config.host_json)
         connection = StorageConnection.from_app_settings(durable.connection_name, config.values)

@@ -237,7 +237,7 @@ class DurableOrchestrationContext:
             }
         )
 
-    def create_timer(self, fire_at: datetime) -> TaskBase:
+    def create_timer(self, fire_at: datetime) -> TimerTask | LongTimerTask:
         """A durable timer that completes at `fire_at` (naive datetimes are taken as UTC)."""
         if not isinstance(fire_at, datetime):
             raise ValueError(f"fire_at must be a datetime, got {type(fire_at).__name__}")
@@ -361,7 +361,7 @@ class DurableOrchestrationContext:
             raise RuntimeError("this context is not attached to a running orchestration")
         self._executor.schedule(task)
 
-    def _new_timer(self, fire_at: datetime) -> TaskBase:
+    def _new_timer(self, fire_at: datetime) -> TimerTask | LongTimerTask:
         if fire_at - self._current_utc_datetime > self._max_short_timer:
             return LongTimerTask(-1, CreateTimer(fire_at), self)
         return TimerTask(-1, CreateTimer(fire_at))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..orchestration import codec
@@ -426,7 +426,15 @@ class OrchestrationDispatcher:
             queue = self._hub.control_queue_for(message.instance.instance_id)
             self.submit([await queue.send_held(message, self._options.handoff_hold)])
         else:
-            await self._hub.send_to_instance(item.message, item.delay)
+            await self._hub.send_to_instance(message, item.delay)
+            if item.delay is not None and self.owns(message.instance.instance_id):
+                self._wake_at_fire_time(message.instance.instance_id, item.delay)
+
+    def _wake_at_fire_time(self, instance_id: str, delay: timedelta) -> None:
+        """Poll the timer's queue when it comes due instead of at the next back-off tick."""
+        queue = self._hub.control_queue_for(instance_id)
+        seconds = int(delay.total_seconds() + 0.999) + 0.05
+        asyncio.get_running_loop().call_later(seconds, queue.wake.set)
 
     async def _settle(self, triage: _Triage) -> None:
         await asyncio.gather(*(m.queue.delete(m) for m in triage.consumed))
