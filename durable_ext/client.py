@@ -56,6 +56,27 @@ class InstanceAlreadyExistsError(RuntimeError):
     """An active instance already uses that id."""
 
 
+def management_urls(
+    base_url: str, instance_id: str, task_hub: str, connection: str, system_key: str | None
+) -> dict[str, str]:
+    """The check-status payload: an instance's management URIs, in the extension's order."""
+    root = base_url.rstrip("/") + WEBHOOK_PATH + "/instances/" + quote(instance_id, safe="")
+    query = {"taskHub": task_hub, "connection": connection}
+    if system_key:
+        query["code"] = system_key
+    common = urlencode(query)
+    return {
+        "id": instance_id,
+        "statusQueryGetUri": f"{root}?{common}",
+        "sendEventPostUri": f"{root}/raiseEvent/{{eventName}}?{common}",
+        "terminatePostUri": f"{root}/terminate?reason={{text}}&{common}",
+        "purgeHistoryDeleteUri": f"{root}?{common}",
+        "restartPostUri": f"{root}/restart?{common}",
+        "suspendPostUri": f"{root}/suspend?reason={{text}}&{common}",
+        "resumePostUri": f"{root}/resume?reason={{text}}&{common}",
+    }
+
+
 class DurableOrchestrationClient:
     """Drives orchestration instances of one task hub (the SDK's client, working on storage)."""
 
@@ -382,21 +403,9 @@ class DurableOrchestrationClient:
         self, instance_id: str, base_url: str = "http://localhost:7071"
     ) -> dict[str, str]:
         """The management URLs of an instance (check-status payload fields)."""
-        root = base_url.rstrip("/") + WEBHOOK_PATH + "/instances/" + quote(instance_id, safe="")
-        query = {"taskHub": self.task_hub_name, "connection": self._connection_name}
-        if self._system_key:
-            query["code"] = self._system_key
-        common = urlencode(query)
-        return {
-            "id": instance_id,
-            "statusQueryGetUri": f"{root}?{common}",
-            "sendEventPostUri": f"{root}/raiseEvent/{{eventName}}?{common}",
-            "terminatePostUri": f"{root}/terminate?reason={{text}}&{common}",
-            "purgeHistoryDeleteUri": f"{root}?{common}",
-            "restartPostUri": f"{root}/restart?{common}",
-            "suspendPostUri": f"{root}/suspend?reason={{text}}&{common}",
-            "resumePostUri": f"{root}/resume?reason={{text}}&{common}",
-        }
+        return management_urls(
+            base_url, instance_id, self.task_hub_name, self._connection_name, self._system_key
+        )
 
     def get_client_response_links(self, request: Any, instance_id: str) -> dict[str, str]:
         """Management URLs built on the request's scheme and host."""

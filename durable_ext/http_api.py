@@ -17,17 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlencode
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from .client import (
-    WEBHOOK_PATH,
     DurableOrchestrationClient,
     InstanceAlreadyExistsError,
     InstanceGoneError,
     InstanceNotFoundError,
+    management_urls,
 )
 from .orchestration import codec
 from .orchestration.history import parse_time
@@ -281,24 +280,14 @@ class _Call:
 
     def links(self, instance_id: str) -> dict[str, str]:
         """The check-status payload: an instance's management URIs, in the extension's order."""
-        root = f"{self.base_url()}{WEBHOOK_PATH}/instances/{quote(instance_id, safe='')}"
-        query = {
-            "taskHub": self.client.task_hub_name,
-            "connection": self.params.get("connection") or self.settings.default_connection,
-        }
-        if self.settings.system_key:
-            query["code"] = self.settings.system_key
-        common = urlencode(query)
-        return {
-            "id": instance_id,
-            "statusQueryGetUri": f"{root}?{common}",
-            "sendEventPostUri": f"{root}/{RAISE_EVENT}/{{eventName}}?{common}",
-            "terminatePostUri": f"{root}/terminate?reason={{text}}&{common}",
-            "purgeHistoryDeleteUri": f"{root}?{common}",
-            "restartPostUri": f"{root}/restart?{common}",
-            "suspendPostUri": f"{root}/suspend?reason={{text}}&{common}",
-            "resumePostUri": f"{root}/resume?reason={{text}}&{common}",
-        }
+        connection = self.params.get("connection") or self.settings.default_connection
+        return management_urls(
+            self.base_url(),
+            instance_id,
+            self.client.task_hub_name,
+            connection,
+            self.settings.system_key,
+        )
 
     def check_status(self, instance_id: str) -> web.Response:
         links = self.links(instance_id)

@@ -349,24 +349,15 @@ class OrchestrationDispatcher:
             return
         started = _started(loaded.events)
         log.warning("Repairing the Instances row of %s from its history", instance_id)
-        output = completed.result
-        if status is OrchestrationStatus.Terminated:
-            output = codec.encode(output or "")
         columns: dict[str, Any] = {
             "ExecutionId": loaded.execution_id,
             "RuntimeStatus": status.name,
-            "Output": output,
+            "Output": _stored_output(status, completed.result),
             "CompletedTime": completed.timestamp,
             "LastUpdatedTime": completed.timestamp,
         }
         if started is not None:
-            columns.update(
-                Name=started.name,
-                Version=started.version or "",
-                Input=started.input,
-                CreatedTime=started.timestamp,
-                Generation=started.generation or 0,
-            )
+            columns.update(_start_columns(started))
         await self._hub.instances.merge(instance_id, columns)
 
     def _orchestrator_for(self, started: ExecutionStarted | None) -> Any:
@@ -470,20 +461,26 @@ def _instance_columns(outcome: EpisodeOutcome, new_execution: bool) -> dict[str,
         "CustomStatus": result.custom_status,
     }
     if new_execution:
-        started = outcome.started
-        columns.update(
-            Name=started.name,
-            Version=started.version or "",
-            Input=started.input,
-            CreatedTime=started.timestamp,
-            Generation=started.generation or 0,
-            Tags=started.tags,
-            ScheduledStartTime=started.scheduled_start_time,
-        )
+        columns.update(_start_columns(outcome.started))
     if result.status in _TERMINAL:
         columns["CompletedTime"] = now
-        output = result.output
-        if result.status is OrchestrationStatus.Terminated:
-            output = codec.encode(output or "")
-        columns["Output"] = output
+        columns["Output"] = _stored_output(result.status, result.output)
     return columns
+
+
+def _start_columns(started: ExecutionStarted) -> dict[str, Any]:
+    """Instances columns that come from an execution's ExecutionStarted event."""
+    return {
+        "Name": started.name,
+        "Version": started.version or "",
+        "Input": started.input,
+        "CreatedTime": started.timestamp,
+        "Generation": started.generation or 0,
+        "Tags": started.tags,
+        "ScheduledStartTime": started.scheduled_start_time,
+    }
+
+
+def _stored_output(status: OrchestrationStatus, output: str | None) -> str | None:
+    """The Output column: the JSON output, or the JSON-encoded reason of a termination."""
+    return codec.encode(output or "") if status is OrchestrationStatus.Terminated else output
