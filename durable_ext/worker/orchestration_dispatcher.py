@@ -29,7 +29,9 @@ from ..orchestration.episode import EpisodeOutcome, continue_episode, run_episod
 from ..orchestration.history import (
     EventRaised,
     ExecutionCompleted,
+    ExecutionResumed,
     ExecutionStarted,
+    ExecutionSuspended,
     ExecutionTerminated,
     HistoryEvent,
     OrchestrationStatus,
@@ -62,6 +64,7 @@ _RESPONSES = (
     TimerFired,
 )
 _OUT_OF_ORDER_GRACE = 5
+_STALE_START_DEQUEUES = 10
 _TERMINAL = (
     OrchestrationStatus.Completed,
     OrchestrationStatus.Failed,
@@ -83,6 +86,7 @@ class _Triage:
         self.new_start: ExecutionStarted | None = None
         self.terminate_unstarted = False
         self.finished_instance = False
+        self.duplicate_start = False
 
 
 class OrchestrationDispatcher:
@@ -202,12 +206,15 @@ class OrchestrationDispatcher:
     async def _process(self, instance_id: str, messages: list[ReceivedMessage]) -> None:
         cached = self.cache.take(instance_id)
         loaded = cached.history if cached is not None else await self._hub.history.load(instance_id)
-        triage = self._triage(instance_id, loaded, messages)
+        verdicts = await self._vet_restarts(instance_id, loaded, messages)
+        triage = self._triage(instance_id, loaded, messages, verdicts)
         if triage.terminate_unstarted:
             await self._terminate_unstarted(instance_id, triage)
         if not triage.events and triage.new_start is None:
             if triage.finished_instance:
                 await self._repair_instance_row(instance_id, loaded)
+            elif triage.duplicate_start:
+                await self._repair_started_row(instance_id, loaded)
             await self._settle(triage)
             if cached is not None:
                 self.cache.put(instance_id, cached)
@@ -238,8 +245,48 @@ class OrchestrationDispatcher:
             )
             self.cache.put(instance_id, CachedInstance(outcome.executor, stored))
 
-    def _triage(
+    async def _vet_restarts(
         self, instance_id: str, loaded: LoadedHistory, messages: list[ReceivedMessage]
+    ) -> dict[str, str]:
+        """Tell a client's restart of a finished instance from a stale start message.
+
+        A top-level ExecutionStarted for another execution of a finished instance restarts it only
+        if the client wrote that execution into the Instances row (it writes the row just after
+        sending the message: until then the message is retried). A message older than the row is
+        stale: a redelivered start of an earlier execution, e.g. the first generation of a
+        continue-as-new instance. Verdicts by message id: "accept", "stale" or "early".
+        """
+        if not any(isinstance(e, ExecutionCompleted) for e in loaded.events):
+            return {}
+        candidates = [
+            m
+            for m in messages
+            if isinstance(m.data.event, ExecutionStarted)
+            and m.data.event.parent_instance is None
+            and _execution(m.data.event) != loaded.execution_id
+        ]
+        if not candidates:
+            return {}
+        row = await self._hub.instances.get(instance_id, fetch_payloads=False)
+        verdicts: dict[str, str] = {}
+        for message in candidates:
+            event = message.data.event
+            if row is None or row.execution_id == message.data.instance.execution_id:
+                verdicts[message.message_id] = "accept"
+            elif (row.created_time is not None and row.created_time >= event.timestamp) or (
+                message.dequeue_count >= _STALE_START_DEQUEUES
+            ):
+                verdicts[message.message_id] = "stale"
+            else:
+                verdicts[message.message_id] = "early"
+        return verdicts
+
+    def _triage(
+        self,
+        instance_id: str,
+        loaded: LoadedHistory,
+        messages: list[ReceivedMessage],
+        verdicts: dict[str, str],
     ) -> _Triage:
         triage = _Triage()
         started = _started(loaded.events)
@@ -248,7 +295,16 @@ class OrchestrationDispatcher:
         for message in messages:
             event = message.data.event
             if isinstance(event, ExecutionStarted):
-                self._triage_start(instance_id, loaded, started, finished, triage, message, event)
+                verdict = verdicts.get(message.message_id, "accept")
+                if verdict == "early":
+                    triage.abandoned.append(message)
+                elif verdict == "stale":
+                    log.info("%s: discarding a stale ExecutionStarted", instance_id)
+                    triage.consumed.append(message)
+                else:
+                    self._triage_start(
+                        instance_id, loaded, started, finished, triage, message, event
+                    )
                 continue
             current = _execution(triage.new_start) if triage.new_start else loaded.execution_id
             target = message.data.instance.execution_id
@@ -297,6 +353,7 @@ class OrchestrationDispatcher:
         execution = _execution(event)
         if started is not None and execution == loaded.execution_id:
             log.debug("%s: duplicate ExecutionStarted for %s", instance_id, execution)
+            triage.duplicate_start = True
         elif triage.new_start is not None:
             log.debug("%s: second ExecutionStarted in one batch ignored", instance_id)
         elif started is not None and not finished:
@@ -336,6 +393,27 @@ class OrchestrationDispatcher:
                 },
             )
         triage.events.clear()
+
+    async def _repair_started_row(self, instance_id: str, loaded: LoadedHistory) -> None:
+        """A redelivered start of a running instance: its first checkpoint wrote history but may
+        have died before the Instances merge, leaving the row Pending; bring it up to date."""
+        started = _started(loaded.events)
+        row = await self._hub.instances.get(instance_id, fetch_payloads=False)
+        if started is None or (row is not None and row.runtime_status != "Pending"):
+            return
+        log.warning("Repairing the Instances row of %s from its history", instance_id)
+        suspended = False
+        for event in loaded.events:
+            if isinstance(event, ExecutionSuspended | ExecutionResumed):
+                suspended = isinstance(event, ExecutionSuspended)
+        status = OrchestrationStatus.Suspended if suspended else OrchestrationStatus.Running
+        columns = {
+            **_start_columns(started),
+            "ExecutionId": loaded.execution_id,
+            "RuntimeStatus": status.name,
+            "LastUpdatedTime": loaded.events[-1].timestamp,
+        }
+        await self._hub.instances.merge(instance_id, columns)
 
     async def _repair_instance_row(self, instance_id: str, loaded: LoadedHistory) -> None:
         """Rebuild a finished instance's Instances row from history when it is missing or stale

@@ -29,6 +29,8 @@ from ..storage.messages import MessageData
 
 __all__ = ["Outbound", "outbound_messages", "episode_number"]
 
+_CHILD_EXECUTION_NAMESPACE = uuid.UUID("0b3f51f4-6c2e-4a51-9b0e-2f1c7d3e8a90")
+
 
 @dataclass(slots=True)
 class Outbound:
@@ -59,7 +61,9 @@ def outbound_messages(outcome: EpisodeOutcome, now: datetime) -> list[Outbound]:
             fired = TimerFired(timestamp=now, timer_id=decision.event_id, fire_at=fire_at)
             out.append(Outbound(MessageData(fired, sender, episode, sender), delay=fire_at - now))
         elif isinstance(decision, SubOrchestrationInstanceCreated):
-            child = OrchestrationInstance(decision.instance_id or "", uuid.uuid4().hex)
+            child = OrchestrationInstance(
+                decision.instance_id or "", _child_execution_id(sender, decision.event_id)
+            )
             start = ExecutionStarted(
                 timestamp=now,
                 orchestration_instance=child,
@@ -90,6 +94,12 @@ def outbound_messages(outcome: EpisodeOutcome, now: datetime) -> list[Outbound]:
     ):
         out.append(Outbound(_parent_notice(parent, outcome, me, now, episode)))
     return out
+
+
+def _child_execution_id(parent: OrchestrationInstance, event_id: int) -> str:
+    """The same id every time the parent's episode (re)sends this start, so copies are duplicates."""
+    seed = f"{parent.instance_id}/{parent.execution_id}/{event_id}"
+    return uuid.uuid5(_CHILD_EXECUTION_NAMESPACE, seed).hex
 
 
 def _parent_notice(
