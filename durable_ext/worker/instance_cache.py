@@ -4,8 +4,11 @@ An N-step chain then costs O(N) replay in all instead of O(N²), and an episode 
 read. Safety: an entry holds only what a checkpoint has already committed, together with the
 sentinel ETag that checkpoint returned. The next checkpoint is conditional on that ETag, so if any
 other worker wrote the instance in between, the write fails (412), the episode is abandoned and the
-instance is reloaded from storage. Entries of a partition are dropped when its lease is lost, and
-idle entries expire.
+instance is reloaded from storage. A cached history is never trusted to *reject* a message either:
+if a message would be dropped or put back because of what the cached history says (an older
+execution, an unscheduled task, a finished instance), the dispatcher reloads history before
+deciding, so a worker that lost a partition without knowing it cannot discard the newer owner's
+messages. Entries of a partition are dropped when its lease is lost, and idle entries expire.
 """
 
 from __future__ import annotations

@@ -87,6 +87,8 @@ class _Triage:
         self.terminate_unstarted = False
         self.finished_instance = False
         self.duplicate_start = False
+        self.judged_by_history = False
+        """Some message was dropped or put back because of what history holds (not applied)."""
 
 
 class OrchestrationDispatcher:
@@ -208,6 +210,13 @@ class OrchestrationDispatcher:
         loaded = cached.history if cached is not None else await self._hub.history.load(instance_id)
         verdicts = await self._vet_restarts(instance_id, loaded, messages)
         triage = self._triage(instance_id, loaded, messages, verdicts)
+        if cached is not None and triage.judged_by_history:
+            # Another worker may have moved the instance on (a stolen partition): never drop or
+            # defer a message on the word of a cached history; check storage first.
+            cached = None
+            loaded = await self._hub.history.load(instance_id)
+            verdicts = await self._vet_restarts(instance_id, loaded, messages)
+            triage = self._triage(instance_id, loaded, messages, verdicts)
         if triage.terminate_unstarted:
             await self._terminate_unstarted(instance_id, triage)
         if not triage.events and triage.new_start is None:
@@ -301,6 +310,7 @@ class OrchestrationDispatcher:
                 elif verdict == "stale":
                     log.info("%s: discarding a stale ExecutionStarted", instance_id)
                     triage.consumed.append(message)
+                    triage.judged_by_history = True
                 else:
                     self._triage_start(
                         instance_id, loaded, started, finished, triage, message, event
@@ -316,12 +326,14 @@ class OrchestrationDispatcher:
                     target,
                 )
                 triage.consumed.append(message)
+                triage.judged_by_history = True
             elif started is None and triage.new_start is None:
                 self._triage_unstarted(instance_id, triage, message, event)
             elif finished and triage.new_start is None:
                 log.info("%s is finished; discarding %s", instance_id, type(event).__name__)
                 triage.consumed.append(message)
                 triage.finished_instance = True
+                triage.judged_by_history = True
             elif (
                 isinstance(event, _RESPONSES)
                 and triage.new_start is None
@@ -334,6 +346,7 @@ class OrchestrationDispatcher:
                     _response_id(event),
                 )
                 triage.abandoned.append(message)
+                triage.judged_by_history = True
             else:
                 triage.events.append(event)
                 triage.consumed.append(message)
@@ -354,10 +367,12 @@ class OrchestrationDispatcher:
         if started is not None and execution == loaded.execution_id:
             log.debug("%s: duplicate ExecutionStarted for %s", instance_id, execution)
             triage.duplicate_start = True
+            triage.judged_by_history = True
         elif triage.new_start is not None:
             log.debug("%s: second ExecutionStarted in one batch ignored", instance_id)
         elif started is not None and not finished:
             log.warning("%s is already running; ignoring a new ExecutionStarted", instance_id)
+            triage.judged_by_history = True
         else:
             triage.new_start = event
 
