@@ -23,7 +23,7 @@ AZURITE_FLAGS := --silent --location .azurite --disableTelemetry --skipApiVersio
 	--queueHost 127.0.0.1 --queuePort 10001 \
 	--tableHost 127.0.0.1 --tablePort 10002
 
-.PHONY: venv node_modules lint test azurite run bench clean distclean
+.PHONY: venv node_modules lint test azurite run bench chaos clean distclean
 
 ## venv: create .venv (if missing) and install the package with its dev extra
 venv: $(VENV_STAMP)
@@ -67,9 +67,20 @@ run: venv node_modules local.settings.json
 local.settings.json:
 	cp local.settings.sample.json $@
 
-## bench: run the replay benchmark
-bench: venv
-	$(VENV)/bin/python bench/replay.py
+## bench: the benchmark suite, us vs peers (~15 min): bench/results.json, docs/performance.{md,png}
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): pyproject.toml | $(VENV_STAMP)
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench: venv node_modules $(BENCH_STAMP)
+	$(VENV)/bin/python -m bench
+
+## chaos: the long chaos run (~10-15 min): kills, crash points, zombies, lease faults, duplicate and
+## poison messages, a storage outage; checks the invariants and rewrites docs/reliability.md
+chaos: venv node_modules
+	$(VENV)/bin/python -m tests.reliability.chaos --workers 3 --instances 2000 --kill-every 20 \
+		--report docs/reliability.md
 
 ## clean: remove caches and build output (keeps .venv, node_modules and .azurite data)
 clean:

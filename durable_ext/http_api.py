@@ -152,7 +152,7 @@ async def _authorize(request: web.Request, handler: Handler) -> web.StreamRespon
     key = request.app[_SETTINGS].system_key
     if key:
         presented = request.headers.get("x-functions-key") or _Params(request).get("code") or ""
-        if not hmac.compare_digest(presented.encode(), key.encode()):
+        if not hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), key.encode()):
             raise _ApiError(
                 401, "A valid system key is required: pass it as code= or x-functions-key."
             )

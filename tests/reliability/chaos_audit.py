@@ -1,0 +1,293 @@
+"""The chaos driver's invariants, checked instance by instance on the raw History and Instances
+rows (read with the Azure SDK by the DTFx layout, not through `durable_ext`), the activity log and
+what the driver observed while the run went on.
+
+`audit_instance` returns the violations of one instance by invariant; `invariants()` lists the
+invariants in report order; `KNOWN_BUGS` are the durable_ext defects this driver found, by the
+violations they caused (the report names them if they ever come back).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.reliability.chaos import Planned
+
+__all__ = [
+    "KNOWN_BUGS",
+    "InvariantResult",
+    "InstanceAudit",
+    "invariants",
+    "explain",
+    "audit_instance",
+]
+
+KNOWN_BUGS: dict[str, str] = {
+    "stale-start-restarts": (
+        "A finished instance was started over by a stale ExecutionStarted message: the dispatcher "
+        "took any ExecutionStarted for another execution of a finished instance as a new start. "
+        "Two ordinary paths produce one: a sub-orchestration's start message got a fresh random "
+        "execution id each time its parent's episode sent it, so a retried parent checkpoint (a "
+        "crash after the outbound send, a zombie fenced by the sentinel) re-ran finished children; "
+        "and the first ExecutionStarted of a continue-as-new instance, redelivered after a crash "
+        "before the inbound delete, restarted the completed instance from generation 0. Fixed by "
+        "deterministic child execution ids (`outbound._child_execution_id`) and by vetting starts of "
+        "finished instances against the Instances row (`OrchestrationDispatcher._vet_restarts`); "
+        "regression tests in tests/reliability/test_stale_starts.py."
+    ),
+    "pending-row-after-crash": (
+        "An instance's Instances row stayed Pending while it ran: a worker that died between the "
+        "history write and the Instances merge of the first checkpoint left it Pending, and the "
+        "redelivered ExecutionStarted was dropped as a duplicate without repairing the row, so an "
+        "orchestration waiting for an external event reported Pending until the event came. Fixed "
+        "by `OrchestrationDispatcher._repair_started_row`; regression test in "
+        "tests/reliability/test_stale_starts.py."
+    ),
+}
+"""Defects in durable_ext that this driver found. A violation they would explain is still reported
+with the id (so a regression is recognised at once), but it counts as a violation all the same."""
+
+_SPECS = (
+    (
+        "terminal",
+        "Every instance reached its expected terminal state (Completed) with the expected output "
+        "(Instances row).",
+    ),
+    (
+        "one-completion",
+        "Exactly one ExecutionCompleted in the instance's current execution, with status Completed "
+        "and the expected result.",
+    ),
+    (
+        "history-whole",
+        "History has one sentinel (checkpoint complete), RowKeys 0..n-1 without gap or duplicate, "
+        "every row of the sentinel's execution, one ExecutionStarted.",
+    ),
+    (
+        "decisions-once",
+        "No TaskScheduled, SubOrchestrationInstanceCreated or TimerCreated recorded twice; every "
+        "response answers a decision; every decision is answered; no failure.",
+    ),
+    (
+        "activities-ran",
+        "Every activity the history shows completed ran at least once (the activity log).",
+    ),
+    (
+        "instances-agree",
+        "The Instances row agrees with History: execution id, status, output.",
+    ),
+    (
+        "no-rerun",
+        "Nothing ran again after it finished: each instance ran under one start message (the "
+        "orchestrators log the execution id they begin under), and its Instances row keeps the "
+        "execution id and completion time first observed.",
+    ),
+    (
+        "status-current",
+        "While an instance runs, its Instances row leaves Pending once its History has started "
+        "(checked on the approvals, which wait for the driver with nothing in flight).",
+    ),
+    (
+        "queues-drained",
+        "No message is left in any queue at the end except the poison message.",
+    ),
+    (
+        "poison-isolated",
+        "The poison message did not block its partition: every instance on it completed.",
+    ),
+)
+
+
+@dataclass(slots=True)
+class InvariantResult:
+    """One invariant: on how many instances (or queues) it was checked, and what violated it."""
+
+    name: str
+    description: str
+    checked: int = 0
+    violations: list[str] = field(default_factory=list)
+    known_bug: str | None = None
+    """Set when every violation is explained by an entry of KNOWN_BUGS."""
+
+    @property
+    def held(self) -> bool:
+        return not self.violations
+
+
+def invariants() -> dict[str, InvariantResult]:
+    """A fresh result for every invariant, by name, in report order."""
+    return {name: InvariantResult(name, description) for name, description in _SPECS}
+
+
+def explain(invariant: InvariantResult, kinds: Mapping[str, str]) -> None:
+    """Attribute the violations to a known bug when that bug explains every one of them.
+
+    `kinds` maps instance ids to their workload kind. Re-runs of continue-as-new instances and of
+    sub-orchestrations are `stale-start-restarts`; re-runs of anything else are not explained.
+    A row found Pending while History runs is `pending-row-after-crash`."""
+    if invariant.held:
+        return
+    if invariant.name == "status-current":
+        invariant.known_bug = "pending-row-after-crash"
+    if invariant.name == "no-rerun":
+        ids = [v.split(":", 1)[0] for v in invariant.violations]
+        if all(kinds.get(i) in ("eternal", "fan-child") for i in ids):
+            invariant.known_bug = "stale-start-restarts"
+
+
+@dataclass(slots=True)
+class InstanceAudit:
+    """What `audit_instance` found for one instance."""
+
+    violations: dict[str, list[str]] = field(default_factory=dict)
+    duplicate_responses: int = 0
+    duplicate_events: int = 0
+    completed_time: datetime | None = None
+
+    def fail(self, invariant: str, instance_id: str, detail: str) -> None:
+        self.violations.setdefault(invariant, []).append(f"{instance_id}: {detail}")
+
+
+def _json(text: Any) -> Any:
+    try:
+        return json.loads(text) if isinstance(text, str) else text
+    except ValueError:
+        return text
+
+
+def audit_instance(
+    planned: Planned,
+    rows: list[dict[str, Any]],
+    instance: dict[str, Any] | None,
+    runs: Counter[str],
+    executions: set[str],
+    first_seen: tuple[str | None, datetime | None] | None,
+) -> InstanceAudit:
+    """Check one instance.
+
+    `rows` are its History rows, `instance` its Instances row, `runs` the activity executions by
+    key, `executions` the execution ids its orchestrator logged beginning generation 0 under (the
+    ids of the start messages it ran), and `first_seen` the (execution id, CompletedTime) of its
+    Instances row when the driver first saw it finished."""
+    audit = InstanceAudit()
+    iid = planned.instance_id
+    expected = planned.expected
+
+    if len(executions) != 1:
+        audit.fail("no-rerun", iid, f"began under {len(executions)} start messages")
+    if instance is None:
+        audit.fail("terminal", iid, "no Instances row")
+        audit.fail("instances-agree", iid, "no Instances row")
+    else:
+        status = instance.get("RuntimeStatus")
+        output = _json(instance.get("Output"))
+        completed = instance.get("CompletedTime")
+        audit.completed_time = completed if isinstance(completed, datetime) else None
+        if status != "Completed" or output != expected:
+            audit.fail(
+                "terminal", iid, f"status {status}, output {output!r}, expected {expected!r}"
+            )
+        if first_seen is not None and first_seen != (instance.get("ExecutionId"), completed):
+            audit.fail(
+                "no-rerun",
+                iid,
+                f"finished as execution {first_seen[0]} at {first_seen[1]}, later as "
+                f"{instance.get('ExecutionId')} at {completed}",
+            )
+
+    sentinels = [r for r in rows if r["RowKey"] == "sentinel"]
+    if len(sentinels) != 1:
+        audit.fail("history-whole", iid, f"{len(sentinels)} sentinel rows")
+        return audit
+    sentinel = sentinels[0]
+    execution_id = sentinel.get("ExecutionId")
+    if sentinel.get("IsCheckpointComplete") is not True:
+        audit.fail("history-whole", iid, "sentinel: checkpoint not complete")
+    events = sorted((r for r in rows if r["RowKey"] != "sentinel"), key=lambda r: r["RowKey"])
+    keys = [r["RowKey"] for r in events]
+    if keys != [f"{i:016X}" for i in range(len(events))]:
+        audit.fail("history-whole", iid, f"RowKeys are not 0..{len(events) - 1}: {keys}")
+    stale = [r["RowKey"] for r in events if r.get("ExecutionId") != execution_id]
+    if stale:
+        audit.fail("history-whole", iid, f"rows of another execution: {stale}")
+
+    def of_type(name: str) -> list[dict[str, Any]]:
+        return [r for r in events if r.get("EventType") == name]
+
+    if len(of_type("ExecutionStarted")) != 1:
+        audit.fail("history-whole", iid, f"{len(of_type('ExecutionStarted'))} ExecutionStarted")
+    completions = of_type("ExecutionCompleted")
+    if len(completions) != 1:
+        rows_at = [r["RowKey"] for r in completions]
+        audit.fail("one-completion", iid, f"{len(completions)} ExecutionCompleted rows {rows_at}")
+    elif (
+        completions[0].get("OrchestrationStatus") != "Completed"
+        or _json(completions[0].get("Result")) != expected
+    ):
+        last = completions[0]
+        audit.fail(
+            "one-completion",
+            iid,
+            f"{last.get('OrchestrationStatus')} with {last.get('Result')!r}",
+        )
+    if instance is not None:
+        last_completion = completions[-1] if completions else {}
+        if (
+            instance.get("ExecutionId") != execution_id
+            or instance.get("RuntimeStatus") != last_completion.get("OrchestrationStatus")
+            or _json(instance.get("Output")) != _json(last_completion.get("Result"))
+        ):
+            audit.fail(
+                "instances-agree",
+                iid,
+                f"Instances {instance.get('ExecutionId')}/{instance.get('RuntimeStatus')} vs "
+                f"History {execution_id}/{last_completion.get('OrchestrationStatus')}",
+            )
+
+    def decisions(kind: str) -> dict[int, dict[str, Any]]:
+        by_id: dict[int, dict[str, Any]] = {}
+        for row in of_type(kind):
+            event_id = int(row["EventId"])
+            if event_id in by_id:
+                audit.fail("decisions-once", iid, f"{kind} #{event_id} recorded twice")
+            by_id[event_id] = row
+        return by_id
+
+    answers = (
+        ("TaskCompleted", decisions("TaskScheduled"), "TaskScheduledId"),
+        (
+            "SubOrchestrationInstanceCompleted",
+            decisions("SubOrchestrationInstanceCreated"),
+            "TaskScheduledId",
+        ),
+        ("TimerFired", decisions("TimerCreated"), "TimerId"),
+    )
+    for response, scheduled, column in answers:
+        answered: set[int] = set()
+        for row in of_type(response):
+            target = int(row[column])
+            if target not in scheduled:
+                audit.fail("decisions-once", iid, f"{response} for unknown #{target}")
+                continue
+            if target in answered:
+                audit.duplicate_responses += 1
+            answered.add(target)
+            if response == "TaskCompleted":
+                key = (_json(scheduled[target].get("Input")) or {}).get("key")
+                if key is not None and runs[key] == 0:
+                    audit.fail("activities-ran", iid, f"{key} completed but never ran")
+        if answered != set(scheduled):
+            missing = sorted(set(scheduled) - answered)
+            audit.fail("decisions-once", iid, f"no {response} for {missing}")
+    for failed in ("TaskFailed", "SubOrchestrationInstanceFailed"):
+        if of_type(failed):
+            audit.fail("decisions-once", iid, f"{len(of_type(failed))} {failed}")
+    if planned.events:
+        audit.duplicate_events += max(len(of_type("EventRaised")) - planned.events, 0)
+    return audit

@@ -1,0 +1,243 @@
+"""The chaos driver's markdown report (docs/reliability.md): method, faults, invariants, figures."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from tests.reliability.chaos_audit import KNOWN_BUGS
+from tests.reliability.chaos_cluster import FAULT_POINT_NAMES, LEASE_SECONDS, PARTITIONS
+
+if TYPE_CHECKING:
+    from tests.reliability.chaos import ChaosConfig, ChaosResult
+
+__all__ = ["percentile", "render_report"]
+
+KIND_TEXT = {
+    "chain": "chains of 3–5 activities",
+    "fan": "fan-out/fan-in parents (2 sub-orchestrations of 4 parallel activities each)",
+    "timer": "timer chains (2 activities, each followed by a durable timer)",
+    "approval": "approvals (2 external events raised by the driver, then an activity)",
+    "eternal": "continue-as-new loops (3 generations of one activity)",
+    "fan-child": "sub-orchestrations of the fan-outs",
+}
+
+FAULT_TEXT = {
+    "duplicates": "**duplicate messages**: for 2 s every visible control-queue message (up to "
+    "{c.duplicate_batch} per queue and peek) is copied back into its queue, and up to "
+    "{c.late_duplicates} copies taken in earlier bursts are sent again, late",
+    "lease-break": "**broken lease**: the blob lease of a random partition is broken (0 s break "
+    "period); its owner finds out at its next renewal",
+    "zombie": "**zombie**: a random worker is SIGSTOPped for {c.zombie_seconds:.0f} s (past its "
+    "lease: the others take its partitions), then SIGCONTed; whatever it was checkpointing must be "
+    "fenced by the history sentinel ETag",
+    "lease-steal": "**stolen lease**: an intruder changes a random partition's lease away from its "
+    "owner (as a stealing worker does), names itself owner, holds it "
+    "{c.steal_hold_seconds:.0f} s without serving the queue, then releases it",
+    "azurite-restart": "**storage outage**: Azurite is stopped for {c.azurite_outage_seconds:.0f} s "
+    "and started again on the same data (at most {c.azurite_restarts} times)",
+}
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (`q` from 0 to 100) of a non-empty sequence."""
+    ordered = sorted(values)
+    rank = max(math.ceil(q / 100 * len(ordered)), 1)
+    return ordered[rank - 1]
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return lines
+
+
+def _method(result: ChaosResult) -> list[str]:
+    c: ChaosConfig = result.config
+    top_level = sum(count for kind, count in result.kinds.items() if kind != "fan-child")
+    mix = ", ".join(f"{result.kinds.get(kind, 0)} {KIND_TEXT[kind]}" for kind in KIND_TEXT)
+    others = "; ".join(FAULT_TEXT[kind].format(c=c) for kind in c.faults)
+    points = ", ".join(f"`{name}`" for name in FAULT_POINT_NAMES)
+    return [
+        "## Method",
+        "",
+        f"**Workers.** {c.workers} worker processes (`tests/reliability/chaos_worker.py`) serve one "
+        f"task hub of {PARTITIONS} partitions with {LEASE_SECONDS:.0f} s partition leases (renewed "
+        f"every 2 s) and a {c.visibility_seconds:.0f} s queue visibility timeout, so that work a dead "
+        "worker had taken reappears within seconds rather than the 5-minute default. A supervisor "
+        f"restarts every worker that exits: {c.new_identity_probability:.0%} of the restarts come "
+        "back under a new worker id (the dead one's leases must expire and be taken over), the "
+        "others under the old id (the leases are reclaimed at once).",
+        "",
+        f"**Workload.** {top_level} top-level instances, at most {c.concurrency} in flight (a new "
+        f"one starts when one finishes): {mix}; {result.instances_total} instances in all. "
+        f"Activities sleep {c.activity_ms} ms and append their key to a log file shared by the "
+        "workers; orchestrators log every execution they begin.",
+        "",
+        "**Faults**, all while the workload runs:",
+        "",
+        f"* **Crash points.** Every worker runs with `DURABLE_EXT_FAULT_POINTS` at probability "
+        f"{c.fault_probability:g} for each of {points}: at each step of every checkpoint the process "
+        f"exits with status 137 with that probability (until {c.fault_point_crash_limit} such "
+        "crashes have happened; restarted workers run without them after that).",
+        f"* **SIGKILL** of a random worker every {c.kill_every:g} s.",
+        f"* Every {c.other_every:g} s, taking turns: {others}.",
+        "* **Poison message.** One control-queue message whose body is not JSON is put in before "
+        "the workers start. By design it is set aside with DTFx's back-off (2^n s, at most 10 "
+        "minutes) and retried forever; it must not hold up anything else on its partition.",
+        "",
+        "Faults stop once every instance has been started. The driver then waits for every instance "
+        "to finish and every queue to drain, stops the workers, and reads the History and Instances "
+        "tables raw (Azure SDK, DTFx layout; nothing through `durable_ext`), instance by instance, "
+        "to check the invariants.",
+    ]
+
+
+def _invariants(result: ChaosResult) -> list[str]:
+    rows = []
+    for inv in result.invariants:
+        if inv.held:
+            state = "held"
+        elif inv.known_bug:
+            state = f"**violated** ({len(inv.violations)}; known bug `{inv.known_bug}`)"
+        else:
+            state = f"**violated** ({len(inv.violations)})"
+        rows.append((f"`{inv.name}`", inv.description, inv.checked, state))
+    out = ["## Invariants", ""]
+    out += _table(["invariant", "what is checked", "checked on", "result"], rows)
+    violated = [i for i in result.invariants if not i.held]
+    for inv in violated:
+        out += ["", f"### `{inv.name}`: {len(inv.violations)} violation(s)", ""]
+        out += [f"* {v}" for v in inv.violations[:12]]
+        if len(inv.violations) > 12:
+            out.append(f"* … and {len(inv.violations) - 12} more")
+    bugs = sorted({i.known_bug for i in violated if i.known_bug})
+    if bugs:
+        out += ["", "### Known bugs behind these violations", ""]
+        out += [f"* `{bug}`: {KNOWN_BUGS[bug]}" for bug in bugs]
+    if result.errors:
+        out += ["", "### Errors of the run", ""]
+        out += [f"* {error}" for error in result.errors]
+    return out
+
+
+def _figures(result: ChaosResult) -> list[str]:
+    c = result.config
+    seconds = result.workload_seconds or 1.0
+    everything = [v for values in result.latencies.values() for v in values]
+    out = [
+        "## Figures",
+        "",
+        f"* **Throughput:** {result.completed_top_level} top-level instances "
+        f"({result.instances_total} with sub-orchestrations) finished in {seconds:.0f} s: "
+        f"**{result.throughput():.1f} instances/s**, {result.activity_executions / seconds:.1f} "
+        "activity executions/s, under faults.",
+    ]
+    if everything:
+        out.append(
+            "* **Completion latency** (start request → `CompletedTime`, top-level instances): "
+            f"p50 **{percentile(everything, 50):.1f} s**, p99 **{percentile(everything, 99):.1f} s**, "
+            f"max {max(everything):.1f} s."
+        )
+    out += [
+        f"* **Activities:** {result.activity_executions} executions of {result.activity_keys} "
+        f"distinct activities: {result.activity_repeats} re-executions (activities are "
+        "at-least-once: a crash or a zombie between running an activity and deleting its work item "
+        "repeats it).",
+        f"* **Duplicates absorbed:** {result.duplicate_responses} duplicate responses appended to "
+        "histories and ignored by replay; "
+        f"{result.duplicate_events} external events delivered into a history more than once "
+        "(events are at-least-once; the approval orchestrator ignores repeats).",
+        f"* **Fenced checkpoints:** {result.fenced_checkpoints} checkpoints refused by the history "
+        "sentinel ETag (another worker had written first) and abandoned.",
+    ]
+    if result.poison_partition is not None:
+        out.append(
+            f"* **Poison message:** in partition {result.poison_partition}; set aside "
+            f"{result.poison_retries} time(s) during the run while "
+            f"{result.poison_partition_instances} instances of that partition completed; it is the "
+            "one message left in the queues at the end, as designed."
+        )
+    out.append(
+        f"* **Queues** drained {result.drain_seconds:.0f} s after the last instance finished: "
+        + ", ".join(f"`{name}` {count}" for name, count in result.queue_counts_at_end.items())
+        + "."
+    )
+    if result.latencies:
+        out += ["", "Completion latency by kind of orchestration, in seconds:", ""]
+        out += _table(
+            ["kind", "instances", "p50", "p99", "max"],
+            [
+                (
+                    KIND_TEXT.get(kind, kind).split(" (")[0],
+                    len(values),
+                    f"{percentile(values, 50):.1f}",
+                    f"{percentile(values, 99):.1f}",
+                    f"{max(values):.1f}",
+                )
+                for kind, values in sorted(result.latencies.items())
+            ],
+        )
+    out += [
+        "",
+        "Latency includes every stall a fault causes: an instance whose messages a killed worker "
+        f"had taken waits for their {c.visibility_seconds:.0f} s visibility timeout, one on a "
+        f"partition whose owner died under its old id waits for the {LEASE_SECONDS:.0f} s lease to "
+        "expire, and everything waits out a storage outage. Approvals include the driver's polling "
+        "before it raises their events, timer chains their timers. Azurite, the driver and every "
+        "worker share the machine's cores, so these are figures of a laptop under fire, not a "
+        "benchmark (that is `bench/`).",
+    ]
+    return out
+
+
+def render_report(result: ChaosResult, command: str = "") -> str:
+    """The whole page, as markdown."""
+    verdict = (
+        "**every invariant held**"
+        if result.passed
+        else "**some invariants were violated** (see below)"
+    )
+    out = [
+        "# Reliability: what is injected, and what held",
+        "",
+        "<!-- Generated by tests/reliability/chaos.py (`make chaos`); do not edit by hand. -->",
+        "",
+        "`durable_ext` promises that an orchestration's state changes exactly once, that "
+        "activities run at least once, and that a worker that dies, stalls or loses its partition "
+        "loses nothing. This page is the evidence: the chaos driver `tests/reliability/chaos.py` "
+        "writes it from a real run against Azurite on the project's development machine, and "
+        "`make chaos` rewrites it.",
+        "",
+        f"Last run: {result.started_at:%Y-%m-%d %H:%M} UTC, {result.duration / 60:.1f} minutes on "
+        f"{result.machine}; {verdict}.",
+    ]
+    if command:
+        out += ["", f"Command: `{command}`"]
+    out += ["", *_method(result), ""]
+    out += ["## Faults injected", ""]
+    out += _table(["fault", "count"], sorted(result.faults.items()))
+    if result.log_signals:
+        out += ["", "What the workers' logs show of them:", ""]
+        out += _table(["log signal", "count"], sorted(result.log_signals.items()))
+    out += ["", *_invariants(result), "", *_figures(result), ""]
+    out += [
+        "## What this does not show",
+        "",
+        "* Azurite is not Azure Storage: latencies, throttling and the exact error codes of a real "
+        "account differ. Azurite is stopped with SIGTERM for an outage, not SIGKILL, because it "
+        "persists its metadata lazily and a SIGKILL may lose writes it had acknowledged, which a "
+        "real account never does; to the workers both look the same (every connection refused).",
+        "* One machine: no network partitions between workers, no clock skew.",
+        "* The duplicates come from peeking, so only messages visible at that moment are copied.",
+        "",
+        "## Reproduce",
+        "",
+        "* `make chaos`: this run (10–15 minutes); it rewrites this page.",
+        "* `.venv/bin/python -m tests.reliability.chaos --help`: every knob (workers, instances, "
+        "kill interval, fault probability, seed...); `--report FILE` writes the page elsewhere.",
+        "* `tests/reliability/test_chaos_quick.py`: a one-minute version in the default test run.",
+        "",
+    ]
+    return "\n".join(out)
