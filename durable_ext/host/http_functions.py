@@ -41,7 +41,8 @@ class FunctionKeys:
         if not keys:
             return True
         return presented is not None and any(
-            hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), k.encode()) for k in keys
+            hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), k.encode())
+            for k in keys
         )
 
 

@@ -77,20 +77,27 @@ class ActivityDispatcher:
         self._loop_task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
         self.local_orchestrations: OrchestrationHandoff | None = None
+        self._stopping = False
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._loop(), name="workitems")
 
     async def stop(self, timeout: float) -> None:
+        """Take no more work; let running activities finish (up to `timeout`), then give back the
+        rest at once so another worker runs it."""
+        self._stopping = True
         if self._loop_task is not None:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
             self._loop_task = None
-        if self._running:
-            _, pending = await asyncio.wait(set(self._running), timeout=timeout)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._running:
+            remaining = max(deadline - asyncio.get_running_loop().time(), 0)
+            _, pending = await asyncio.wait(set(self._running), timeout=remaining)
+            if pending and remaining == 0:
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def _loop(self) -> None:
@@ -117,14 +124,28 @@ class ActivityDispatcher:
             else:
                 await backoff.wait(queue.wake)
 
-    def has_capacity(self) -> bool:
-        """True when another activity may start now."""
-        return self._loop_task is not None and self._in_flight < self._limit
-
-    def submit(self, message: ReceivedMessage) -> None:
-        """Run a work item (received, or handed over by this process's orchestration dispatcher)."""
+    def try_reserve(self) -> bool:
+        """Reserve a slot for a work item about to be handed over; False when none is free."""
+        if self._stopping or self._loop_task is None or self._in_flight >= self._limit:
+            return False
         self._in_flight += 1
-        task = asyncio.create_task(self._run(message))
+        return True
+
+    def release(self) -> None:
+        """Give back a reserved slot that was not used."""
+        self._in_flight -= 1
+        self._slot_freed.set()
+
+    def submit(self, message: ReceivedMessage, reserved: bool = False) -> None:
+        """Run a work item (received, or handed over by this process's orchestration dispatcher);
+        once stopping, give it back to the queue instead."""
+        if not reserved:
+            self._in_flight += 1
+        if self._stopping:
+            self.release()
+            task = asyncio.create_task(message.queue.abandon(message, 0))
+        else:
+            task = asyncio.create_task(self._run(message))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
@@ -143,10 +164,14 @@ class ActivityDispatcher:
                 describe_storage_error(exc),
             )
             await asyncio.gather(message.queue.abandon(message), return_exceptions=True)
+        except asyncio.CancelledError:  # shutdown timeout: make it visible to the others now
+            await asyncio.gather(
+                asyncio.wait_for(message.queue.abandon(message, 0), 2), return_exceptions=True
+            )
+            raise
         finally:
             renewal.cancel()
-            self._in_flight -= 1
-            self._slot_freed.set()
+            self.release()
 
     async def _respond(self, response: MessageData) -> None:
         """Send the result; straight to this process's orchestration dispatcher when it owns the

@@ -501,9 +501,14 @@ class OrchestrationDispatcher:
         message = item.message
         if item.to_work_items:
             runner = self.local_activities
-            if runner is not None and runner.has_capacity():
+            if runner is not None and runner.try_reserve():
                 hold = self._options.work_item_queue_visibility_timeout
-                runner.submit(await self._hub.work_items.send_held(message, hold))
+                try:
+                    held = await self._hub.work_items.send_held(message, hold)
+                except BaseException:
+                    runner.release()
+                    raise
+                runner.submit(held, reserved=True)
             else:
                 await self._hub.work_items.send(message)
         elif item.delay is None and self.owns(message.instance.instance_id):

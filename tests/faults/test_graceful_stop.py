@@ -24,9 +24,9 @@ from tests.faults.storage_view import HubView, wait_for
 from tests.worker.conftest import fast_options
 from tests.worker.fault_app import LOG_ENV, expected_chain, read_log, registry
 
-CHAINS = 12
+CHAINS = 16
 CHAIN = {"steps": 40, "ms": 2}
-RESTARTS = 5
+RESTARTS = 8
 PROGRESS_PER_RUN = 30  # activities each short-lived worker runs before it is stopped
 COMPLETION_DEADLINE = 90.0
 
@@ -39,7 +39,7 @@ def at_least(count: int) -> Callable[[list[str]], bool]:
 async def test_stopping_a_busy_worker_never_fails_an_activity(
     azurite: AzuriteInstance, hub_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Stop a busy worker gracefully five times mid-workload: every chain still completes, none
+    """Stop a busy worker gracefully eight times mid-workload: every chain still completes, none
     fails with an error that came from the shutdown rather than from the activity."""
     activity_log = tmp_path / "activities.log"
     monkeypatch.setenv(LOG_ENV, str(activity_log))
