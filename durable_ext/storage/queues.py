@@ -111,6 +111,24 @@ class TaskHubQueue:
     async def receive(
         self, max_messages: int, visibility_timeout: timedelta
     ) -> list[ReceivedMessage]:
+        """Up to `max_messages` messages; undecodable ones are abandoned with back-off and skipped.
+
+        Cancel-safe: if the caller is cancelled (a worker stopping, a lease lost) while messages are
+        on their way, they are made visible again at once rather than hidden for the visibility
+        timeout.
+        """
+        task = asyncio.ensure_future(self._receive(max_messages, visibility_timeout))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                taken = await asyncio.wait_for(task, 5)
+                await asyncio.gather(*(self.abandon(m, 0) for m in taken), return_exceptions=True)
+            raise
+
+    async def _receive(
+        self, max_messages: int, visibility_timeout: timedelta
+    ) -> list[ReceivedMessage]:
         """Up to `max_messages` messages; undecodable ones are abandoned with back-off and skipped."""
         received: list[ReceivedMessage] = []
         pages = self._client.receive_messages(

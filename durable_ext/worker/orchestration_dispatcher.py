@@ -136,6 +136,9 @@ class OrchestrationDispatcher:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        leftovers = [m for batch in self._inbox.values() for m in batch]
+        self._inbox.clear()
+        await self._abandon(leftovers, delay=0)
 
     # -- fetching -----------------------------------------------------------------------------
     async def _partition_loop(self, index: int) -> None:
@@ -198,6 +201,11 @@ class OrchestrationDispatcher:
                 except Exception:  # noqa: BLE001 - one instance's failure must not stop the others
                     log.exception("Episode of %s failed; its messages will be retried", instance_id)
                     await self._abandon(batch)
+                except asyncio.CancelledError:  # stopped mid-episode: let another worker have them
+                    await asyncio.gather(
+                        asyncio.wait_for(self._abandon(batch, delay=0), 2), return_exceptions=True
+                    )
+                    raise
                 finally:
                     self._buffered -= len(batch)
                     self._buffer_freed.set()
