@@ -1,0 +1,1116 @@
+"""docs/performance.md and docs/performance.png from bench/results.json.
+
+``python -m bench.report [--results bench/results.json]`` rewrites both from an existing results
+file (the suite calls `write` at its end). Everything in the report, the verdicts and the
+"what bounds it" analysis included, is computed from the results; nothing is typed in by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .workloads import DF_TARGETS, GOALS, SCENARIOS, THROUGHPUT_SCENARIOS
+
+__all__ = ["METHOD", "ENGINE_LABELS", "bound_analysis", "render_markdown", "render_chart", "write"]
+
+ENGINE_LABELS = {
+    "durable_ext": "durable_ext (Azurite)",
+    "dbos": "DBOS (SQLite)",
+    "durabletask": "durabletask (in-memory)",
+}
+ENGINE_COLORS = {"durable_ext": "#1f6feb", "dbos": "#8250df", "durabletask": "#bf8700"}
+
+METHOD: dict[str, str] = {
+    "processes": (
+        "Every scenario run is a fresh Python process (bench/child.py) holding the engine's "
+        "worker and its client; durable_ext talks to one private Azurite that the suite starts "
+        "on free ports (disk persistence in a temporary folder) and shares across runs, each run "
+        "on a task hub of its own that is deleted afterwards. DBOS gets a fresh SQLite file per "
+        "run; durabletask's in-memory backend lives and dies with the process."
+    ),
+    "warm-up": (
+        "Before the measured run each engine runs a little of every shape (a 3-step chain, a "
+        "3-wide fan-out, 2 events, 2 latency runs), so connections, imports and caches are warm."
+    ),
+    "timing": (
+        "Wall time runs from just before the first client call of the scenario to the moment "
+        "the client saw the last orchestration complete (time.perf_counter). durable_ext's "
+        "client polls status every 10 ms (single instance), asks the Instances table for any "
+        "Pending/Running instance every 50 ms (HelloCities), and polls every 5 ms for latency; "
+        "DBOS waits on its workflow handles; durabletask on its server-side wait."
+    ),
+    "cpu": (
+        "CPU seconds of the engine process over the scenario (getrusage: all threads, user + "
+        "system), which for DBOS includes SQLite and for durabletask its in-memory backend. For "
+        "durable_ext Azurite's CPU over the same stretch is reported apart (/proc/PID/stat). "
+        "`other` is the busy CPU of the rest of the machine over the stretch (/proc/stat): load "
+        "that the figures did not cause but had to share two cores with."
+    ),
+    "memory": (
+        "Peak RSS is VmHWM of the engine process, reset (clear_refs) just before the scenario "
+        "started, so it is the peak during the scenario. Idle-worker RSS is VmRSS of a "
+        "separate worker process (bench/idle.py)."
+    ),
+    "requests": (
+        "durable_ext's storage requests are counted by a CountingConnection (bench/counting.py): "
+        "a StorageConnection subclass whose clients carry raw_request_hook/raw_response_hook "
+        "(the Azure Storage SDKs ignore azure-core's per_call_policies: they build their "
+        "pipelines from a fixed policy list). The hooks run once per HTTP attempt, so every "
+        "request that reaches Azurite is counted, polling and the client's own calls included; "
+        "receives that return no message are counted apart. DBOS's SQL statements are counted "
+        "with SQLAlchemy's before_cursor_execute event."
+    ),
+    "floor": (
+        "The physical floor (bench/floor.py) times the raw storage calls of one orchestration "
+        "step with the aio SDK on the same Azurite and no engine, in DTFx order: send work item, "
+        "receive it, send result, delete work item, receive result, write the history row under "
+        "the sentinel ETag (one table transaction: upsert + merge-if-match), merge Instances, "
+        "delete result. `× floor` is an engine's time per activity (or event, or latency run) "
+        "divided by the floor's time per step: 1.0 means one raw storage step's worth of time."
+    ),
+    "statistics": (
+        "Figures are medians over the runs (3 unless the results say otherwise); latency p50 and "
+        "p99 are the medians of each run's nearest-rank percentiles. Runs are interleaved (run 1 "
+        "of everything, then run 2 ...) and the engines' order rotates between runs. The floor "
+        "is the median of as many runs. To stay within `make bench`'s 15 minutes, the levers "
+        "(switched off one at a time through WorkerOptions, compared with the main runs' "
+        "medians), the chain lengths with the cache on and off, the idle-memory measurement and "
+        "the two cProfile runs (slower; used only for where the CPU goes) are one run each; "
+        "their counts (replays, requests, memory) do not depend on timing, their times do."
+    ),
+    "correctness": (
+        "Every run checks its orchestrations' outputs (the sums, the greetings); a run whose "
+        "outputs are wrong is marked and its figures are not to be trusted. Nothing is mocked."
+    ),
+}
+
+
+# -- formatting helpers ------------------------------------------------------------------------------
+def _num(value: float | None, digits: int = 1, suffix: str = "") -> str:
+    if value is None:
+        return "—"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}{suffix}"
+    if abs(value) >= 100:
+        return f"{value:.0f}{suffix}"
+    return f"{value:.{digits}f}{suffix}"
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f}%"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _get(document: dict[str, Any], *path: str) -> Any:
+    node: Any = document
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _scenario(document: dict[str, Any], scenario: str, engine: str) -> dict[str, Any]:
+    found = _get(document, "summary", "scenarios", scenario, engine)
+    return found if isinstance(found, dict) else {}
+
+
+def _floor_step_ms(document: dict[str, Any]) -> float | None:
+    value = _get(document, "raw", "floor", "dtfx", "step_ms")
+    return float(value) if value is not None else None
+
+
+def _unit_ms(document: dict[str, Any], scenario: str, engine: str) -> float | None:
+    """Milliseconds per activity (per event for events, per run for latency)."""
+    s = _scenario(document, scenario, engine)
+    if scenario == "latency":
+        p50 = s.get("p50_ms")
+        return float(p50) if p50 is not None else None
+    rate = s.get("throughput_per_s")
+    if not rate:
+        return None
+    per_unit = 1000 / rate
+    if scenario == "hellocities":
+        per_unit /= _get(document, "sizes", "hellocities_steps") or 5
+    return float(per_unit)
+
+
+def floor_ratio(document: dict[str, Any], scenario: str, engine: str) -> float | None:
+    step = _floor_step_ms(document)
+    unit = _unit_ms(document, scenario, engine)
+    return unit / step if unit is not None and step else None
+
+
+# -- goals -------------------------------------------------------------------------------------------
+def goal_values(document: dict[str, Any]) -> dict[str, float | None]:
+    """The measured value for each goal key of `workloads.GOALS`."""
+    values: dict[str, float | None] = {}
+    for scenario in THROUGHPUT_SCENARIOS:
+        values[scenario] = _scenario(document, scenario, "durable_ext").get("throughput_per_s")
+    values["latency"] = _scenario(document, "latency", "durable_ext").get("p50_ms")
+    chain_scenario = next(
+        (s for s in _get(document, "raw", "replay", "scenarios") or [] if s["scenario"] == "chain"),
+        None,
+    )
+    values["replay"] = (
+        min(chain_scenario["wall_ratio"], chain_scenario["cpu_ratio"]) if chain_scenario else None
+    )
+    on = _get(document, "summary", "chain", "cache_on") or {}
+    exponents = [on.get("exponent_resumes"), on.get("exponent_cpu")]
+    known = [e for e in exponents if e is not None]
+    values["linear_replay"] = max(known) if known else None
+    values["idle_rss"] = _get(document, "raw", "idle", "rss_idle_mb")
+    return values
+
+
+def _gap(key: str, value: float | None) -> str:
+    goal = GOALS[key]
+    if value is None:
+        return "not measured"
+    if goal.met(value):
+        if goal.minimum is not None:
+            return f"met ({value / goal.minimum:.1f}× the goal)"
+        assert goal.maximum is not None
+        shown = _num(value, 2 if value < 10 else 0)
+        return f"met ({shown}, limit {goal.maximum:g}{goal.unit and ' ' + goal.unit})"
+    if goal.minimum is not None:
+        return (
+            f"**not met**: {value / goal.minimum:.0%} of the goal, "
+            f"{goal.minimum / value:.1f}× short"
+            if value > 0
+            else "**not met**"
+        )
+    assert goal.maximum is not None
+    return f"**not met**: {value / goal.maximum:.1f}× the limit"
+
+
+# -- what bounds a scenario --------------------------------------------------------------------------
+def bound_analysis(document: dict[str, Any], scenario: str) -> str:
+    """Where durable_ext's time per unit goes in a scenario, and what that says about its bound."""
+    s = _scenario(document, scenario, "durable_ext")
+    rate = s.get("throughput_per_s")
+    cpu_ms = s.get("cpu_ms_per_unit")
+    if not rate or cpu_ms is None:
+        return "No successful durable_ext run to analyse."
+    unit = SCENARIOS[scenario].per
+    wall_ms = 1000 / rate
+    storage_ms = s.get("storage_cpu_ms_per_unit") or 0.0
+    other_ms = (s.get("other_cpu_s") or 0.0) * 1000 / max(s.get("units") or 1, 1)
+    worker_util, storage_util = cpu_ms / wall_ms, storage_ms / wall_ms
+    both = worker_util + storage_util
+    requests = s.get("requests_per_unit")
+    client_requests = s.get("client_requests_per_unit")
+    parts = [
+        f"Each {unit} takes {wall_ms:.1f} ms of wall time; over it the engine process (worker "
+        f"and client) used {cpu_ms:.1f} ms of CPU ({worker_util:.0%} of one core) and Azurite "
+        f"{storage_ms:.1f} ms ({storage_util:.0%})"
+    ]
+    if requests is not None:
+        parts[0] += f"; the worker made {requests:.1f} storage requests per {unit}"
+        if client_requests is not None:
+            parts[0] += f" and the client {client_requests:.1f}"
+    parts[0] += "."
+    if other_ms > 0.25 * wall_ms:
+        parts.append(
+            f"Other processes on the machine were busy {other_ms:.1f} ms per {unit} "
+            f"({other_ms / wall_ms:.0%} of a core) during these runs: part of the wall time is "
+            "waiting for a core."
+        )
+    raising = s.get("raise_calls_s")
+    if raising and s.get("wall_s") and raising / s["wall_s"] >= 0.8:
+        parts.append(
+            f"Bound by the client: raising the events one after another took {raising:.2f} s "
+            f"of the {s['wall_s']:.2f} s ({raising / s['wall_s']:.0%}); the orchestration kept "
+            f"up with them. Each `raise_event` is {client_requests or 0:.1f} sequential storage "
+            "requests (an Instances read to check the instance, then the queue send), so the "
+            "event rate is one client round trip pair per event."
+        )
+    elif worker_util >= 0.8:
+        parts.append(
+            "Bound by the worker's CPU: one Python process (one event loop, one core) is busy "
+            "nearly all the time, so more throughput needs less Python work per "
+            f"{unit} (see where the CPU goes below) or more worker processes."
+        )
+    elif storage_util >= 0.8:
+        parts.append("Bound by Azurite's CPU: the storage emulator is busy nearly all the time.")
+    elif both + other_ms / wall_ms >= 1.6:
+        parts.append(
+            f"Bound by the machine's two cores: the worker ({worker_util:.0%}), Azurite "
+            f"({storage_util:.0%}) and the other processes ({other_ms / wall_ms:.0%}) together "
+            f"keep {(both + other_ms / wall_ms) / 2:.0%} of both cores busy."
+        )
+    elif both >= 0.8:
+        overlap = (
+            "take turns (each waits for the other's answer)"
+            if both <= 1.05
+            else "overlap only partly"
+        )
+        parts.append(
+            f"Bound by CPU on the critical path: the worker and Azurite {overlap}, and their "
+            f"CPU adds up to {both:.0%} of the wall time, so the {unit} rate is what the two "
+            f"processes' CPU per {unit} allows."
+        )
+    else:
+        parts.append(
+            f"Mostly waiting: the worker and Azurite together are busy only {both:.0%} of the "
+            "wall time; the rest is spent in round trips that follow one another and in polling "
+            "delays."
+        )
+    all_requests = s.get("requests_total_per_unit")
+    if all_requests:
+        per_request = cpu_ms / all_requests
+        storage_per_request = storage_ms / all_requests
+        cap = min(
+            1000 / per_request,
+            1000 / storage_per_request if storage_per_request else float("inf"),
+            2000 / (per_request + storage_per_request),
+        )
+        parts.append(
+            f"Per storage request (worker's and client's, {all_requests:.1f} per {unit}) the "
+            f"engine process spent {per_request:.2f} ms of CPU and Azurite {storage_per_request:.2f} "
+            f"ms. At those costs two cores carry at most {cap:.0f} requests/s, i.e. "
+            f"{cap / all_requests:.0f} {SCENARIOS[scenario].unit}/s with this many requests "
+            f"per {unit}, however well the work overlaps."
+        )
+    return " ".join(parts)
+
+
+# -- markdown ----------------------------------------------------------------------------------------
+def _summary_table(document: dict[str, Any], engines: Sequence[str]) -> str:
+    header = [
+        "scenario",
+        "unit",
+        *[ENGINE_LABELS[e] for e in engines],
+        "DF target",
+        "goal",
+        "verdict (durable_ext)",
+    ]
+    rows: list[list[str]] = []
+    values = goal_values(document)
+    for scenario in THROUGHPUT_SCENARIOS:
+        low, high = DF_TARGETS[scenario]
+        target = f"{low:g}/s" if low == high else f"{low:g}–{high:g}/s"
+        if scenario == "fanout":
+            target += f" (fan-in {DF_TARGETS['fanin'][0]:g}/s)"
+        goal = GOALS[scenario]
+        cells = []
+        for engine in engines:
+            s = _scenario(document, scenario, engine)
+            cell = _num(s.get("throughput_per_s"))
+            if s and not s.get("all_correct", True):
+                cell += " (wrong output)"
+            if s.get("error"):
+                cell = "failed"
+            cells.append(cell)
+        rows.append(
+            [
+                scenario,
+                SCENARIOS[scenario].unit + "/s",
+                *cells,
+                target,
+                f"≥ {goal.minimum:g}",
+                _gap(scenario, values[scenario]),
+            ]
+        )
+    latency_cells = []
+    for engine in engines:
+        s = _scenario(document, "latency", engine)
+        latency_cells.append(f"{_num(s.get('p50_ms'))} / {_num(s.get('p99_ms'))}")
+    rows.append(
+        [
+            "latency",
+            "ms p50 / p99",
+            *latency_cells,
+            "—",
+            f"p50 ≤ {GOALS['latency'].maximum:g}",
+            _gap("latency", values["latency"]),
+        ]
+    )
+    rows.append(
+        [
+            "replay (10k events)",
+            "× azure-functions-durable 1.7",
+            _num(values["replay"], suffix="×"),
+            *["n/a"] * (len(engines) - 1),
+            "—",
+            "≥ 5×",
+            _gap("replay", values["replay"]),
+        ]
+    )
+    on = _get(document, "summary", "chain", "cache_on") or {}
+    off = _get(document, "summary", "chain", "cache_off") or {}
+    rows.append(
+        [
+            "chain replay growth",
+            "exponent (1 linear, 2 quadratic)",
+            f"{_num(values['linear_replay'], 2)} (cache off: "
+            f"{_num(off.get('exponent_resumes'), 2)})"
+            if on
+            else "—",
+            *["n/a"] * (len(engines) - 1),
+            "—",
+            "linear",
+            _gap("linear_replay", values["linear_replay"]),
+        ]
+    )
+    idle_count = _get(document, "raw", "idle", "count") or 0
+    rows.append(
+        [
+            f"idle worker RSS ({idle_count:,} waiting)",
+            "MB",
+            _num(values["idle_rss"], 0),
+            *["n/a"] * (len(engines) - 1),
+            "—",
+            "≤ 250",
+            _gap("idle_rss", values["idle_rss"]),
+        ]
+    )
+    return _table(header, rows)
+
+
+def _details_table(document: dict[str, Any], engines: Sequence[str]) -> str:
+    header = [
+        "scenario",
+        "engine",
+        "rate/s",
+        "wall s",
+        "CPU s",
+        "Azurite CPU s",
+        "others' CPU s",
+        "CPU ms/unit",
+        "peak RSS MB",
+        "worker storage requests (DBOS: SQL) per unit",
+        "client requests/unit",
+        "× floor",
+        "runs",
+    ]
+    rows = []
+    for scenario in SCENARIOS:
+        for engine in engines:
+            s = _scenario(document, scenario, engine)
+            if not s:
+                continue
+            if s.get("error"):
+                rows.append([scenario, engine, f"failed: {s['error']}", *[""] * 10])
+                continue
+            ops = s.get("requests_per_unit") or s.get("sql_statements_per_unit")
+            rate = _num(s.get("throughput_per_s"))
+            if scenario == "latency":
+                rate = f"p50 {_num(s.get('p50_ms'))} ms"
+            rows.append(
+                [
+                    scenario,
+                    ENGINE_LABELS[engine],
+                    rate,
+                    _num(s.get("wall_s"), 2),
+                    _num(s.get("cpu_s"), 2),
+                    _num(s.get("storage_cpu_s"), 2),
+                    _num(s.get("other_cpu_s"), 2),
+                    _num(s.get("cpu_ms_per_unit"), 2),
+                    _num(s.get("rss_peak_mb"), 0),
+                    _num(ops, 1),
+                    _num(s.get("client_requests_per_unit"), 1),
+                    _num(floor_ratio(document, scenario, engine), 2),
+                    f"{s['runs'] - s['failed_runs']}/{s['runs']}"
+                    + ("" if s.get("all_correct") else " (wrong output)"),
+                ]
+            )
+    return _table(header, rows)
+
+
+def _fanout_split(document: dict[str, Any], engines: Sequence[str]) -> str:
+    rows = []
+    for engine in engines:
+        s = _scenario(document, "fanout", engine)
+        wall, last = s.get("wall_s"), s.get("until_last_activity_s")
+        units = s.get("units")
+        if not wall or last is None or not units:
+            continue
+        rows.append(
+            [
+                ENGINE_LABELS[engine],
+                _num(wall, 2),
+                _num(last, 2),
+                _num(units / last if last else None),
+                _num(wall - last, 2),
+            ]
+        )
+    if not rows:
+        return ""
+    return _table(
+        [
+            "engine",
+            "total s",
+            "until the last activity ran, s",
+            "activities executed/s",
+            "fan-in tail after it, s",
+        ],
+        rows,
+    )
+
+
+def _floor_section(document: dict[str, Any]) -> str:
+    floor = _get(document, "raw", "floor")
+    if not floor:
+        return "Not measured in this run."
+    dtfx, handoff, parallel = floor["dtfx"], floor["handoff"], floor["parallel"]
+    rows = [[op, _num(ms, 2)] for op, ms in dtfx["op_median_ms"].items()]
+    lines = [
+        f"One sequential step in DTFx order takes **{dtfx['step_ms']:.1f} ms** "
+        f"({dtfx['steps_per_s']:.0f} steps/s; runs: "
+        + ", ".join(f"{x:.1f}" for x in dtfx["runs_step_ms"])
+        + f" ms) for {dtfx['requests_per_step']} requests. With in-process handoff (messages "
+        f"sent invisible and deleted by the pop receipt `send_message` returns; no receives) "
+        f"a step takes **{handoff['step_ms']:.1f} ms** ({handoff['steps_per_s']:.0f} steps/s, "
+        f"{handoff['requests_per_step']} requests). {parallel['chains']} independent chains "
+        f"at once reach **{parallel['steps_per_s']:.0f} steps/s** "
+        f"({parallel['requests_per_s']:.0f} requests/s): Azurite's capacity for this mix, the "
+        "ceiling for fan-out and HelloCities.",
+        "",
+        "Median latency of each request of the DTFx step (the sum of medians is below the step "
+        "time because each request also has a tail):",
+        "",
+        _table(["request", "median ms"], rows),
+    ]
+    return "\n".join(lines)
+
+
+def _requests_section(document: dict[str, Any]) -> str:
+    scenarios = [
+        s
+        for s in SCENARIOS
+        if _scenario(document, s, "durable_ext").get("requests_by_category_per_unit")
+    ]
+    if not scenarios:
+        return "Not measured in this run."
+    categories = sorted(
+        {
+            c
+            for s in scenarios
+            for c in _scenario(document, s, "durable_ext")["requests_by_category_per_unit"]
+        }
+    )
+    rows = []
+    for category in categories:
+        row = [category]
+        for scenario in scenarios:
+            per_unit = _scenario(document, scenario, "durable_ext")["requests_by_category_per_unit"]
+            row.append(_num(per_unit.get(category, 0.0), 2))
+        rows.append(row)
+    rows.append(
+        ["**total**"]
+        + [
+            _num(_scenario(document, s, "durable_ext").get("requests_per_unit"), 2)
+            for s in scenarios
+        ]
+    )
+    header = ["request", *[f"{s} (per {SCENARIOS[s].per})" for s in scenarios]]
+    latency_rows = []
+    for category in categories:
+        cells = [category]
+        for scenario in scenarios:
+            medians = _scenario(document, scenario, "durable_ext").get("request_median_ms", {})
+            cells.append(_num(medians.get(category), 2))
+        latency_rows.append(cells)
+    return "\n".join(
+        [
+            "Every request durable_ext's worker sent during the measured stretch, per unit of "
+            "the scenario (leases and idle polling included; `queue.receive.empty` are receives "
+            "that found nothing); the bench client's own requests are the last row. The floor's "
+            "DTFx step is 8 requests, its handoff step 6.",
+            "",
+            _table(header, rows),
+            "",
+            "Median latency per request, as the SDK saw it (ms):",
+            "",
+            _table(["request", *scenarios], latency_rows),
+        ]
+    )
+
+
+def _profile_section(document: dict[str, Any]) -> str:
+    profiles = _get(document, "raw", "profile") or {}
+    usable = {s: p for s, p in profiles.items() if "by_area" in p}
+    if not usable:
+        return "Not profiled in this run."
+    areas: list[str] = []
+    for profile in usable.values():
+        for area in profile["by_area"]:
+            if area not in areas:
+                areas.append(area)
+    rows = []
+    for area in areas:
+        row = [area]
+        for profile in usable.values():
+            entry = profile["by_area"].get(area)
+            row.append(f"{_pct(entry['share'])} ({entry['seconds']:.2f} s)" if entry else "—")
+        rows.append(row)
+    parts = [
+        "Own CPU time of the event-loop thread by area, under cProfile with a thread-CPU "
+        "timer (sync activities run on the thread pool and are not in it; cProfile slows the "
+        "run, so read shares, not absolute times):",
+        "",
+        _table(["area", *usable], rows),
+    ]
+    for scenario, profile in usable.items():
+        parts += [
+            "",
+            f"Top functions by own time, `{scenario}`:",
+            "",
+            _table(
+                ["function", "own s", "calls"],
+                [
+                    [f"`{f['function']}`", _num(f["own_s"], 3), f"{f['calls']:,}"]
+                    for f in profile["top_functions"][:10]
+                ],
+            ),
+        ]
+    return "\n".join(parts)
+
+
+def _replay_section(document: dict[str, Any]) -> str:
+    replay = _get(document, "raw", "replay")
+    if not replay or "scenarios" not in replay:
+        error = (replay or {}).get("error", "not run")
+        return f"bench/replay.py did not produce results: {error}."
+    rows = []
+    for s in replay["scenarios"]:
+        rows.append(
+            [
+                s["scenario"],
+                f"{s['events']:,}",
+                _num(s["durable_ext"]["cpu_median_s"] * 1000, 1),
+                _num(s["sdk"]["cpu_median_s"] * 1000, 1),
+                f"{s['wall_ratio']:.1f}×",
+                f"{s['cpu_ratio']:.1f}×",
+                f"{s['cpu_ratios']['replay_only']:.1f}×",
+            ]
+        )
+    return "\n".join(
+        [
+            "bench/replay.py replays the same scripted history with both engines in one process "
+            "(ours: decode storage-shaped rows + `OrchestrationExecutor.execute`; the SDK: "
+            "`Orchestrator.create(fn)(trigger_json)`), median of "
+            f"{replay.get('runs', '?')} runs each:",
+            "",
+            _table(
+                [
+                    "history",
+                    "events",
+                    "durable_ext CPU ms",
+                    "azure-functions-durable 1.7 CPU ms",
+                    "speed-up (wall)",
+                    "speed-up (CPU)",
+                    "replay alone (CPU, est.)",
+                ],
+                rows,
+            ),
+        ]
+    )
+
+
+def _chain_section(document: dict[str, Any]) -> str:
+    chain = _get(document, "summary", "chain")
+    if not chain:
+        return "Not measured in this run."
+    lengths = chain["lengths"]
+    rows = []
+    for label, title in (("cache_on", "cache on"), ("cache_off", "cache off")):
+        data = chain.get(label) or {}
+        if "error" in data or not data:
+            rows.append([title, "failed", *[""] * 7])
+            continue
+        for i, n in enumerate(lengths):
+            rows.append(
+                [
+                    title,
+                    str(n),
+                    _num(data["wall_s"][i], 2),
+                    _num(data["cpu_s"][i], 2),
+                    _num(data["storage_cpu_s"][i], 2),
+                    f"{data['invocations'][i]:,}",
+                    f"{data['replayed_resumes'][i]:,}",
+                    f"{data['history_query_bytes'][i] / 1024:,.0f}",
+                    f"{data['requests'][i]:,}" if data["requests"][i] is not None else "—",
+                ]
+            )
+    exponent_rows = []
+    for label, title in (("cache_on", "cache on"), ("cache_off", "cache off")):
+        data = chain.get(label) or {}
+        exponent_rows.append(
+            [
+                title,
+                _num(data.get("exponent_resumes"), 2),
+                _num(data.get("exponent_cpu"), 2),
+                _num(data.get("exponent_storage_cpu"), 2),
+                _num(data.get("exponent_history_query_bytes"), 2),
+            ]
+        )
+    return "\n".join(
+        [
+            "An N-step chain (the `sequential` orchestration) run with the instance cache on "
+            "(default) and off (`instance_cache_size=0`). The orchestrator counts its own work: "
+            "`invocations` is how often the function was started from the first event (a full "
+            "replay), `replayed resumes` how many activity results it was handed from history "
+            "again. `history read` is the bytes of history-table queries Azurite returned.",
+            "",
+            _table(
+                [
+                    "instance cache",
+                    "N",
+                    "wall s",
+                    "worker CPU s",
+                    "Azurite CPU s",
+                    "invocations",
+                    "replayed resumes",
+                    "history read KiB",
+                    "requests",
+                ],
+                rows,
+            ),
+            "",
+            "Growth exponents (least-squares slope of log(value) over log(N); 1 = linear, "
+            "2 = quadratic):",
+            "",
+            _table(
+                [
+                    "instance cache",
+                    "orchestrator resumes",
+                    "worker CPU",
+                    "Azurite CPU",
+                    "history read",
+                ],
+                exponent_rows,
+            ),
+        ]
+    )
+
+
+def _idle_section(document: dict[str, Any]) -> str:
+    idle = _get(document, "raw", "idle")
+    if not idle:
+        return "Not measured in this run."
+    if "error" in idle:
+        return f"The measurement failed: {idle['error']}"
+    return (
+        f"{idle['count']:,} orchestrations each waiting for an external event: the worker "
+        f"process's RSS was **{idle['rss_idle_mb']:.0f} MB** once all were idle "
+        f"({idle['rss_before_mb']:.0f} MB before the first start; peak "
+        f"{idle['rss_peak_mb']:.0f} MB; about {idle['rss_per_instance_kb']:.1f} KB per "
+        f"instance), with {idle['cached_instances']:,} instances in its instance cache. "
+        f"Starting them (the client's {idle['count']:,} `start_new` calls, 16 in flight; "
+        f"{idle.get('start_retries_after_connection_errors', 0)} retried after Azurite dropped "
+        "the connection) and "
+        f"running every first episode took {idle['all_running_s']:.0f} s "
+        f"({idle['running_per_s']:.0f} orchestrations/s) and "
+        f"{idle['worker_cpu_s']:.0f} s of worker CPU"
+        + (
+            f", {idle['client_cpu_s']:.0f} s of the client's and "
+            f"{idle['storage_cpu_s']:.0f} s of Azurite's (other processes: "
+            f"{idle['other_cpu_s']:.0f} s)"
+            if idle.get("storage_cpu_s") is not None
+            else ""
+        )
+        + ". The memory figure is what the goal is about; the start-up rate is bounded by the "
+        "client's three sequential requests per start (an Instances read, the queue send, the "
+        "Instances insert)"
+        + (
+            f"; it went from {rates[0]:.0f} starts/s in the first tenth to {rates[-1]:.0f} in "
+            "the last as the hub grew"
+            if (rates := idle.get("starts_per_s_by_tenth"))
+            else ""
+        )
+        + "."
+    )
+
+
+def _levers_section(document: dict[str, Any]) -> str:
+    levers = _get(document, "summary", "levers") or []
+    parts: list[str] = []
+    for lever in levers:
+        parts += [f"### {lever['label']}", "", lever["description"], ""]
+        if "missing" in lever:
+            parts += [f"Not measured: {lever['missing']}.", ""]
+            continue
+        rows = []
+        for scenario, off in lever.get("off", {}).items():
+            on = lever.get("on", {}).get(scenario, {})
+            on_rate, off_rate = on.get("throughput_per_s"), off.get("throughput_per_s")
+            rows.append(
+                [
+                    scenario,
+                    _num(on_rate),
+                    _num(off_rate),
+                    f"{on_rate / off_rate:.2f}×" if on_rate and off_rate else "—",
+                    _num(on.get("requests_per_unit"), 1),
+                    _num(off.get("requests_per_unit"), 1),
+                    _num(on.get("cpu_ms_per_unit"), 2),
+                    _num(off.get("cpu_ms_per_unit"), 2),
+                ]
+            )
+        parts += [
+            f"Measured by switching it off (`{lever['off_option']}`), everything else equal:",
+            "",
+            _table(
+                [
+                    "scenario",
+                    "on /s",
+                    "off /s",
+                    "effect",
+                    "requests/unit on",
+                    "off",
+                    "CPU ms/unit on",
+                    "off",
+                ],
+                rows,
+            ),
+            "",
+        ]
+        if lever["key"] == "instance_cache":
+            parts += ["Its effect on replay growth is in the chain measurement above.", ""]
+    parts += [
+        "### Fewer round trips, batching",
+        "",
+        "Parallel storage calls where order does not matter, batched history rows, no "
+        "redundant Instances reads, prefetch, and batching small work items per queue message "
+        "are not switchable options; their effect shows in the storage requests per unit "
+        "above, compared with the floor's 8 (DTFx) and 6 (handoff) requests per step.",
+    ]
+    return "\n".join(parts)
+
+
+def _peers_section(document: dict[str, Any]) -> str:
+    lines = [
+        "- **DBOS** (`dbos`, SQLite system database, a fresh file per run): steps called "
+        "in-process by a workflow for `sequential` and HelloCities; a durable queue (`Queue`, "
+        "polling every 50 ms; DBOS's default is 1 s) with one enqueued step per activity for "
+        "`fanout`; one workflow per HelloCities orchestration started with "
+        "`DBOS.start_workflow`; `DBOS.recv` in the workflow and `DBOS.send` from the client for "
+        "`events`.",
+        "- **durabletask** (Microsoft's Durable Task Python SDK) with its in-memory backend "
+        "(`durabletask.testing.InMemoryOrchestrationBackend`, served over gRPC on loopback in "
+        "the same process): nothing is stored, so it bounds what the programming model costs, "
+        "not what a durable engine can do.",
+    ]
+    for engine, reason in (document.get("unavailable_engines") or {}).items():
+        lines.append(f"- **{engine} was not run**: {reason}.")
+    return "\n".join(lines)
+
+
+def _goals_section(document: dict[str, Any]) -> str:
+    values = goal_values(document)
+    parts = []
+    for key, goal in GOALS.items():
+        value = values.get(key)
+        parts.append(f"**{goal.label}** — {_gap(key, value)}.")
+        if key in THROUGHPUT_SCENARIOS or key == "latency":
+            scenario = key
+            parts.append(bound_analysis(document, scenario))
+            ratio = floor_ratio(document, scenario, "durable_ext")
+            step = _floor_step_ms(document)
+            handoff = _get(document, "raw", "floor", "handoff", "step_ms")
+            unit_ms = _unit_ms(document, scenario, "durable_ext")
+            if ratio is not None and step and handoff and unit_ms:
+                per = "activity" if scenario == "hellocities" else SCENARIOS[scenario].per
+                parts.append(
+                    f"Against the floor: {unit_ms:.1f} ms per {per} is {ratio:.2f}× a raw DTFx "
+                    f"step ({step:.1f} ms) and {unit_ms / handoff:.2f}× a raw handoff step "
+                    f"({handoff:.1f} ms)."
+                )
+        parts.append("")
+    return "\n".join(parts)
+
+
+def render_markdown(document: dict[str, Any], chart_name: str) -> str:
+    env = document.get("environment", {})
+    machine = env.get("machine", {})
+    engines = [e for e in document.get("engines", []) if e in ENGINE_LABELS]
+    dirty = env.get("durable_ext_uncommitted_files") or []
+    other = [
+        r.get("other_cpu_s", 0.0) / r["wall_s"]
+        for runs in (_get(document, "raw", "scenarios") or {}).values()
+        for engine_runs in runs.values()
+        for r in engine_runs
+        if "error" not in r and r.get("wall_s")
+    ]
+    other.sort()
+    other_note = (
+        f"Other processes kept the machine busy a median {other[len(other) // 2]:.0%} of one "
+        f"core during the scenario runs (max {other[-1]:.0%}); "
+        if other
+        else ""
+    )
+    quick = ""
+    if document.get("quick"):
+        quick = " **Quick run (tiny sizes): these figures only show that the machinery works.**"
+    header = [
+        "# Performance",
+        "",
+        "<!-- Generated by `make bench` (bench/suite.py, bench/report.py) from bench/results.json."
+        " Do not edit by hand: change bench/report.py and run `python -m bench.report`. -->",
+        "",
+        f"Measured on {document.get('generated_at', '?')} by `make bench` in "
+        f"{document.get('duration_s', 0) / 60:.1f} min.{quick} Machine: {machine.get('cpu', '?')}, "
+        f"{machine.get('cores', '?')} cores, {_num(machine.get('memory_gb'), 0)} GB; Python "
+        f"{env.get('python', '?')}, Azurite {env.get('azurite', '?')} "
+        f"({env.get('azurite_persistence', '?')}) on Node {env.get('node', '?')}; durable_ext at "
+        f"commit `{(env.get('git_commit') or '?')[:10]}`"
+        + (f" with {len(dirty)} uncommitted file(s) in durable_ext/" if dirty else "")
+        + (
+            " (**durable_ext's source changed while the suite ran**: runs may mix two versions)"
+            if env.get("durable_ext_source_at_start") != env.get("durable_ext_source_at_end")
+            else ""
+        )
+        + f". {other_note}load average {env.get('load_average_at_start', '?')} at the start, "
+        f"{env.get('load_average_at_end', '?')} at the end. Medians of "
+        f"{document.get('runs', '?')} runs; the method is at the end.",
+        "",
+        "## Summary",
+        "",
+        "durable_ext (worker + a private Azurite, one process, 2 cores) against DBOS (SQLite) "
+        "and durabletask (in-memory, no storage), Durable Functions' published per-node targets "
+        "on Azure Storage, and the goals of issue 6.",
+        "",
+        _summary_table(document, engines),
+        "",
+        f"![Throughput, latency, replay growth and where durable_ext's time goes]({chart_name})",
+        "",
+        "## Goals: where each stands and what bounds it",
+        "",
+        _goals_section(document),
+        "## Scenario details",
+        "",
+        "`CPU s` is the engine process (worker and client; SQLite or the in-memory backend for "
+        "the peers), `Azurite CPU s` the storage emulator over the same stretch, `others' CPU s` "
+        "the rest of the machine. `× floor` is the time per activity (per event; per run for "
+        "latency) over the floor's time per raw DTFx step.",
+        "",
+        _details_table(document, engines),
+        "",
+        "Fan-out, split at the moment the last activity ran (recorded by the activity code):",
+        "",
+        _fanout_split(document, engines),
+        "",
+        "## The physical floor",
+        "",
+        _floor_section(document),
+        "",
+        "## Storage requests per unit (durable_ext)",
+        "",
+        _requests_section(document),
+        "",
+        "## Where durable_ext's CPU goes",
+        "",
+        _profile_section(document),
+        "",
+        "## Replay",
+        "",
+        _replay_section(document),
+        "",
+        "## Replay growth: instance cache on and off",
+        "",
+        _chain_section(document),
+        "",
+        "## Worker memory with idle orchestrations",
+        "",
+        _idle_section(document),
+        "",
+        "## Levers",
+        "",
+        _levers_section(document),
+        "",
+        "## Peers",
+        "",
+        _peers_section(document),
+        "",
+        "## Method",
+        "",
+        *[f"- **{key}**: {text}" for key, text in document.get("method", METHOD).items()],
+        "",
+        "Run it: `make bench` (installs the `bench` extra, starts its own Azurite, about 15 "
+        "minutes), or `.venv/bin/python -m bench --help` for parts, sizes and runs; "
+        "`.venv/bin/python -m bench.report` re-renders this page from bench/results.json.",
+        "",
+    ]
+    return "\n".join(header)
+
+
+# -- chart -------------------------------------------------------------------------------------------
+def render_chart(document: dict[str, Any], path: Path) -> None:
+    import matplotlib
+    import matplotlib.ticker
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    engines = [e for e in document.get("engines", []) if e in ENGINE_LABELS]
+    figure, axes = plt.subplots(2, 2, figsize=(14, 10))
+    throughput, latency, chain, breakdown = axes[0][0], axes[0][1], axes[1][0], axes[1][1]
+
+    # Throughput per scenario, log scale, with DF targets and goals.
+    width = 0.8 / max(len(engines), 1)
+    positions = list(range(len(THROUGHPUT_SCENARIOS)))
+    for i, engine in enumerate(engines):
+        values = [
+            _scenario(document, s, engine).get("throughput_per_s") or 0.0
+            for s in THROUGHPUT_SCENARIOS
+        ]
+        xs = [p + (i - (len(engines) - 1) / 2) * width for p in positions]
+        bars = throughput.bar(
+            xs, values, width, label=ENGINE_LABELS[engine], color=ENGINE_COLORS[engine]
+        )
+        throughput.bar_label(bars, labels=[_num(v) for v in values], fontsize=7, padding=1)
+    for p, scenario in zip(positions, THROUGHPUT_SCENARIOS, strict=True):
+        low, high = DF_TARGETS[scenario]
+        throughput.hlines(
+            high,
+            p - 0.45,
+            p + 0.45,
+            colors="#cf222e",
+            linestyles="--",
+            linewidth=1.5,
+            label="Durable Functions target" if p == 0 else None,
+        )
+        goal = GOALS[scenario].minimum
+        throughput.hlines(
+            goal,
+            p - 0.45,
+            p + 0.45,
+            colors="#1a7f37",
+            linewidth=2,
+            label="issue 6 goal" if p == 0 else None,
+        )
+    throughput.set_yscale("log")
+    throughput.set_xticks(
+        positions, [f"{s}\n({SCENARIOS[s].unit}/s)" for s in THROUGHPUT_SCENARIOS], fontsize=8
+    )
+    throughput.set_title("Throughput (higher is better)")
+    throughput.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
+
+    # Latency p50 / p99 per engine.
+    labels, p50s, p99s = [], [], []
+    for engine in engines:
+        s = _scenario(document, "latency", engine)
+        labels.append(ENGINE_LABELS[engine])
+        p50s.append(s.get("p50_ms") or 0.0)
+        p99s.append(s.get("p99_ms") or 0.0)
+    xs = list(range(len(labels)))
+    bars50 = latency.bar([x - 0.2 for x in xs], p50s, 0.4, label="p50", color="#1f6feb")
+    bars99 = latency.bar([x + 0.2 for x in xs], p99s, 0.4, label="p99", color="#9ec5fe")
+    latency.bar_label(bars50, labels=[_num(v) for v in p50s], fontsize=7)
+    latency.bar_label(bars99, labels=[_num(v) for v in p99s], fontsize=7)
+    if GOALS["latency"].maximum:
+        latency.axhline(GOALS["latency"].maximum, color="#1a7f37", label="goal: p50 ≤ 30 ms")
+    latency.set_yscale("log")
+    latency.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    latency.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    latency.set_xticks(xs, labels, fontsize=8)
+    latency.set_ylabel("ms")
+    latency.set_title("Start → completed, one activity (lower is better)")
+    latency.legend(fontsize=7)
+
+    # Replay growth with the cache on and off.
+    summary = _get(document, "summary", "chain") or {}
+    lengths = summary.get("lengths") or []
+    twin = chain.twinx()
+    for label, style in (("cache_on", "-"), ("cache_off", "--")):
+        data = summary.get(label) or {}
+        if "cpu_s" not in data:
+            continue
+        name = label.replace("_", " ")
+        chain.plot(
+            lengths,
+            data["cpu_s"],
+            style,
+            marker="o",
+            color="#1f6feb",
+            label=f"worker CPU s, {name}",
+        )
+        twin.plot(
+            lengths,
+            data["resumes"],
+            style,
+            marker="s",
+            color="#bf8700",
+            label=f"orchestrator resumes, {name}",
+        )
+    chain.set_xlabel("chain length N (activities)")
+    chain.set_ylabel("worker CPU seconds")
+    twin.set_ylabel("orchestrator resumes (replay work)")
+    chain.set_title("N-step chain: replay work, instance cache on vs off")
+    handles = chain.get_legend_handles_labels()
+    twin_handles = twin.get_legend_handles_labels()
+    chain.legend(handles[0] + twin_handles[0], handles[1] + twin_handles[1], fontsize=7)
+
+    # Where durable_ext's wall time per unit goes.
+    names: list[str] = []
+    worker: list[float] = []
+    storage: list[float] = []
+    others: list[float] = []
+    for scenario in SCENARIOS:
+        s = _scenario(document, scenario, "durable_ext")
+        rate = s.get("throughput_per_s")
+        if not rate or s.get("cpu_ms_per_unit") is None:
+            continue
+        wall = 1000 / rate
+        names.append(scenario)
+        worker.append(s["cpu_ms_per_unit"] / wall * 100)
+        storage.append((s.get("storage_cpu_ms_per_unit") or 0.0) / wall * 100)
+        others.append((s.get("other_cpu_s") or 0.0) * 1000 / (s.get("units") or 1) / wall * 100)
+    xs = list(range(len(names)))
+    breakdown.bar(xs, worker, label="worker process CPU", color="#1f6feb")
+    breakdown.bar(xs, storage, bottom=worker, label="Azurite CPU", color="#8250df")
+    stacked = [w + a for w, a in zip(worker, storage, strict=True)]
+    breakdown.bar(
+        xs, others, bottom=stacked, label="other processes on the machine", color="#ffb3b3"
+    )
+    breakdown.axhline(100, color="#57606a", linewidth=1, linestyle=":")
+    breakdown.axhline(200, color="#57606a", linewidth=1, linestyle=":")
+    tops = [x + o for x, o in zip(stacked, others, strict=True)]
+    breakdown.set_ylim(0, max([210.0, *tops]) * 1.05)
+    breakdown.set_xticks(xs, names, fontsize=8)
+    breakdown.set_ylabel("% of one core over the wall time (2 cores = 200%)")
+    breakdown.set_title("durable_ext: who used the CPU while it ran")
+    breakdown.legend(fontsize=7)
+
+    figure.suptitle(
+        f"durable_ext vs peers — {document.get('generated_at', '')}"
+        + (" (quick run)" if document.get("quick") else ""),
+        fontsize=11,
+    )
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def write(document: dict[str, Any], markdown: Path, chart: Path) -> None:
+    """Write the report and its chart (the chart is linked by file name, next to the report)."""
+    render_chart(document, chart)
+    markdown.parent.mkdir(parents=True, exist_ok=True)
+    markdown.write_text(render_markdown(document, chart.name))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .suite import DEFAULT_CHART, DEFAULT_MARKDOWN, DEFAULT_RESULTS
+
+    parser = argparse.ArgumentParser(description="Render the performance report from results.")
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    parser.add_argument("--markdown", type=Path, default=DEFAULT_MARKDOWN)
+    parser.add_argument("--chart", type=Path, default=DEFAULT_CHART)
+    args = parser.parse_args(argv)
+    write(json.loads(args.results.read_text()), args.markdown, args.chart)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

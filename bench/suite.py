@@ -1,0 +1,680 @@
+"""The benchmark suite: every scenario on durable_ext and its peers, the physical floor, replay,
+replay growth with the instance cache on and off, worker memory with idle orchestrations, and the
+levers; then bench/results.json, docs/performance.md and docs/performance.png.
+
+``python -m bench`` (or ``make bench``) runs it all with the issue's sizes; ``--quick`` runs the
+same machinery at tiny sizes. It starts its own Azurite (free ports, a temporary folder) and
+stops it at the end. Every scenario run is a fresh process (``bench.child``); runs are
+interleaved (run 1 of every scenario and engine, then run 2, ...) and the engines' order rotates
+from run to run, so slow drifts of the machine spread evenly. Figures are medians over runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from durable_ext.worker import WorkerOptions
+from tests.azurite import AzuriteInstance
+
+from . import report
+from .child import RESULT_PREFIX
+from .engines import ENGINES, missing_reason
+from .floor import measure_floor
+from .idle import measure_idle
+from .metrics import load_average, median, pid_memory_mb
+from .profiling import summarize_profile
+from .workloads import FULL, QUICK, SCENARIOS, Sizes
+
+__all__ = ["LEVERS", "Lever", "Suite", "main"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_RESULTS = REPO_ROOT / "bench" / "results.json"
+DEFAULT_MARKDOWN = REPO_ROOT / "docs" / "performance.md"
+DEFAULT_CHART = REPO_ROOT / "docs" / "performance.png"
+CHILD_TIMEOUT = 900.0
+
+
+@dataclass(frozen=True, slots=True)
+class Lever:
+    """A performance lever of the worker, switched off through a `WorkerOptions` field."""
+
+    key: str
+    label: str
+    off: str
+    """The ``NAME=VALUE`` option that turns it off."""
+    description: str
+
+    @property
+    def field(self) -> str:
+        return self.off.partition("=")[0]
+
+
+LEVERS = (
+    Lever(
+        "instance_cache",
+        "Instance cache",
+        "instance_cache_size=0",
+        "Replayed orchestrations stay in memory between episodes (DTFx extended sessions); an "
+        "episode then applies only its new events and skips the history read. Safety: an entry "
+        "holds only what a checkpoint committed, with the sentinel ETag it returned; the next "
+        "checkpoint is conditional on that ETag, so another writer in between makes it fail "
+        "(412) and the instance is reloaded from storage. Entries are dropped on lease loss and "
+        "expire when idle.",
+    ),
+    Lever(
+        "in_process_handoff",
+        "In-process handoff",
+        "in_process_handoff=false",
+        "Work this process sends to itself (an activity it will run, a response to an "
+        "orchestration in a partition it owns) is processed from memory without a queue "
+        "receive; the queue message is still written (invisible for a hold period) and deleted "
+        "after the work is checkpointed, so a crash loses nothing.",
+    ),
+)
+LEVER_SCENARIOS = ("sequential", "fanout")
+PROFILED_SCENARIOS = ("sequential", "fanout")
+
+
+def _log(message: str) -> None:
+    sys.stderr.write(f"[bench {time.strftime('%H:%M:%S')}] {message}\n")
+    sys.stderr.flush()
+
+
+def _hub(label: str) -> str:
+    return f"B{label[:20]}{secrets.token_hex(3)}"
+
+
+def _worker_option_fields() -> set[str]:
+    return {f.name for f in dataclasses.fields(WorkerOptions)}
+
+
+class Suite:
+    """One run of the whole suite against one Azurite."""
+
+    def __init__(
+        self,
+        azurite: AzuriteInstance,
+        sizes: Sizes,
+        runs: int,
+        engines: Sequence[str],
+        workdir: Path,
+        lever_runs: int,
+    ) -> None:
+        self.azurite = azurite
+        self.sizes = sizes
+        self.runs = runs
+        self.engines = list(engines)
+        self.workdir = workdir
+        self.lever_runs = lever_runs
+
+    # -- one child ------------------------------------------------------------------------------
+    def child(
+        self,
+        engine: str,
+        scenario: str,
+        size: int,
+        *,
+        options: Sequence[str] = (),
+        profile: Path | None = None,
+    ) -> dict[str, Any]:
+        """Run one scenario on one engine in a fresh process; its result (or the error)."""
+        command = [sys.executable, "-m", "bench.child", "--engine", engine]
+        command += ["--scenario", scenario, "--size", str(size)]
+        command += ["--steps", str(self.sizes.hellocities_steps)]
+        if engine == "durable_ext":
+            command += ["--connection", self.azurite.connection_string, "--hub", _hub(scenario)]
+            if self.azurite.pid is not None:
+                command += ["--storage-pid", str(self.azurite.pid)]
+        workdir = self.workdir / f"{engine}-{scenario}-{secrets.token_hex(3)}"
+        workdir.mkdir(parents=True)
+        command += ["--workdir", str(workdir)]
+        for option in options:
+            command += ["--option", option]
+        if profile is not None:
+            command += ["--profile", str(profile)]
+        env = {**os.environ, "GRPC_VERBOSITY": "ERROR", "PYTHONUNBUFFERED": "1"}
+        load_before = load_average()
+        began = time.monotonic()
+        try:
+            done = subprocess.run(
+                command,
+                cwd=REPO_ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=CHILD_TIMEOUT,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            return self._failure(engine, scenario, f"timed out after {exc.timeout:.0f} s", "")
+        line = next(
+            (x for x in reversed(done.stdout.splitlines()) if x.startswith(RESULT_PREFIX)), None
+        )
+        if done.returncode != 0 or line is None:
+            return self._failure(
+                engine, scenario, f"exit status {done.returncode}", done.stderr[-3000:]
+            )
+        result: dict[str, Any] = json.loads(line[len(RESULT_PREFIX) :])
+        result["process_s"] = time.monotonic() - began
+        result["load_average_before"] = load_before
+        if engine == "durable_ext" and self.azurite.pid is not None:
+            result["azurite_rss_mb"] = pid_memory_mb(self.azurite.pid).get("rss")
+        status = "ok" if result["correct"] else "WRONG OUTPUT"
+        rate = result.get("throughput_per_s") or 0.0
+        extra = f", p50 {result['p50_ms']:.1f} ms" if "p50_ms" in result else ""
+        _log(
+            f"  {engine:<12} {scenario:<12} {size:>6}  {rate:9.1f}/s{extra}  cpu "
+            f"{result['cpu_s']:.2f} s  ({status}, {result['process_s']:.1f} s)"
+        )
+        return result
+
+    @staticmethod
+    def _failure(engine: str, scenario: str, reason: str, stderr: str) -> dict[str, Any]:
+        _log(f"  {engine:<12} {scenario:<12} FAILED: {reason}\n{stderr}")
+        return {"engine": engine, "scenario": scenario, "error": reason, "stderr": stderr}
+
+    def size_of(self, scenario: str) -> int:
+        value: int = getattr(self.sizes, scenario)
+        return value
+
+    # -- parts ------------------------------------------------------------------------------------
+    def floor(self) -> dict[str, Any]:
+        _log("floor: raw storage steps with the aio SDK, no engine")
+        result = asyncio.run(
+            measure_floor(
+                self.azurite.connection_string,
+                runs=self.runs,
+                steps=self.sizes.floor_steps,
+                parallel_chains=self.sizes.floor_parallel,
+            )
+        ).to_json()
+        _log(
+            f"  DTFx step {result['dtfx']['step_ms']:.1f} ms, handoff step "
+            f"{result['handoff']['step_ms']:.1f} ms, parallel "
+            f"{result['parallel']['steps_per_s']:.0f} steps/s"
+        )
+        return result
+
+    def scenarios(self) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+            scenario: {engine: [] for engine in self.engines} for scenario in SCENARIOS
+        }
+        for run in range(self.runs):
+            _log(f"scenarios, run {run + 1} of {self.runs}")
+            order = (
+                self.engines[run % len(self.engines) :] + self.engines[: run % len(self.engines)]
+            )
+            for scenario in SCENARIOS:
+                for engine in order:
+                    runs[scenario][engine].append(
+                        self.child(engine, scenario, self.size_of(scenario))
+                    )
+        return runs
+
+    def levers(self) -> list[dict[str, Any]]:
+        fields = _worker_option_fields()
+        found: list[dict[str, Any]] = []
+        for lever in LEVERS:
+            entry: dict[str, Any] = {
+                "key": lever.key,
+                "label": lever.label,
+                "off_option": lever.off,
+                "description": lever.description,
+            }
+            if lever.field not in fields:
+                entry["missing"] = f"WorkerOptions has no field {lever.field!r} in this build"
+                found.append(entry)
+                continue
+            _log(f"lever off: {lever.label} ({lever.off})")
+            entry["off"] = {
+                scenario: [
+                    self.child("durable_ext", scenario, self.size_of(scenario), options=[lever.off])
+                    for _ in range(self.lever_runs)
+                ]
+                for scenario in LEVER_SCENARIOS
+            }
+            found.append(entry)
+        return found
+
+    def chain(self) -> dict[str, Any]:
+        _log("replay growth: N-step chains with the instance cache on and off")
+        settings = {"cache_on": [], "cache_off": ["instance_cache_size=0"]}
+        result: dict[str, Any] = {"lengths": list(self.sizes.chain)}
+        for label, options in settings.items():
+            result[label] = [
+                self.child("durable_ext", "chain", length, options=options)
+                for length in self.sizes.chain
+            ]
+        return result
+
+    def profiles(self) -> dict[str, Any]:
+        _log("profiles: durable_ext under cProfile (one run each; slower than unprofiled runs)")
+        found: dict[str, Any] = {}
+        for scenario in PROFILED_SCENARIOS:
+            path = self.workdir / f"profile-{scenario}.pstats"
+            # Half size: cProfile with a thread-CPU timer slows the run several times over.
+            size = max(1, self.size_of(scenario) // 2)
+            run = self.child("durable_ext", scenario, size, profile=path)
+            if "error" in run or not path.exists():
+                found[scenario] = {"error": run.get("error", "no profile written")}
+                continue
+            found[scenario] = summarize_profile(path)
+            found[scenario]["wall_s"] = run["wall_s"]
+            found[scenario]["cpu_s"] = run["cpu_s"]
+            found[scenario]["size"] = size
+        return found
+
+    def replay(self) -> dict[str, Any]:
+        _log(f"replay: bench/replay.py at {self.sizes.replay_events:,} events")
+        out = self.workdir / "replay.json"
+        command = [sys.executable, str(REPO_ROOT / "bench" / "replay.py")]
+        command += ["--events", str(self.sizes.replay_events), "--runs", "5"]
+        command += ["--threshold", "0", "--json", str(out)]
+        done = subprocess.run(
+            command,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=CHILD_TIMEOUT,
+            check=False,
+        )
+        if done.returncode != 0 or not out.exists():
+            return {"error": f"exit status {done.returncode}", "stderr": done.stderr[-3000:]}
+        result: dict[str, Any] = json.loads(out.read_text())
+        for scenario in result["scenarios"]:
+            _log(
+                f"  {scenario['scenario']:<8} speed-up wall {scenario['wall_ratio']:.1f}x, "
+                f"cpu {scenario['cpu_ratio']:.1f}x"
+            )
+        return result
+
+    def idle(self) -> dict[str, Any]:
+        count = self.sizes.idle
+        _log(f"idle: worker RSS with {count:,} orchestrations waiting for an event")
+        try:
+            result = asyncio.run(
+                measure_idle(
+                    self.azurite.connection_string,
+                    _hub("idle"),
+                    count,
+                    progress=_log,
+                    storage_pid=self.azurite.pid,
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - report the failure, keep the other results
+            _log(f"  FAILED: {exc!r}\n{traceback.format_exc()}")
+            return {"count": count, "error": repr(exc), "traceback": traceback.format_exc()}
+        _log(
+            f"  RSS {result['rss_idle_mb']:.0f} MB idle (peak {result['rss_peak_mb']:.0f} MB), "
+            f"{result['running_per_s']:.0f} started/s"
+        )
+        return result
+
+
+# -- environment -----------------------------------------------------------------------------------
+def _command_output(command: Sequence[str]) -> str | None:
+    try:
+        done = subprocess.run(
+            command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _memory_gb() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) / 1024 / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def source_digest() -> str:
+    """A digest of durable_ext's source files as they are on disk now (others may edit them)."""
+    digest = hashlib.sha256()
+    for path in sorted((REPO_ROOT / "durable_ext").rglob("*.py")):
+        digest.update(str(path.relative_to(REPO_ROOT)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def environment(azurite: AzuriteInstance) -> dict[str, Any]:
+    azurite_package = REPO_ROOT / "node_modules" / "azurite" / "package.json"
+    azurite_version = None
+    if azurite_package.exists():
+        azurite_version = json.loads(azurite_package.read_text()).get("version")
+    dirty = _command_output(["git", "status", "--porcelain", "--", "durable_ext"])
+    return {
+        "machine": {
+            "cpu": _cpu_model(),
+            "cores": os.cpu_count(),
+            "memory_gb": _memory_gb(),
+            "platform": platform.platform(),
+        },
+        "python": platform.python_version(),
+        "node": _command_output(["node", "--version"]),
+        "azurite": azurite_version,
+        "azurite_persistence": "in-memory" if azurite.in_memory else "disk (temporary folder)",
+        "git_commit": _command_output(["git", "rev-parse", "HEAD"]),
+        "durable_ext_uncommitted_files": dirty.splitlines() if dirty else [],
+        "packages": {
+            name: _version(name)
+            for name in (
+                "durable-ext",
+                "azure-functions-durable",
+                "azure-storage-queue",
+                "azure-data-tables",
+                "azure-storage-blob",
+                "azure-core",
+                "aiohttp",
+                "dbos",
+                "sqlalchemy",
+                "durabletask",
+                "grpcio",
+                "matplotlib",
+            )
+        },
+    }
+
+
+# -- summary ---------------------------------------------------------------------------------------
+def _median_of(runs: Sequence[dict[str, Any]], key: str | Callable[[dict[str, Any]], Any]) -> Any:
+    get = key if callable(key) else (lambda r: r.get(key))
+    values = [v for v in (get(r) for r in runs if "error" not in r) if isinstance(v, int | float)]
+    return median(values) if values else None
+
+
+def _detail(key: str) -> Callable[[dict[str, Any]], Any]:
+    def get(run: dict[str, Any]) -> Any:
+        return run.get("detail", {}).get(key)
+
+    return get
+
+
+def summarize_runs(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over a scenario's runs on one engine."""
+    good = [r for r in runs if "error" not in r]
+    summary: dict[str, Any] = {
+        "runs": len(runs),
+        "failed_runs": len(runs) - len(good),
+        "all_correct": bool(good) and all(r["correct"] for r in good),
+    }
+    if not good:
+        summary["error"] = runs[0].get("error") if runs else "not run"
+        return summary
+    for key in (
+        "throughput_per_s",
+        "wall_s",
+        "cpu_s",
+        "storage_cpu_s",
+        "other_cpu_s",
+        "rss_peak_mb",
+        "rss_before_mb",
+        "requests_per_unit",
+        "requests_per_activity",
+        "client_requests_per_unit",
+        "until_last_activity_s",
+        "p50_ms",
+        "p99_ms",
+    ):
+        summary[key] = _median_of(good, key)
+    summary["units"] = good[0]["units"]
+    for key in ("raise_calls_s", "start_calls_s"):
+        summary[key] = _median_of(good, _detail(key))
+    summary["requests_total_per_unit"] = _median_of(
+        good,
+        lambda r: (
+            (r["requests"]["total"] + r["requests"]["client"]["total"]) / r["units"]
+            if r.get("requests") and "client" in r["requests"]
+            else None
+        ),
+    )
+    summary["cpu_ms_per_unit"] = _median_of(good, lambda r: r["cpu_s"] * 1000 / r["units"])
+    summary["storage_cpu_ms_per_unit"] = _median_of(
+        good,
+        lambda r: r["storage_cpu_s"] * 1000 / r["units"] if r.get("storage_cpu_s") else None,
+    )
+    summary["throughput_runs"] = [r.get("throughput_per_s") for r in good]
+    requests = [r["requests"] for r in good if r.get("requests")]
+    if requests and "by_category" in requests[0]:
+        units = good[0]["units"]
+        categories = sorted({c for r in requests for c in r["by_category"]})
+        summary["requests_by_category_per_unit"] = {
+            c: median([r["by_category"].get(c, 0) / units for r in requests]) for c in categories
+        }
+        summary["request_median_ms"] = {
+            c: median([r["median_ms"][c] for r in requests if c in r.get("median_ms", {})])
+            for c in categories
+            if any(c in r.get("median_ms", {}) for r in requests)
+        }
+    if requests and "sql_statements" in requests[0]:
+        summary["sql_statements_per_unit"] = median(
+            [r["sql_statements"] / good[0]["units"] for r in requests]
+        )
+    if any("samples_ms" in r for r in good):
+        pooled = sorted(s for r in good for s in r.get("samples_ms", []))
+        summary["pooled_samples"] = len(pooled)
+        stamped = [s * 1000 for r in good for s in r.get("detail", {}).get("engine_stamped_s", [])]
+        if stamped:
+            summary["engine_stamped_p50_ms"] = median(stamped)
+    return summary
+
+
+def growth_exponent(lengths: Sequence[int], values: Sequence[float | None]) -> float | None:
+    """The least-squares slope of log(value) against log(length): 1 linear, 2 quadratic."""
+    points = [
+        (math.log(n), math.log(v)) for n, v in zip(lengths, values, strict=True) if v and v > 0
+    ]
+    if len(points) < 2:
+        return None
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    if spread == 0:
+        return None
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
+
+
+def summarize_chain(chain: dict[str, Any]) -> dict[str, Any]:
+    lengths: list[int] = chain["lengths"]
+    summary: dict[str, Any] = {"lengths": lengths}
+    for label in ("cache_on", "cache_off"):
+        runs: list[dict[str, Any]] = chain.get(label, [])
+        if any("error" in r for r in runs) or len(runs) != len(lengths):
+            summary[label] = {"error": "a chain run failed"}
+            continue
+
+        replays = [r["detail"]["replays"] for r in runs]
+        requests = [r.get("requests") or {} for r in runs]
+        resumes = [x["replayed"] + x["fresh"] for x in replays]
+        cpu = [r["cpu_s"] for r in runs]
+        storage_cpu = [r.get("storage_cpu_s") for r in runs]
+        query_bytes = [q.get("response_bytes", {}).get("table.query", 0) for q in requests]
+        summary[label] = {
+            "wall_s": [r["wall_s"] for r in runs],
+            "cpu_s": cpu,
+            "storage_cpu_s": storage_cpu,
+            "invocations": [x["invocations"] for x in replays],
+            "replayed_resumes": [x["replayed"] for x in replays],
+            "resumes": resumes,
+            "history_query_bytes": query_bytes,
+            "requests": [q.get("total") for q in requests],
+            "exponent_resumes": growth_exponent(lengths, resumes),
+            "exponent_cpu": growth_exponent(lengths, cpu),
+            "exponent_storage_cpu": growth_exponent(lengths, storage_cpu),
+            "exponent_history_query_bytes": growth_exponent(lengths, query_bytes),
+        }
+    return summary
+
+
+def summarize(raw: dict[str, Any]) -> dict[str, Any]:
+    """The medians and derived figures the report is made from."""
+    summary: dict[str, Any] = {"scenarios": {}}
+    for scenario, engines in raw.get("scenarios", {}).items():
+        summary["scenarios"][scenario] = {
+            engine: summarize_runs(runs) for engine, runs in engines.items()
+        }
+    if "chain" in raw:
+        summary["chain"] = summarize_chain(raw["chain"])
+    levers = []
+    for lever in raw.get("levers", []):
+        entry = {k: v for k, v in lever.items() if k != "off"}
+        if "off" in lever:
+            entry["off"] = {s: summarize_runs(runs) for s, runs in lever["off"].items()}
+            entry["on"] = {
+                s: summary["scenarios"].get(s, {}).get("durable_ext", {}) for s in lever["off"]
+            }
+        levers.append(entry)
+    summary["levers"] = levers
+    return summary
+
+
+# -- main -------------------------------------------------------------------------------------------
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="durable_ext against DBOS and durabletask, the storage floor, replay, memory.",
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (checks the machinery)")
+    parser.add_argument(
+        "--runs", type=int, help="runs per scenario and engine (default 3; 1 quick)"
+    )
+    parser.add_argument(
+        "--lever-runs", type=int, default=1, help="runs of each scenario with a lever off"
+    )
+    parser.add_argument(
+        "--engines",
+        nargs="+",
+        default=list(ENGINES),
+        choices=ENGINES,
+        help="engines to compare (default: all that are installed)",
+    )
+    parser.add_argument(
+        "--skip",
+        nargs="+",
+        default=[],
+        choices=["floor", "scenarios", "levers", "chain", "profile", "replay", "idle"],
+        help="parts to leave out",
+    )
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    parser.add_argument("--markdown", type=Path, default=DEFAULT_MARKDOWN)
+    parser.add_argument("--chart", type=Path, default=DEFAULT_CHART)
+    parser.add_argument("--no-report", action="store_true", help="write only the JSON")
+    parser.add_argument(
+        "--azurite-in-memory", action="store_true", help="Azurite without disk persistence"
+    )
+    args = parser.parse_args(argv)
+    if args.runs is None:
+        args.runs = 1 if args.quick else 3
+    if args.runs < 1 or args.lever_runs < 1:
+        parser.error("--runs and --lever-runs must be at least 1")
+    return args
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the suite as `args` say; the whole results document."""
+    sizes = QUICK if args.quick else FULL
+    began = time.monotonic()
+    started_at = datetime.now(UTC)
+    unavailable = {e: r for e in args.engines if (r := missing_reason(e)) is not None}
+    engines = [e for e in args.engines if e not in unavailable]
+    for engine, reason in unavailable.items():
+        _log(f"{engine} is not available: {reason}")
+    raw: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="durable-ext-bench-") as tmp:
+        workdir = Path(tmp)
+        azurite = AzuriteInstance(workdir / "azurite", in_memory=args.azurite_in_memory)
+        azurite.start()
+        try:
+            env = environment(azurite)
+            env["load_average_at_start"] = load_average()
+            env["durable_ext_source_at_start"] = source_digest()
+            suite = Suite(azurite, sizes, args.runs, engines, workdir / "runs", args.lever_runs)
+            parts: list[tuple[str, Callable[[], Any]]] = [
+                ("floor", suite.floor),
+                ("scenarios", suite.scenarios),
+                ("levers", suite.levers),
+                ("chain", suite.chain),
+                ("profile", suite.profiles),
+                ("replay", suite.replay),
+                ("idle", suite.idle),
+            ]
+            for name, part in parts:
+                ours_only = name in ("levers", "chain", "profile", "idle")
+                if name in args.skip or (ours_only and "durable_ext" not in engines):
+                    continue
+                part_began = time.monotonic()
+                raw[name] = part()
+                _log(f"{name} done in {time.monotonic() - part_began:.0f} s")
+            env["load_average_at_end"] = load_average()
+            env["durable_ext_source_at_end"] = source_digest()
+        finally:
+            azurite.stop()
+    document: dict[str, Any] = {
+        "generated_at": started_at.isoformat(timespec="seconds"),
+        "duration_s": time.monotonic() - began,
+        "command": "python -m bench " + " ".join(sys.argv[1:]) if sys.argv else "python -m bench",
+        "quick": bool(args.quick),
+        "runs": args.runs,
+        "lever_runs": args.lever_runs,
+        "sizes": sizes.to_json(),
+        "environment": env,
+        "engines": engines,
+        "unavailable_engines": unavailable,
+        "method": report.METHOD,
+        "raw": raw,
+    }
+    document["summary"] = summarize(raw)
+    return document
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse_args(argv)
+    document = run(args)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(document, indent=1) + "\n")
+    _log(f"wrote {args.results}")
+    if not args.no_report:
+        report.write(document, args.markdown, args.chart)
+        _log(f"wrote {args.markdown} and {args.chart}")
+    _log(f"total {document['duration_s'] / 60:.1f} min")
+    return 0

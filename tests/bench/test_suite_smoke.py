@@ -1,0 +1,160 @@
+"""Smoke tests of the benchmark suite's machinery (bench/) at tiny sizes.
+
+They check that every part runs and reports what it should — outputs verified, requests counted,
+replays counted, results written — never how fast anything is: speed is `make bench`'s business.
+Peers (DBOS, durabletask) and the chart (matplotlib) are bench-only dependencies; their tests are
+skipped when the `bench` extra is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import report, suite
+from bench.child import make_engine, measure
+from bench.counting import classify
+from bench.engines import missing_reason
+from bench.floor import DTFX_ORDER, HANDOFF_ORDER, measure_floor
+from bench.idle import measure_idle
+from bench.workloads import QUICK, SCENARIOS
+from tests.azurite import AzuriteInstance
+
+TINY = {"sequential": 3, "fanout": 4, "hellocities": 2, "events": 3, "latency": 2}
+
+
+def test_requests_are_classified_by_service_method_and_path() -> None:
+    base = "http://127.0.0.1:1/devstoreaccount1"
+    assert classify("queue", "POST", f"{base}/hub-workitems/messages") == "queue.send"
+    assert classify("queue", "GET", f"{base}/hub-control-00/messages?numofmessages=32") == (
+        "queue.receive"
+    )
+    assert classify("queue", "DELETE", f"{base}/q/messages/abc?popreceipt=x") == "queue.delete"
+    assert classify("queue", "PUT", f"{base}/q/messages/abc?popreceipt=x") == "queue.update"
+    assert classify("table", "POST", f"{base}/$batch") == "table.batch"
+    assert classify("table", "GET", f"{base}/HubInstances(PartitionKey='a',RowKey='')") == (
+        "table.get"
+    )
+    assert classify("table", "GET", f"{base}/HubHistory()?$filter=x") == "table.query"
+    assert classify("table", "PATCH", f"{base}/HubInstances(PartitionKey='a',RowKey='')") == (
+        "table.merge"
+    )
+    assert classify("blob", "PUT", f"{base}/hub-leases/control-00?comp=lease") == "blob.lease"
+
+
+def test_growth_exponent_tells_linear_from_quadratic() -> None:
+    lengths = [50, 100, 200]
+    assert suite.growth_exponent(lengths, [3 * n for n in lengths]) == pytest.approx(1.0)
+    assert suite.growth_exponent(lengths, [n * n for n in lengths]) == pytest.approx(2.0)
+    assert suite.growth_exponent(lengths, [0, 0, 0]) is None
+
+
+async def test_floor_times_every_storage_call(azurite: AzuriteInstance) -> None:
+    floor = await measure_floor(azurite.connection_string, runs=1, steps=2, parallel_chains=2)
+
+    figures = floor.to_json()
+    assert list(figures["dtfx"]["op_median_ms"]) == list(DTFX_ORDER)
+    assert list(figures["handoff"]["op_median_ms"]) == list(HANDOFF_ORDER)
+    assert figures["dtfx"]["step_ms"] > 0
+    assert figures["parallel"]["steps_per_s"] > 0
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_durable_ext_runs_each_scenario_and_counts_its_requests(
+    azurite: AzuriteInstance, hub_name: str, scenario: str
+) -> None:
+    engine = make_engine("durable_ext", connection=azurite.connection_string, hub=hub_name)
+
+    result = measure(engine, scenario, TINY[scenario], 2, storage_pid=azurite.pid)
+
+    assert result["correct"], result
+    assert result["units"] == TINY[scenario]
+    assert result["requests"]["total"] > 0  # the worker's requests
+    assert result["requests"]["client"]["total"] > 0  # the bench client's, apart
+    assert result["storage_cpu_s"] is not None
+    if scenario == "latency":
+        assert len(result["samples_ms"]) == TINY["latency"]
+
+
+@pytest.mark.parametrize(
+    ("options", "invocations", "replayed"), [([], 1, 0), (["instance_cache_size=0"], 5, 6)]
+)
+def test_chain_counts_replays_with_the_instance_cache_on_and_off(
+    azurite: AzuriteInstance, hub_name: str, options: list[str], invocations: int, replayed: int
+) -> None:
+    """A 4-step chain: with the cache the orchestrator runs once and never replays; without it
+    every episode replays the whole history so far (0 + 1 + 2 + 3 results handed back)."""
+    engine = make_engine(
+        "durable_ext", connection=azurite.connection_string, hub=hub_name, options=options
+    )
+
+    result = measure(engine, "chain", 4, 0, warm_up=False)
+
+    assert result["correct"]
+    assert result["detail"]["replays"] == {
+        "invocations": invocations,
+        "replayed": replayed,
+        "fresh": 4,
+    }
+
+
+async def test_idle_worker_reports_its_memory(azurite: AzuriteInstance, hub_name: str) -> None:
+    result = await measure_idle(azurite.connection_string, hub_name, 5)
+
+    assert result["first_episodes"] == 5
+    assert result["rss_idle_mb"] > 0
+    assert result["cached_instances"] == 5
+
+
+@pytest.mark.parametrize("engine_name", ["dbos", "durabletask"])
+def test_peers_run_each_scenario(engine_name: str, tmp_path: Path) -> None:
+    if missing_reason(engine_name) is not None:
+        pytest.skip(f"{engine_name} is not installed (bench extra)")
+    engine = make_engine(engine_name, workdir=tmp_path)
+    engine.start()
+    try:
+        engine.warm_up()
+        for scenario, size in TINY.items():
+            outcome = engine.run(scenario, size, 2)
+
+            assert outcome.correct, scenario
+            assert outcome.units == size
+    finally:
+        engine.stop()
+
+
+def test_suite_writes_results_and_report(tmp_path: Path) -> None:
+    """The whole pipeline at QUICK sizes on durable_ext alone: own Azurite, child processes,
+    replay.py, summary, JSON, Markdown (and the chart when matplotlib is installed)."""
+    results, markdown, chart = tmp_path / "r.json", tmp_path / "p.md", tmp_path / "p.png"
+    chart_available = _has_matplotlib()
+    argv = ["--quick", "--engines", "durable_ext", "--skip", "levers", "profile", "idle"]
+    argv += ["--results", str(results), "--markdown", str(markdown), "--chart", str(chart)]
+    if not chart_available:
+        argv.append("--no-report")
+
+    assert suite.main(argv) == 0
+
+    document = json.loads(results.read_text())
+    assert document["sizes"]["sequential"] == QUICK.sequential
+    for scenario in SCENARIOS:
+        (run,) = document["raw"]["scenarios"][scenario]["durable_ext"]
+        assert run.get("correct"), run
+    assert document["raw"]["floor"]["dtfx"]["step_ms"] > 0
+    assert {s["scenario"] for s in document["raw"]["replay"]["scenarios"]} == {"chain", "fan_out"}
+    assert document["summary"]["chain"]["cache_off"]["replayed_resumes"][-1] > 0
+    rendered = report.render_markdown(document, "p.png")
+    assert "## Summary" in rendered and "## Method" in rendered
+    if chart_available:
+        assert markdown.read_text() == rendered
+        assert chart.stat().st_size > 0
+
+
+def _has_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
