@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.azurite import AzuriteInstance
+from tests.storage.raw_state import RawStorage
 
 HUB_NAME_MAX = 45
 
@@ -58,3 +59,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         fixtures = getattr(item, "fixturenames", ())
         if "azurite" in fixtures or "private_azurite" in fixtures:
             item.add_marker(pytest.mark.azurite)
+
+
+@pytest.fixture
+async def raw(azurite: AzuriteInstance) -> AsyncIterator[RawStorage]:
+    """Plain Azure SDK clients on the session Azurite, for reading raw storage state."""
+    async with RawStorage(azurite.connection_string) as storage:
+        yield storage

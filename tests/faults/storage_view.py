@@ -12,13 +12,11 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, TypeVar
 
 from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables.aio import TableServiceClient
-from azure.storage.blob.aio import BlobServiceClient
-from azure.storage.queue.aio import QueueServiceClient
+
+from tests.storage.raw_state import RawStorage
 
 __all__ = ["HubView", "HistoryFacts", "wait_for", "POLL"]
 
@@ -61,26 +59,13 @@ class HistoryFacts:
     task: legal (DTFx appends a re-delivered response and replay ignores it), counted for the log."""
 
 
-class HubView:
+class HubView(RawStorage):
     """Storage clients for one task hub, opened from a connection string."""
 
     def __init__(self, connection_string: str, hub: str, partition_count: int = 4) -> None:
+        super().__init__(connection_string)
         self.hub = hub
         self.partition_count = partition_count
-        self._blobs = BlobServiceClient.from_connection_string(connection_string)
-        self._tables = TableServiceClient.from_connection_string(connection_string)
-        self._queues = QueueServiceClient.from_connection_string(connection_string)
-
-    async def __aenter__(self) -> HubView:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.gather(self._blobs.close(), self._tables.close(), self._queues.close())
 
     # -- names (reference §1) -----------------------------------------------------------------
     @property
@@ -94,7 +79,7 @@ class HubView:
     # -- leases (reference §4.2) --------------------------------------------------------------
     async def lease_owners(self) -> dict[int, str | None]:
         """Per partition, the `Owner` named in its lease blob while the blob is leased (else None)."""
-        container = self._blobs.get_container_client(f"{self.hub.lower()}-leases")
+        container = self.blobs.get_container_client(f"{self.hub.lower()}-leases")
 
         async def owner(index: int) -> str | None:
             blob = container.get_blob_client(f"default/{self.control_queues[index]}")
@@ -116,7 +101,7 @@ class HubView:
         names = [*self.control_queues, self.work_item_queue]
 
         async def count(name: str) -> int:
-            properties = await self._queues.get_queue_client(name).get_queue_properties()
+            properties = await self.queues.get_queue_client(name).get_queue_properties()
             return int(properties.approximate_message_count or 0)
 
         counts = await asyncio.gather(*(count(name) for name in names))
@@ -125,12 +110,12 @@ class HubView:
     # -- tables (reference §2.2, §2.4) --------------------------------------------------------
     async def history_rows(self, instance_id: str) -> list[dict[str, Any]]:
         """Every row of the instance's History partition (ids here never need key escaping)."""
-        table = self._tables.get_table_client(f"{self.hub}History")
+        table = self.tables.get_table_client(f"{self.hub}History")
         pages = table.query_entities("PartitionKey eq @pk", parameters={"pk": instance_id})
         return [dict(row) async for row in pages]
 
     async def instance_row(self, instance_id: str) -> dict[str, Any] | None:
-        table = self._tables.get_table_client(f"{self.hub}Instances")
+        table = self.tables.get_table_client(f"{self.hub}Instances")
         try:
             return dict(await table.get_entity(instance_id, ""))
         except ResourceNotFoundError:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,15 +24,13 @@ from durable_ext.orchestration.history import (
     OrchestratorStarted,
     TaskCompleted,
 )
-from durable_ext.runtime import Runtime
 from durable_ext.storage.connection import StorageConnection
 from durable_ext.storage.messages import MessageData
 from durable_ext.storage.names import fnv1a32
 from durable_ext.storage.task_hub import TaskHub
 from durable_ext.worker import FunctionRegistry
 from tests.azurite import AzuriteInstance
-from tests.storage.raw_state import RawStorage, fnv1a32_reference, wait_until
-from tests.worker.conftest import fast_options
+from tests.storage.raw_state import RawStorage, fnv1a32_reference, make_runtime, wait_until
 
 PARTITIONS = 4
 HEX_ROW_KEY = re.compile(r"^[0-9A-F]{16}$")
@@ -48,26 +45,6 @@ RUN_TIMEOUT = 60.0
 
 
 # -- fixtures and helpers --------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def raw(azurite: AzuriteInstance) -> AsyncIterator[RawStorage]:
-    """Plain SDK clients on the session Azurite."""
-    async with RawStorage(azurite.connection_string) as storage:
-        yield storage
-
-
-def make_runtime(
-    registry: FunctionRegistry, azurite: AzuriteInstance, hub: str, *, run_worker: bool = True
-) -> Runtime:
-    """A Runtime on `hub` with the fast test timings (4 partitions)."""
-    return Runtime(
-        registry,
-        connection=azurite.connection_string,
-        hub=hub,
-        options=fast_options(partition_count=PARTITIONS),
-        run_worker=run_worker,
-    )
 
 
 def history_table(hub: str) -> str:

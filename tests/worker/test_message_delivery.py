@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,33 +31,13 @@ from durable_ext.storage.keys import escape_key
 from durable_ext.storage.messages import MessageData
 from durable_ext.worker import FunctionRegistry
 from tests.azurite import AzuriteInstance
-from tests.storage.raw_state import RawStorage, wait_until
-from tests.worker.conftest import fast_options
+from tests.storage.raw_state import RawStorage, make_runtime, wait_until
 
 COMPLETED = OrchestrationRuntimeStatus.Completed
 RUNNING = OrchestrationRuntimeStatus.Running
 RUN_TIMEOUT = 60.0
 # An abandoned message comes back after 2^dequeueCount s (2, 4, 8, 16, ...): leave room for a few.
 DRAIN_TIMEOUT = 90.0
-
-
-@pytest.fixture
-async def raw(azurite: AzuriteInstance) -> AsyncIterator[RawStorage]:
-    """Plain SDK clients on the session Azurite."""
-    async with RawStorage(azurite.connection_string) as storage:
-        yield storage
-
-
-def make_runtime(
-    registry: FunctionRegistry, azurite: AzuriteInstance, hub: str, *, run_worker: bool = True
-) -> Runtime:
-    return Runtime(
-        registry,
-        connection=azurite.connection_string,
-        hub=hub,
-        options=fast_options(),
-        run_worker=run_worker,
-    )
 
 
 def control_queues(hub: str) -> list[str]:
