@@ -71,7 +71,7 @@ class ChaosView(HubView):
         return self
 
     def control_queue_client(self, index: int) -> Any:
-        return self._queues.get_queue_client(self.control_queues[index])
+        return self.queues.get_queue_client(self.control_queues[index])
 
     async def peek_control(self, index: int, count: int) -> list[tuple[str, str]]:
         """(message id, body) of up to `count` visible messages of control queue `index`; they
@@ -83,7 +83,7 @@ class ChaosView(HubView):
         await self.control_queue_client(index).send_message(body, time_to_live=-1)
 
     def _lease_blob(self, index: int) -> Any:
-        container = self._blobs.get_container_client(f"{self.hub.lower()}-leases")
+        container = self.blobs.get_container_client(f"{self.hub.lower()}-leases")
         return container.get_blob_client(f"default/{self.control_queues[index]}")
 
     async def break_lease(self, index: int) -> bool:
@@ -124,7 +124,7 @@ class ChaosView(HubView):
 
     async def instance_rows(self) -> list[dict[str, Any]]:
         """Every Instances row (status columns only)."""
-        table = self._tables.get_table_client(f"{self.hub}Instances")
+        table = self.tables.get_table_client(f"{self.hub}Instances")
         select = ["PartitionKey", "RuntimeStatus", "ExecutionId", "CreatedTime", "CompletedTime"]
         return [dict(row) async for row in table.list_entities(select=select)]
 
