@@ -59,6 +59,7 @@ _STATUS_NAMES = {s.value.lower(): s for s in OrchestrationRuntimeStatus}
 class _Settings:
     client_for: ClientFor
     system_key: str | None
+    master_key: str | None
     default_connection: str
     use_forwarded_host: bool
 
@@ -70,6 +71,7 @@ def create_management_routes(
     client_for: ClientFor,
     *,
     system_key: str | None = None,
+    master_key: str | None = None,
     default_connection: str = "Storage",
     use_forwarded_host: bool = False,
 ) -> web.Application:
@@ -78,12 +80,15 @@ def create_management_routes(
     `client_for(taskHub)` gives the client of the hub named by the `taskHub` query value (None when
     absent or blank) and raises LookupError for a hub this host does not serve (→ 404).
     `system_key`, when set, is required on every request as `code=` or `x-functions-key` and is
-    put into every generated URI. `default_connection` is the `connection=` value of generated URIs
+    put into every generated URI; the `master_key` (admin level) is accepted in its place, as in
+    Azure Functions. `default_connection` is the `connection=` value of generated URIs
     when the request names none. `use_forwarded_host` (`httpSettings.useForwardedHost`) builds
     URIs from `X-Forwarded-Host`/`X-Forwarded-Proto` when both are present.
     """
     app = web.Application(middlewares=[_errors, _authorize])
-    app[_SETTINGS] = _Settings(client_for, system_key, default_connection, use_forwarded_host)
+    app[_SETTINGS] = _Settings(
+        client_for, system_key, master_key, default_connection, use_forwarded_host
+    )
     add = app.router.add_route
     add("POST", "/orchestrators/{functionName}", _start)
     add("POST", "/orchestrators/{functionName}/{instanceId}", _start)
@@ -149,10 +154,16 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 @web.middleware
 async def _authorize(request: web.Request, handler: Handler) -> web.StreamResponse:
-    key = request.app[_SETTINGS].system_key
-    if key:
+    settings = request.app[_SETTINGS]
+    if settings.system_key:
         presented = request.headers.get("x-functions-key") or _Params(request).get("code") or ""
-        if not hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), key.encode()):
+        offered = presented.encode("utf-8", "surrogateescape")
+        accepted = [
+            hmac.compare_digest(offered, key.encode())
+            for key in (settings.system_key, settings.master_key)
+            if key
+        ]
+        if not any(accepted):
             raise _ApiError(
                 401, "A valid system key is required: pass it as code= or x-functions-key."
             )

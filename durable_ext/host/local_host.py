@@ -154,7 +154,10 @@ async def _serve_http(
         return client
 
     management = create_management_routes(
-        client_for, system_key=system_key, default_connection=client.connection_name
+        client_for,
+        system_key=system_key,
+        master_key=keys.master_key,
+        default_connection=client.connection_name,
     )
     web_app.add_subapp(WEBHOOK_PREFIX, management)
     runner = web.AppRunner(web_app, access_log=None)

@@ -136,7 +136,7 @@ MANAGEMENT_CALLS = (
 )
 
 
-def test_the_management_api_wants_the_system_key(keyed_host: KeyedHost, call: Caller) -> None:
+def test_the_management_api_wants_the_system_or_master_key(keyed_host: KeyedHost, call: Caller) -> None:
     keys = keyed_host.keys
     for method, path, body in MANAGEMENT_CALLS:
         for presented in (
@@ -145,11 +145,17 @@ def test_the_management_api_wants_the_system_key(keyed_host: KeyedHost, call: Ca
             {"header": keys.function},
             {"code": wrong_like(keys.system)},
             {"header": wrong_like(keys.system)},
+            {"code": wrong_like(keys.master)},
             {"code": keys.system[:-1]},
         ):
             reply = call(method, WEBHOOKS + path, body=body, **presented)
             assert reply.status == 401, (method, path, presented, reply.status)
-        for presented in ({"code": keys.system}, {"header": keys.system}):
+        for presented in (
+            {"code": keys.system},
+            {"header": keys.system},
+            {"code": keys.master},
+            {"header": keys.master},
+        ):
             reply = call(method, WEBHOOKS + path, body=body, **presented)
             assert reply.status not in (401, 500), (method, path, presented, reply)
 
