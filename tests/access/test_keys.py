@@ -136,7 +136,9 @@ MANAGEMENT_CALLS = (
 )
 
 
-def test_the_management_api_wants_the_system_or_master_key(keyed_host: KeyedHost, call: Caller) -> None:
+def test_the_management_api_wants_the_system_or_master_key(
+    keyed_host: KeyedHost, call: Caller
+) -> None:
     keys = keyed_host.keys
     for method, path, body in MANAGEMENT_CALLS:
         for presented in (
