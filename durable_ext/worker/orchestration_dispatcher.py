@@ -20,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
+from .. import clock
 from ..orchestration import codec
 from ..orchestration.context import DurableOrchestrationContext
 from ..orchestration.episode import EpisodeOutcome, continue_episode, run_episode
@@ -239,14 +240,17 @@ class OrchestrationDispatcher:
         past = [] if triage.new_start is not None else loaded.events
         new_events: list[HistoryEvent] = [triage.new_start] if triage.new_start is not None else []
         new_events += triage.events
-        now = datetime.now(UTC)
-        last_time = max((e.timestamp for e in past), default=now)
+        # The orchestration clock (`current_utc_datetime`) never goes backwards, and after a timer
+        # fires it is at least the timer's fire time, whatever this worker's clock says (jumps and
+        # skew between workers: durable_ext/clock.py). Timer delays are measured on this clock.
+        fired = (e.fire_at for e in new_events if isinstance(e, TimerFired) and e.fire_at)
+        now = max([clock.utc_now(), *(e.timestamp for e in past), *fired])
         orchestrator = self._orchestrator_for(triage.new_start or _started(past))
         episode: dict[str, Any] = {
             "instance_id": instance_id,
             "past_events": past,
             "new_events": new_events,
-            "now": max(now, last_time),
+            "now": now,
             "options": self._options.replay,
         }
         if cached is not None and triage.new_start is None:
@@ -405,7 +409,7 @@ class OrchestrationDispatcher:
         reason = next(e.input for e in triage.events if isinstance(e, ExecutionTerminated))
         row = await self._hub.instances.get(instance_id, fetch_payloads=False)
         if row is not None and row.runtime_status == "Pending":
-            now = datetime.now(UTC)
+            now = clock.utc_now()
             await self._hub.instances.merge(
                 instance_id,
                 {
@@ -510,9 +514,8 @@ class OrchestrationDispatcher:
         if item.to_work_items:
             runner = self.local_activities
             if runner is not None and runner.try_reserve():
-                hold = self._options.work_item_queue_visibility_timeout
                 try:
-                    held = await self._hub.work_items.send_held(message, hold)
+                    held = await self._hub.work_items.send_held(message, self._options.handoff_hold)
                 except BaseException:
                     runner.release()
                     raise

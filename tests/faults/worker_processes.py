@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -88,9 +89,13 @@ class WorkerCluster:
         self.max_activities = max_activities
         self.workers: dict[str, WorkerProcess] = {}
 
-    def start(self, worker_id: str) -> WorkerProcess:
-        """Start a worker process with this id (it returns at once; the worker starts on its own)."""
+    def start(
+        self, worker_id: str, env_overrides: Mapping[str, str] | None = None
+    ) -> WorkerProcess:
+        """Start a worker process with this id (it returns at once; the worker starts on its own),
+        with `env_overrides` added to its environment."""
         env = dict(os.environ)
+        env.update(env_overrides or {})
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
         )

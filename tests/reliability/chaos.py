@@ -13,9 +13,11 @@ A run, in order:
 1. The hub is created and one poison message (a body that is not JSON) is put into a control queue.
 2. `workers` worker processes (`tests/reliability/chaos_worker.py`: 15 s leases, 10 s queue
    visibility) start with `DURABLE_EXT_FAULT_POINTS` set to a small probability at every crash point
-   of a checkpoint, so some die (exit 137) between two checkpoint steps. A supervisor restarts every
+   of a checkpoint, so some die (exit 137) between two checkpoint steps, and with skewed clocks
+   (`DURABLE_EXT_FAULT_CLOCK_OFFSET`, one of `clock_offsets` each). A supervisor restarts every
    worker that exits, half of the time under its old id (it reclaims its leases), half of the time
-   under a new one (its old leases must expire and be taken over).
+   under a new one (its old leases must expire and be taken over), with the next clock offset in
+   turn (so its clock jumps).
 3. A closed-loop starter keeps up to `concurrency` top-level instances in flight until `instances`
    were started: chains, fan-out/fan-in through sub-orchestrations, timer chains, approvals (the
    driver raises their external events once they run) and continue-as-new loops
@@ -143,6 +145,9 @@ class ChaosConfig:
     fault_point_crash_limit: int = 30
     """After this many fault-point crashes, restarted workers run without fault points."""
     min_chaos_seconds: float = 0.0
+    clock_offsets: tuple[float, ...] = (-600.0, 0.0, 600.0)
+    """Seconds each worker's clock is off (`DURABLE_EXT_FAULT_CLOCK_OFFSET`): slot i starts with
+    the i-th, and each restart takes the next one in turn."""
     """Keep injecting faults at least this long (while instances are unfinished)."""
     new_identity_probability: float = 0.5
     """Chance that a restarted worker comes back under a new worker id."""
@@ -329,6 +334,8 @@ class _Seen:
     started_at: datetime | None = None
     first_finished: tuple[str | None, datetime | None] | None = None
     """(ExecutionId, CompletedTime) of its Instances row when first seen finished."""
+    finished_at: datetime | None = None
+    """When the driver first saw it finished (its own clock: the workers' clocks are skewed)."""
     events_raised: bool = False
     pending_since: float | None = None
     """When the driver first saw its Instances row Pending (monotonic)."""
@@ -520,6 +527,7 @@ class _Run:
                 if status in TERMINAL and seen.status not in TERMINAL:
                     if seen.first_finished is None:
                         seen.first_finished = (row.get("ExecutionId"), row.get("CompletedTime"))
+                        seen.finished_at = datetime.now(UTC)
                     self.last_completion = now
                     if planned.parent is None:
                         self.finished_top_level += 1
@@ -789,8 +797,8 @@ class _Run:
                 check.violations += found.violations.get(name, [])
             result.duplicate_responses += found.duplicate_responses
             result.duplicate_events += found.duplicate_events
-            if planned.parent is None and found.completed_time and seen.started_at:
-                latency = (found.completed_time - seen.started_at).total_seconds()
+            if planned.parent is None and seen.finished_at and seen.started_at:
+                latency = (seen.finished_at - seen.started_at).total_seconds()
                 result.latencies.setdefault(planned.kind, []).append(latency)
             if partition_index(planned.instance_id, PARTITIONS) == poison_partition:
                 on_poison_partition += 1
@@ -858,6 +866,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add("--fault-probability", type=float, default=defaults.fault_probability)
     add("--azurite-restarts", type=int, default=defaults.azurite_restarts)
     add("--seed", type=int, default=defaults.seed)
+    add(
+        "--clock-offsets",
+        default=",".join(f"{o:g}" for o in defaults.clock_offsets),
+        help="seconds each worker's clock is off, taken in turn (0: no skew)",
+    )
     add("--work-dir", type=Path, help="logs and Azurite data (default: a new temporary directory)")
     add("--report", type=Path, help="write the markdown report here (default: print it)")
     return parser.parse_args(argv)
@@ -880,6 +893,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         fault_probability=args.fault_probability,
         azurite_restarts=args.azurite_restarts,
         seed=args.seed,
+        clock_offsets=tuple(float(o) for o in args.clock_offsets.split(",") if o.strip()),
         work_dir=work_dir,
     )
     print(f"chaos: hub {config.hub}, logs in {work_dir}", flush=True)

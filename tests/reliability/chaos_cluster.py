@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from azure.core import MatchConditions
 from azure.storage.blob.aio import BlobLeaseClient
 
+from durable_ext.clock import OFFSET_ENV
 from tests.azurite import REPO_ROOT, _die_with_parent
 from tests.faults.storage_view import HubView
 from tests.faults.worker_processes import WorkerProcess
@@ -179,6 +180,12 @@ class ChaosCluster:
             and self.counts["fault-point crash"] < config.fault_point_crash_limit
         ):
             env["DURABLE_EXT_FAULT_POINTS"] = config.fault_points_spec
+        offset = self.clock_offset(slot)
+        env[OFFSET_ENV] = f"{offset:g}"
+        if offset:
+            self.counts["clock skew/jumps: worker started with a skewed clock"] += 1
+        if slot.generation and offset != self.clock_offset(slot, slot.generation - 1):
+            self.counts["clock skew/jumps: worker restarted with its clock moved"] += 1
         log_path = self.directory / f"worker-{slot.index + 1}.log"
         command = [
             sys.executable,
@@ -210,6 +217,12 @@ class ChaosCluster:
                 preexec_fn=_die_with_parent(),
             )
         slot.process = WorkerProcess(slot.worker_id, process, log_path)
+
+    def clock_offset(self, slot: WorkerSlot, generation: int | None = None) -> float:
+        """The clock offset of the slot's worker (of its current generation by default)."""
+        offsets = self.config.clock_offsets or (0.0,)
+        generation = slot.generation if generation is None else generation
+        return offsets[(slot.index + generation) % len(offsets)]
 
     def start_all(self) -> None:
         for slot in self.slots:

@@ -59,6 +59,18 @@ def _method(result: ChaosResult) -> list[str]:
     mix = ", ".join(f"{result.kinds.get(kind, 0)} {KIND_TEXT[kind]}" for kind in KIND_TEXT)
     others = "; ".join(FAULT_TEXT[kind].format(c=c) for kind in c.faults)
     points = ", ".join(f"`{name}`" for name in FAULT_POINT_NAMES)
+    clocks: list[str] = []
+    if any(c.clock_offsets):
+        offsets = ", ".join(f"{o:+g} s" for o in c.clock_offsets)
+        spread = max(c.clock_offsets) - min(c.clock_offsets)
+        clocks = [
+            f"* **Clock skew/jumps.** The workers' clocks are off by {offsets} "
+            "(`DURABLE_EXT_FAULT_CLOCK_OFFSET`, one per worker, the next one in turn after each "
+            f"restart, so a restarted worker's clock jumps): an instance's episodes, activity "
+            f"results and timers are stamped by clocks up to {spread:g} s apart, which jump "
+            "whenever its partition moves. Its own clock must still never go backwards nor show a "
+            "timer firing early (`clock-monotonic`), and no timer may wait longer for it.",
+        ]
     return [
         "## Method",
         "",
@@ -82,6 +94,7 @@ def _method(result: ChaosResult) -> list[str]:
         f"exits with status 137 with that probability (until {c.fault_point_crash_limit} such "
         "crashes have happened; restarted workers run without them after that).",
         f"* **SIGKILL** of a random worker every {c.kill_every:g} s.",
+        *clocks,
         f"* Every {c.other_every:g} s, taking turns: {others}.",
         "* **Poison message.** One control-queue message whose body is not JSON is put in before "
         "the workers start. By design it is set aside with DTFx's back-off (2^n s, at most 10 "
@@ -136,7 +149,9 @@ def _figures(result: ChaosResult) -> list[str]:
     ]
     if everything:
         out.append(
-            "* **Completion latency** (start request → `CompletedTime`, top-level instances): "
+            "* **Completion latency** (start request → first seen finished by the driver, which "
+            f"polls every {c.poll_interval:g} s, since `CompletedTime` comes from a worker's skewed "
+            "clock; top-level instances): "
             f"p50 **{percentile(everything, 50):.1f} s**, p99 **{percentile(everything, 99):.1f} s**, "
             f"max {max(everything):.1f} s."
         )
@@ -229,7 +244,9 @@ def render_report(result: ChaosResult, command: str = "") -> str:
         "account differ. Azurite is stopped with SIGTERM for an outage, not SIGKILL, because it "
         "persists its metadata lazily and a SIGKILL may lose writes it had acknowledged, which a "
         "real account never does; to the workers both look the same (every connection refused).",
-        "* One machine: no network partitions between workers, no clock skew.",
+        "* One machine: no network partitions between workers. The clock skew is the engine's "
+        "own clock offset in each worker (`durable_ext/clock.py`); the system clock, Azurite and "
+        "the lease timings keep the real time.",
         "* The duplicates come from peeking, so only messages visible at that moment are copied.",
         "",
         "## Reproduce",

@@ -119,6 +119,27 @@ def _stale_row(state: dict[str, Any]) -> None:
     state["rows"][0]["ExecutionId"] = "e0"
 
 
+def _clock_went_back(state: dict[str, Any]) -> None:
+    state["rows"][0]["_Timestamp"] = COMPLETED
+    state["rows"][4]["_Timestamp"] = CREATED
+
+
+def _timer_woke_early(state: dict[str, Any]) -> None:
+    """The activity becomes a timer due at COMPLETED, delivered in an episode stamped CREATED."""
+    rows = state["rows"]
+    rows[0]["_Timestamp"] = CREATED
+    rows[2] = {**rows[2], "EventType": "TimerCreated", "FireAt": COMPLETED}
+    del rows[2]["Input"]
+    rows[4]["_Timestamp"] = CREATED
+    rows[5] = {
+        **rows[5],
+        "EventType": "TimerFired",
+        "TimerId": 0,
+        "FireAt": COMPLETED,
+    }
+    del rows[5]["TaskScheduledId"], rows[5]["Result"]
+
+
 @pytest.mark.parametrize(
     ("mutate", "invariants"),
     [
@@ -131,6 +152,8 @@ def _stale_row(state: dict[str, Any]) -> None:
         (_row_disagrees, {"instances-agree"}),
         (_scheduled_twice, {"decisions-once"}),
         (_wrong_output, {"terminal", "instances-agree"}),
+        (_clock_went_back, {"clock-monotonic"}),
+        (_timer_woke_early, {"clock-monotonic"}),
     ],
 )
 def test_each_violation_is_reported_by_its_invariant(
@@ -139,3 +162,10 @@ def test_each_violation_is_reported_by_its_invariant(
     state = good()
     mutate(state)
     assert set(audit(state)) == invariants
+
+
+def test_a_timer_woken_at_its_fire_time_passes() -> None:
+    state = good()
+    _timer_woke_early(state)
+    state["rows"][4]["_Timestamp"] = COMPLETED
+    assert audit(state) == {}

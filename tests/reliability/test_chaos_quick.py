@@ -3,8 +3,9 @@
 Three worker processes run 150 instances of every pattern (chains, fan-out/fan-in through
 sub-orchestrations, timers, external events, continue-as-new) while workers crash at the
 checkpoint fault points and are SIGKILLed, control-queue messages are duplicated, a partition's
-lease is broken and another is stolen, and a poison message sits in a control queue. Every
-invariant of `tests/reliability/chaos_audit.py` must hold.
+lease is broken and another is stolen, a poison message sits in a control queue, and the workers'
+clocks are 10 minutes apart (and jump on restarts). Every invariant of
+`tests/reliability/chaos_audit.py` must hold.
 
 Randomness is seeded (the workload, the victims, the fault-point draws in each worker), deadlines
 are generous, and nothing is asserted about timing, so the test does not depend on the machine's
@@ -44,8 +45,9 @@ def quick_config(hub: str, work_dir: Path) -> ChaosConfig:
 async def test_quick_chaos_run_keeps_every_invariant(
     private_azurite: AzuriteInstance, hub_name: str, tmp_path: Path
 ) -> None:
-    """Kills, crash points, duplicates, lease faults and a poison message: every instance
-    completes once with its output, histories are whole, queues drain but for the poison."""
+    """Kills, crash points, duplicates, lease faults, a poison message and skewed clocks: every
+    instance completes once with its output, histories are whole, the orchestration clocks are
+    monotonic, queues drain but for the poison."""
     result = await run_chaos(quick_config(hub_name, tmp_path), private_azurite)
     report = render_report(result)
     (tmp_path / "report.md").write_text(report, encoding="utf-8")
@@ -57,11 +59,13 @@ async def test_quick_chaos_run_keeps_every_invariant(
     checked = {i.name: i.checked for i in result.invariants}
     assert checked["terminal"] == result.instances_total > 150, checked
     assert checked["poison-isolated"] > 0, checked
+    assert checked["clock-monotonic"] == result.instances_total, checked
 
     faults = result.faults
     assert faults["SIGKILL of a worker"] >= 1, faults
     assert faults["fault-point crash"] >= 1, faults
     assert faults["duplicate bursts"] >= 1, faults
     assert faults["poison message"] == 1, faults
+    assert faults["clock skew/jumps: worker started with a skewed clock"] >= 2, faults
     assert result.poison_retries >= 1, "the poison message was never even looked at"
     assert result.completed_top_level == 150
