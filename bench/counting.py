@@ -1,7 +1,8 @@
 """Counting the storage requests durable_ext makes (nothing is mocked: every request still goes out).
 
 `CountingConnection` is a `StorageConnection` whose blob, queue and table clients carry a
-`RequestCounter` in their pipelines. The Azure Storage SDKs build their pipelines from a fixed
+`RequestCounter` in their pipelines, and whose lean REST transports (queue messages, table rows)
+report to it through their request observer. The Azure Storage SDKs build their pipelines from a fixed
 policy list and ignore azure-core's ``per_call_policies``, so the counter goes in through the
 public ``raw_request_hook`` / ``raw_response_hook`` keywords instead: both SDKs run those hooks
 after their retry policy, once per HTTP attempt, so retries are counted as the requests they are.
@@ -21,7 +22,7 @@ from __future__ import annotations
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from azure.data.tables.aio import TableServiceClient
@@ -29,6 +30,7 @@ from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.queue.aio import QueueServiceClient
 
 from durable_ext.storage.connection import StorageConnection
+from durable_ext.storage.rest.transport import RequestObserver
 
 __all__ = [
     "ACTOR",
@@ -165,6 +167,17 @@ class ActorCounters:
 
         return {"raw_request_hook": on_request, "raw_response_hook": on_response}
 
+    def observer(self, service: str) -> RequestObserver:
+        """The same counting for the engine's lean REST transport (see durable_ext.storage.rest)."""
+
+        def observe(method: str, url: str, status: int, seconds: float, body: bytes) -> None:
+            category = classify(service, method, url)
+            if category == "queue.receive" and b"<QueueMessage>" not in body:
+                category = "queue.receive.empty"
+            self[ACTOR.get()].add(category, seconds, len(body))
+
+        return observe
+
 
 def _response_bytes(response: Any) -> int:
     """The response body's size: Content-Length, else the loaded body, else 0 (streamed)."""
@@ -208,3 +221,6 @@ class CountingConnection(StorageConnection):
         return TableServiceClient(
             self.table_endpoint, credential=self.credential, **self.counters.hooks("table")
         )
+
+    def request_observer(self, service: Literal["queue", "table"]) -> RequestObserver:
+        return self.counters.observer(service)

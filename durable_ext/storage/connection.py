@@ -27,6 +27,10 @@ from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.queue.aio import QueueServiceClient
 
 from ..settings import SettingsError, get_app_setting
+from .rest.auth import authorizer_for
+from .rest.queue_messages import QUEUE_API_VERSION
+from .rest.table_rows import TABLE_API_VERSION
+from .rest.transport import RequestObserver, RestTransport
 
 __all__ = ["StorageConnection", "development_storage_ports"]
 
@@ -298,6 +302,24 @@ class StorageConnection:
     def table_service(self) -> TableServiceClient:
         """A new table service client; the caller closes it."""
         return TableServiceClient(self.table_endpoint, credential=self.credential)
+
+    def rest_transport(self, service: Literal["queue", "table"]) -> RestTransport:
+        """A new lean REST transport for queue messages or table rows; the caller closes it."""
+        endpoint, version = (
+            (self.queue_endpoint, QUEUE_API_VERSION)
+            if service == "queue"
+            else (self.table_endpoint, TABLE_API_VERSION)
+        )
+        return RestTransport(
+            endpoint,
+            authorizer_for(self.credential, service),
+            version,
+            self.request_observer(service),
+        )
+
+    def request_observer(self, service: Literal["queue", "table"]) -> RequestObserver | None:
+        """What watches the lean transport's requests: nothing here; the bench counts them."""
+        return None
 
     async def close(self) -> None:
         """Close the token credential, if one was created (clients do not close it)."""

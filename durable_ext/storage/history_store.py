@@ -6,17 +6,15 @@ from __future__ import annotations
 import contextlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from azure.data.tables import TableTransactionError, UpdateMode
-from azure.data.tables.aio import TableClient
 
+from .. import clock
 from ..orchestration.history import HistoryEvent, OrchestrationStatus, event_from_fields
 from .keys import escape_key, odata_string
 from .large_payloads import LargePayloadStore, exceeds_property_limit
+from .rest.table_rows import BatchOperation, TableRows
 
 __all__ = [
     "HistoryStore",
@@ -87,16 +85,14 @@ def event_to_row(event: HistoryEvent) -> dict[str, Any]:
 class HistoryStore:
     """Reads and writes instance histories."""
 
-    def __init__(self, table: TableClient, payloads: LargePayloadStore) -> None:
-        self._table = table
+    def __init__(self, rows: TableRows, payloads: LargePayloadStore) -> None:
+        self._rows = rows
         self._payloads = payloads
 
     async def load(self, instance_id: str) -> LoadedHistory:
         """The current execution's history (empty when the instance has none)."""
         key = escape_key(instance_id)
-        rows = [
-            row async for row in self._table.query_entities(f"PartitionKey eq {odata_string(key)}")
-        ]
+        rows = [row async for row in self._rows.query(f"PartitionKey eq {odata_string(key)}")]
         loaded = LoadedHistory(row_count=len(rows))
         sentinel = next((r for r in rows if r["RowKey"] == SENTINEL), None)
         if sentinel is not None:
@@ -183,59 +179,42 @@ class HistoryStore:
             "IsCheckpointComplete": final,
         }
         if final:
-            sentinel["CheckpointCompletedTimestamp"] = datetime.now(UTC)
-        operations: list[Any] = [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in rows]
+            sentinel["CheckpointCompletedTimestamp"] = clock.utc_now()
+        operations = [BatchOperation("upsert", row) for row in rows]
         if etag is None:
-            operations.append(("create", sentinel))
+            operations.append(BatchOperation("insert", sentinel))
         else:
-            operations.append(
-                (
-                    "update",
-                    sentinel,
-                    {
-                        "mode": UpdateMode.MERGE,
-                        "etag": etag,
-                        "match_condition": MatchConditions.IfNotModified,
-                    },
-                )
-            )
+            operations.append(BatchOperation("merge", sentinel, etag))
         try:
-            results = await self._table.submit_transaction(operations)
-        except TableTransactionError as exc:
-            if exc.status_code in (409, 412):
-                raise CheckpointConflict(
-                    f"history of {key!r} was changed by another writer"
-                ) from exc
-            raise
+            etags = await self._rows.transact(operations)
         except HttpResponseError as exc:
             if exc.status_code in (409, 412):
                 raise CheckpointConflict(
                     f"history of {key!r} was changed by another writer"
                 ) from exc
             raise
-        new_etag = results[-1].get("etag")
-        if not new_etag:
+        if not etags[-1]:
             raise RuntimeError("table transaction returned no ETag for the sentinel")
-        return str(new_etag)
+        return etags[-1]
 
     async def _delete_rows(self, key: str, row_keys: list[str]) -> None:
         for start in range(0, len(row_keys), 100):
             chunk = row_keys[start : start + 100]
             try:
-                await self._table.submit_transaction(
-                    [("delete", {"PartitionKey": key, "RowKey": rk}) for rk in chunk]
+                await self._rows.transact(
+                    [BatchOperation("delete", {"PartitionKey": key, "RowKey": rk}) for rk in chunk]
                 )
-            except (TableTransactionError, HttpResponseError):
+            except HttpResponseError:
                 for rk in chunk:
                     with contextlib.suppress(ResourceNotFoundError):
-                        await self._table.delete_entity(key, rk)
+                        await self._rows.write("delete", {"PartitionKey": key, "RowKey": rk})
 
     async def delete(self, instance_id: str) -> int:
         """Delete the instance's whole partition; returns the number of rows deleted."""
         key = escape_key(instance_id)
         rows = [
             row["RowKey"]
-            async for row in self._table.query_entities(
+            async for row in self._rows.query(
                 f"PartitionKey eq {odata_string(key)}", select=["PartitionKey", "RowKey"]
             )
         ]
@@ -253,9 +232,7 @@ class HistoryStore:
         checkpoint raises CheckpointConflict). Returns the instance ids of the failed children.
         """
         key = escape_key(instance_id)
-        rows = [
-            row async for row in self._table.query_entities(f"PartitionKey eq {odata_string(key)}")
-        ]
+        rows = [row async for row in self._rows.query(f"PartitionKey eq {odata_string(key)}")]
         sentinel = next((r for r in rows if r["RowKey"] == SENTINEL), None)
         if sentinel is None:
             return []

@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 
 from .keys import escape_key, odata_datetime, odata_string, prefix_range, unescape_key
 from .large_payloads import LargePayloadStore, exceeds_property_limit
+from .rest.table_rows import TableRows
 
 __all__ = ["InstanceRow", "InstanceStore", "InstanceQuery", "TERMINAL_STATUSES", "ACTIVE_STATUSES"]
 
@@ -118,14 +117,18 @@ def decode_continuation(token: str | None) -> dict[str, str] | None:
 class InstanceStore:
     """Reads, writes and queries instance status rows."""
 
-    def __init__(self, table: TableClient, hub_name: str, payloads: LargePayloadStore) -> None:
+    def __init__(
+        self, table: TableClient, rows: TableRows, hub_name: str, payloads: LargePayloadStore
+    ) -> None:
         self._table = table
+        """The SDK client, for paged listing queries; `_rows` (the lean path) does the rest."""
+        self._rows = rows
         self._hub = hub_name
         self._payloads = payloads
 
     async def get(self, instance_id: str, *, fetch_payloads: bool = True) -> InstanceRow | None:
         try:
-            entity = await self._table.get_entity(escape_key(instance_id), "")
+            entity = await self._rows.get(escape_key(instance_id), "")
         except ResourceNotFoundError:
             return None
         row = _row(entity)
@@ -158,14 +161,9 @@ class InstanceStore:
         entity = await self._prepare(instance_id, columns)
         try:
             if etag is None:
-                await self._table.create_entity(entity)
+                await self._rows.insert(entity)
             else:
-                await self._table.update_entity(
-                    entity,
-                    mode=UpdateMode.REPLACE,
-                    etag=etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
+                await self._rows.write("upsert", entity, etag)
         except (ResourceExistsError, ResourceModifiedError):
             return False
         return True
@@ -175,11 +173,13 @@ class InstanceStore:
         entity = await self._prepare(
             instance_id, {k: v for k, v in columns.items() if v is not None}
         )
-        await self._table.upsert_entity(entity, mode=UpdateMode.MERGE)
+        await self._rows.write("merge", entity)
 
     async def delete(self, instance_id: str) -> bool:
         try:
-            await self._table.delete_entity(escape_key(instance_id), "")
+            await self._rows.write(
+                "delete", {"PartitionKey": escape_key(instance_id), "RowKey": ""}
+            )
         except ResourceNotFoundError:
             return False
         return True

@@ -6,10 +6,9 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.storage.queue import QueueMessage
 from azure.storage.queue.aio import QueueClient
 
 from .large_payloads import MAX_MESSAGE_BYTES, LargePayloadStore
@@ -20,6 +19,7 @@ from .messages import (
     serialize_message,
     wrapper_for_blob,
 )
+from .rest.queue_messages import QueueMessages, RawMessage
 
 __all__ = ["TaskHubQueue", "ReceivedMessage", "abandon_delay", "MAX_VISIBILITY"]
 
@@ -43,13 +43,19 @@ class ReceivedMessage:
     dequeue_count: int
     inserted_on: datetime
     queue: TaskHubQueue
+    hold: timedelta | None = None
+    """For a message this process sent held (`send_held`): how long each hold lasts."""
 
 
 class TaskHubQueue:
-    """One storage queue of the task hub."""
+    """One storage queue of the task hub: the SDK client manages the queue, `messages` (the lean
+    REST path) carries its messages."""
 
-    def __init__(self, client: QueueClient, payloads: LargePayloadStore) -> None:
+    def __init__(
+        self, client: QueueClient, messages: QueueMessages, payloads: LargePayloadStore
+    ) -> None:
         self._client = client
+        self._messages = messages
         self._payloads = payloads
         self.wake = asyncio.Event()
         """Set whenever this process sends to the queue, so its poller need not wait."""
@@ -83,7 +89,7 @@ class TaskHubQueue:
         delay = None
         if visibility_delay is not None and visibility_delay > timedelta(0):
             delay = int(min(visibility_delay, MAX_VISIBILITY).total_seconds() + 0.999)
-        await self._client.send_message(text, visibility_timeout=delay, time_to_live=-1)
+        await self._messages.put(text, visibility_timeout=delay)
         if delay is None:
             self.wake.set()
 
@@ -94,18 +100,18 @@ class TaskHubQueue:
         and deletes it with the pop receipt `send_message` returned. If the process dies first, the
         message becomes visible after `hold` and any worker processes it: nothing is lost.
         """
-        sent = await self._client.send_message(
+        sent = await self._messages.put(
             await self._body(message),
             visibility_timeout=int(min(hold, MAX_VISIBILITY).total_seconds()),
-            time_to_live=-1,
         )
         return ReceivedMessage(
             data=message,
             message_id=sent.id,
-            pop_receipt=sent.pop_receipt or "",
+            pop_receipt=sent.pop_receipt,
             dequeue_count=0,
-            inserted_on=sent.inserted_on or datetime.now(UTC),
+            inserted_on=sent.inserted_on,
             queue=self,
+            hold=hold,
         )
 
     async def receive(
@@ -131,14 +137,10 @@ class TaskHubQueue:
     ) -> list[ReceivedMessage]:
         """Up to `max_messages` messages; undecodable ones are abandoned with back-off and skipped."""
         received: list[ReceivedMessage] = []
-        pages = self._client.receive_messages(
-            messages_per_page=max_messages,
-            max_messages=max_messages,
-            visibility_timeout=int(visibility_timeout.total_seconds()),
-        )
-        async for raw in pages:
+        batch = await self._messages.get(max_messages, int(visibility_timeout.total_seconds()))
+        for raw in batch:
             try:
-                data = parse_message(str(raw.content))
+                data = parse_message(raw.content)
                 if data.compressed_blob_name:
                     data = parse_message(await self._payloads.download(data.compressed_blob_name))
             except (MessageFormatError, ResourceNotFoundError, OSError, ValueError) as exc:
@@ -148,16 +150,16 @@ class TaskHubQueue:
                 ReceivedMessage(
                     data=data,
                     message_id=raw.id,
-                    pop_receipt=raw.pop_receipt or "",
-                    dequeue_count=raw.dequeue_count or 1,
-                    inserted_on=raw.inserted_on or datetime.now(UTC),
+                    pop_receipt=raw.pop_receipt,
+                    dequeue_count=raw.dequeue_count,
+                    inserted_on=raw.inserted_on,
                     queue=self,
                 )
             )
         return received
 
-    async def _abandon_poison(self, raw: QueueMessage, error: Exception) -> None:
-        delay = abandon_delay(raw.dequeue_count or 1)
+    async def _abandon_poison(self, raw: RawMessage, error: Exception) -> None:
+        delay = abandon_delay(raw.dequeue_count)
         log.warning(
             "Poison message %s in %s (dequeued %s times): %s; retrying in %s s",
             raw.id,
@@ -167,12 +169,12 @@ class TaskHubQueue:
             delay,
         )
         with contextlib.suppress(HttpResponseError):
-            await self._client.update_message(raw.id, raw.pop_receipt, visibility_timeout=delay)
+            await self._messages.update_visibility(raw.id, raw.pop_receipt, delay)
 
     async def delete(self, message: ReceivedMessage) -> None:
         """Delete a processed message; one that is already gone is only logged."""
         try:
-            await self._client.delete_message(message.message_id, message.pop_receipt)
+            await self._messages.delete(message.message_id, message.pop_receipt)
         except HttpResponseError as exc:
             if exc.status_code not in (404, 400):
                 raise
@@ -197,14 +199,12 @@ class TaskHubQueue:
 
     async def _set_visibility(self, message: ReceivedMessage, seconds: int) -> None:
         try:
-            updated = await self._client.update_message(
-                message.message_id, message.pop_receipt, visibility_timeout=seconds
+            message.pop_receipt = await self._messages.update_visibility(
+                message.message_id, message.pop_receipt, seconds
             )
         except HttpResponseError as exc:
             if exc.status_code not in (404, 400):
                 raise
-            return
-        message.pop_receipt = updated.pop_receipt or message.pop_receipt
 
     async def count(self) -> int:
         """Approximate number of messages (visible or not)."""

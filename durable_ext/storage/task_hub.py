@@ -21,6 +21,9 @@ from .large_payloads import LargePayloadStore
 from .messages import MessageData
 from .names import MAX_PARTITIONS, MIN_PARTITIONS, TaskHubNames, partition_index
 from .queues import TaskHubQueue
+from .rest.queue_messages import QueueMessages
+from .rest.table_rows import TableRows
+from .rest.transport import RestTransport
 
 __all__ = ["TaskHub", "TaskHubConfigurationError", "TASK_HUB_INFO_BLOB"]
 
@@ -47,6 +50,7 @@ class TaskHub:
         self._queue_service: QueueServiceClient | None = None
         self._table_service: TableServiceClient | None = None
         self._blob_service: BlobServiceClient | None = None
+        self._rest: list[RestTransport] = []
 
     async def __aenter__(self) -> TaskHub:
         self.open()
@@ -65,23 +69,29 @@ class TaskHub:
         self._queue_service = self.connection.queue_service()
         self._table_service = self.connection.table_service()
         self._blob_service = self.connection.blob_service()
+        queue_rest = self.connection.rest_transport("queue")
+        table_rest = self.connection.rest_transport("table")
+        self._rest = [queue_rest, table_rest]
         names = self.names
         self.payloads = LargePayloadStore(
             self._blob_service.get_container_client(names.large_messages_container)
         )
-        self.history = HistoryStore(
-            self._table_service.get_table_client(names.history_table), self.payloads
-        )
+        self.history = HistoryStore(TableRows(table_rest, names.history_table), self.payloads)
         self.instances = InstanceStore(
-            self._table_service.get_table_client(names.instances_table), names.hub, self.payloads
+            self._table_service.get_table_client(names.instances_table),
+            TableRows(table_rest, names.instances_table),
+            names.hub,
+            self.payloads,
         )
         self.control_queues = [
-            TaskHubQueue(self._queue_service.get_queue_client(name), self.payloads)
-            for name in names.control_queues(self.partition_count)
+            self._queue(queue_rest, name) for name in names.control_queues(self.partition_count)
         ]
-        self.work_items = TaskHubQueue(
-            self._queue_service.get_queue_client(names.work_item_queue), self.payloads
-        )
+        self.work_items = self._queue(queue_rest, names.work_item_queue)
+
+    def _queue(self, rest: RestTransport, name: str) -> TaskHubQueue:
+        assert self._queue_service is not None
+        client = self._queue_service.get_queue_client(name)
+        return TaskHubQueue(client, QueueMessages(rest, name), self.payloads)
 
     @property
     def blob_service(self) -> BlobServiceClient:
@@ -92,7 +102,10 @@ class TaskHub:
         for client in (self._queue_service, self._table_service, self._blob_service):
             if client is not None:
                 await client.close()
+        for transport in self._rest:
+            await transport.close()
         self._queue_service = self._table_service = self._blob_service = None
+        self._rest = []
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def create_if_not_exists(self) -> None:

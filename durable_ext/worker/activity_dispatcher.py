@@ -3,6 +3,14 @@
 Sync activities run on a thread pool, `async def` ones on the event loop. While an activity runs its
 message stays invisible (renewed); when it ends the result goes to the orchestration's control queue
 first and the work item is deleted after, so a crash in between only repeats the activity.
+
+In-process handoff: when this process sent the work item itself (held) and owns the orchestration's
+partition, the result is not written to a queue at all. It goes to the orchestration dispatcher in
+memory, bound to the work item, which stays in its queue, invisible for at most the handoff hold:
+the checkpoint that records the result deletes the work item, exactly as it deletes any inbound
+message after writing history. A crash before that loses only memory; the work item reappears when
+its hold ends and the activity runs again (activities are at-least-once). An abandoned result
+(a conflicting checkpoint, a stopping worker) makes the work item visible again, so the same holds.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+from .. import clock
 from ..orchestration import codec
 from ..orchestration.history import (
     FailureDetails,
@@ -71,7 +80,9 @@ class ActivityDispatcher:
         self._registry = registry
         self._options = options
         self._limit = options.max_concurrent_activity_functions
+        self._executing = asyncio.Semaphore(self._limit)
         self._in_flight = 0
+        """Work items taken: running, or handed over and waiting for `_executing`."""
         self._slot_freed = asyncio.Event()
         self._pool = ThreadPoolExecutor(self._limit, thread_name_prefix="activity")
         self._loop_task: asyncio.Task[None] | None = None
@@ -126,7 +137,8 @@ class ActivityDispatcher:
 
     def try_reserve(self) -> bool:
         """Reserve a slot for a work item about to be handed over; False when none is free."""
-        if self._stopping or self._loop_task is None or self._in_flight >= self._limit:
+        capacity = self._limit + self._options.handoff_backlog
+        if self._stopping or self._loop_task is None or self._in_flight >= capacity:
             return False
         self._in_flight += 1
         return True
@@ -152,9 +164,25 @@ class ActivityDispatcher:
     async def _run(self, message: ReceivedMessage) -> None:
         renewal = asyncio.create_task(self._keep_invisible(message))
         try:
-            response = await self._execute(message)
+            async with self._executing:
+                if self._stopping:
+                    await message.queue.abandon(message, 0)
+                    return
+                response = await self._execute(message)
             target = message.data.instance
-            await self._respond(MessageData(response, target, message.data.episode, target))
+            result = MessageData(response, target, message.data.episode, target)
+            orchestrations = self.local_orchestrations
+            if (
+                message.hold is not None
+                and orchestrations is not None
+                and orchestrations.owns(target.instance_id)
+            ):
+                renewal.cancel()
+                await asyncio.gather(renewal, return_exceptions=True)
+                orchestrations.submit([_bound_to_work_item(result, message)])
+                fault_point("after-activity-response")
+                return
+            await self._respond(result)
             fault_point("after-activity-response")
             await message.queue.delete(message)
         except Exception as exc:  # noqa: BLE001 - infrastructure failure: retry the work item later
@@ -185,7 +213,7 @@ class ActivityDispatcher:
             await self._hub.send_to_instance(response)
 
     async def _keep_invisible(self, message: ReceivedMessage) -> None:
-        visibility = self._options.work_item_queue_visibility_timeout
+        visibility = message.hold or self._options.work_item_queue_visibility_timeout
         while True:
             await asyncio.sleep(max(visibility.total_seconds() / 2, 1))
             try:
@@ -198,7 +226,7 @@ class ActivityDispatcher:
         if not isinstance(scheduled, TaskScheduled):
             raise ValueError(f"work item holds {type(scheduled).__name__}, not TaskScheduled")
         name = scheduled.name or ""
-        now = datetime.now(UTC)
+        now = clock.utc_now()
         try:
             activity = self._registry.activity(name)
             result = await invoke_activity(activity, scheduled.input, self._pool)
@@ -221,3 +249,15 @@ class ActivityDispatcher:
             details=trace,
             failure_details=FailureDetails(type(exc).__name__, message, trace),
         )
+
+
+def _bound_to_work_item(result: MessageData, work_item: ReceivedMessage) -> ReceivedMessage:
+    """The activity's result as an inbound message whose delete and abandon act on the work item."""
+    return ReceivedMessage(
+        data=result,
+        message_id=work_item.message_id,
+        pop_receipt=work_item.pop_receipt,
+        dequeue_count=work_item.dequeue_count,
+        inserted_on=datetime.now(UTC),
+        queue=work_item.queue,
+    )

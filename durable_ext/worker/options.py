@@ -41,7 +41,11 @@ class WorkerOptions:
     in_process_handoff: bool = True
     """Run work this process sends to itself without a queue receive (messages are still written)."""
     handoff_hold: timedelta = timedelta(seconds=30)
-    """How long a handed-off control message stays invisible to other workers."""
+    """How long a handed-off message stays invisible to other workers (renewed while it waits or
+    runs): after a crash, the longest its work waits to be picked up again."""
+    handoff_backlog: int = 1000
+    """Work items this process may hand to itself beyond the activities it runs at once; they wait
+    in memory, held in their queue. Beyond it, work items go to the queue for any worker."""
 
     @classmethod
     def from_settings(cls, settings: DurableTaskSettings) -> WorkerOptions:
