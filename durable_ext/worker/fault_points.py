@@ -5,7 +5,8 @@ Set `DURABLE_EXT_FAULT_POINTS` to `name:probability[,name:probability...]`, e.g.
 (as SIGKILL would) with that probability. Unset (always, outside tests), the points cost one dict
 lookup. Points: `after-outbound-send` (messages sent, history not written), `after-history-write`
 (history written, Instances not merged), `before-inbound-delete` (all written, inbound messages not
-deleted), `after-activity-response` (activity result sent, work item not deleted).
+deleted), `after-activity-response` (activity result sent, or handed to this process's
+orchestration in memory; work item not deleted).
 """
 
 from __future__ import annotations

@@ -21,7 +21,17 @@ from dataclasses import dataclass, field
 from ..orchestration.executor import OrchestrationExecutor
 from ..storage.history_store import LoadedHistory
 
-__all__ = ["CachedInstance", "InstanceCache"]
+__all__ = ["CachedInstance", "InstanceCache", "StatusMark"]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusMark:
+    """What this worker's last Instances merge for an instance wrote, and when (monotonic)."""
+
+    execution_id: str
+    runtime_status: str
+    custom_status: str | None
+    written_at: float
 
 
 @dataclass(slots=True)
@@ -30,6 +40,7 @@ class CachedInstance:
 
     executor: OrchestrationExecutor
     history: LoadedHistory
+    status: StatusMark | None = None
     last_used: float = field(default_factory=time.monotonic)
 
 

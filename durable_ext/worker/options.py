@@ -43,6 +43,10 @@ class WorkerOptions:
     handoff_hold: timedelta = timedelta(seconds=30)
     """How long a handed-off message stays invisible to other workers (renewed while it waits or
     runs): after a crash, the longest its work waits to be picked up again."""
+    instance_status_refresh: timedelta = timedelta(seconds=10)
+    """While an orchestration runs with an unchanged runtime and custom status, a checkpoint skips
+    its Instances merge unless the last one is this old (so LastUpdatedTime lags by at most this);
+    any visible change, a new execution or the end is merged at once. 0: merge every checkpoint."""
     handoff_backlog: int = 1000
     """Work items this process may hand to itself beyond the activities it runs at once; they wait
     in memory, held in their queue. Beyond it, work items go to the queue for any worker."""

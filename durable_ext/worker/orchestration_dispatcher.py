@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -49,7 +50,7 @@ from ..storage.task_hub import TaskHub
 from .backoff import PollingBackoff
 from .fault_points import fault_point
 from .handoff import ActivityHandoff
-from .instance_cache import CachedInstance, InstanceCache
+from .instance_cache import CachedInstance, InstanceCache, StatusMark
 from .options import WorkerOptions
 from .outbound import Outbound, outbound_messages
 from .registry import FunctionRegistry, UnknownFunctionError
@@ -259,12 +260,13 @@ class OrchestrationDispatcher:
             outcome = run_episode(orchestrator, **episode)
         for warning in outcome.result.warnings:
             log.debug("%s: %s", instance_id, warning)
-        etag = await self._checkpoint(instance_id, loaded, outcome, triage)
+        previous = cached.status if cached is not None else None
+        etag, status = await self._checkpoint(instance_id, loaded, outcome, triage, previous)
         if etag is not None and not outcome.executor.is_finished:
             stored = LoadedHistory(
                 outcome.events, etag, outcome.execution_id, len(outcome.events) + 1
             )
-            self.cache.put(instance_id, CachedInstance(outcome.executor, stored))
+            self.cache.put(instance_id, CachedInstance(outcome.executor, stored, status))
 
     async def _vet_restarts(
         self, instance_id: str, loaded: LoadedHistory, messages: list[ReceivedMessage]
@@ -478,9 +480,15 @@ class OrchestrationDispatcher:
             return missing
 
     async def _checkpoint(
-        self, instance_id: str, loaded: LoadedHistory, outcome: EpisodeOutcome, triage: _Triage
-    ) -> str | None:
-        """Commit an episode in DTFx order; the new sentinel ETag, or None if another writer won."""
+        self,
+        instance_id: str,
+        loaded: LoadedHistory,
+        outcome: EpisodeOutcome,
+        triage: _Triage,
+        previous: StatusMark | None,
+    ) -> tuple[str | None, StatusMark | None]:
+        """Commit an episode in DTFx order: the new sentinel ETag (None if another writer won)
+        and what the Instances row now holds (see `WorkerOptions.instance_status_refresh`)."""
         now = outcome.events[-1].timestamp
         await asyncio.gather(*(self._send(item) for item in outbound_messages(outcome, now)))
         fault_point("after-outbound-send")
@@ -497,12 +505,38 @@ class OrchestrationDispatcher:
         except CheckpointConflict:
             log.info("%s was checkpointed by another worker; abandoning this episode", instance_id)
             await self._abandon([*triage.consumed, *triage.abandoned], delay=0)
-            return None
+            return None, None
         fault_point("after-history-write")
-        await self._hub.instances.merge(instance_id, _instance_columns(outcome, first == 0))
+        columns = _instance_columns(outcome, first == 0)
+        status = StatusMark(
+            outcome.execution_id,
+            columns["RuntimeStatus"],
+            columns["CustomStatus"],
+            time.monotonic(),
+        )
+        if self._status_changed(previous, status, first == 0):
+            await self._hub.instances.merge(instance_id, columns)
+        else:
+            assert previous is not None
+            status = previous
         fault_point("before-inbound-delete")
         await self._settle(triage)
-        return etag
+        return etag, status
+
+    def _status_changed(
+        self, previous: StatusMark | None, status: StatusMark, new_execution: bool
+    ) -> bool:
+        """Whether a checkpoint must merge the Instances row: anything a reader would notice
+        besides LastUpdatedTime, or LastUpdatedTime older than the refresh interval."""
+        refresh = self._options.instance_status_refresh.total_seconds()
+        return (
+            previous is None
+            or new_execution
+            or status.runtime_status != OrchestrationStatus.Running.name
+            or (previous.execution_id, previous.runtime_status, previous.custom_status)
+            != (status.execution_id, status.runtime_status, status.custom_status)
+            or status.written_at - previous.written_at >= refresh
+        )
 
     async def _send(self, item: Outbound) -> None:
         """Send one outbound message; hand it to this process's own dispatchers when they will run it.
