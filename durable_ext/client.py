@@ -109,10 +109,10 @@ class DurableOrchestrationClient:
     ) -> str:
         """Start an orchestration; returns its instance id. An active instance with the id is an error."""
         name = self._orchestrator_name(orchestration_function_name)
-        instance_id = (
-            validate_instance_id(instance_id) if instance_id is not None else uuid.uuid4().hex
-        )
         input_json = codec.encode(client_input)
+        if instance_id is None:
+            return await self._start_fresh(uuid.uuid4().hex, name, input_json, version)
+        instance_id = validate_instance_id(instance_id)
         existing = await self._hub.instances.get(instance_id, fetch_payloads=False)
         if existing is not None and existing.runtime_status in ACTIVE_STATUSES:
             raise InstanceAlreadyExistsError(
@@ -145,6 +145,42 @@ class DurableOrchestrationClient:
                 "Generation": generation,
             },
             existing.etag if existing is not None else None,
+        )
+        return instance_id
+
+    async def _start_fresh(
+        self, instance_id: str, name: str, input_json: str | None, version: str | None
+    ) -> str:
+        """Start under an id generated here (a new UUID, so no instance can exist): no read first,
+        and the start message and the Pending row are written at once. The worker's first
+        checkpoint merges the row, so either order of the two writes ends the same."""
+        now = datetime.now(UTC)
+        execution_id = uuid.uuid4().hex
+        instance = OrchestrationInstance(instance_id, execution_id)
+        started = ExecutionStarted(
+            timestamp=now,
+            orchestration_instance=instance,
+            name=name,
+            version=version or "",
+            input=input_json,
+            generation=0,
+        )
+        await asyncio.gather(
+            self._hub.send_to_instance(MessageData(started, instance)),
+            self._hub.instances.create(
+                instance_id,
+                {
+                    "Name": name,
+                    "Version": version or "",
+                    "Input": input_json,
+                    "RuntimeStatus": "Pending",
+                    "CreatedTime": now,
+                    "LastUpdatedTime": now,
+                    "ExecutionId": execution_id,
+                    "Generation": 0,
+                },
+                None,
+            ),
         )
         return instance_id
 
