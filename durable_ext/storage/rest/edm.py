@@ -18,6 +18,7 @@ from uuid import UUID
 __all__ = ["Entity", "to_wire", "from_wire"]
 
 _INT32 = range(-(2**31), 2**31)
+_INT64 = range(-(2**63), 2**63)
 _SPECIAL_DOUBLES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
@@ -50,6 +51,8 @@ def to_wire(entity: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(value, int):
             if value in _INT32:
                 wire[name] = value
+            elif value not in _INT64:
+                raise TypeError(f"table property {name!r} cannot hold {value} (beyond Edm.Int64)")
             else:
                 wire[name] = str(value)
                 wire[f"{name}@odata.type"] = "Edm.Int64"

@@ -15,6 +15,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 from azure.core.exceptions import (
     AzureError,
+    ClientAuthenticationError,
     HttpResponseError,
     ResourceExistsError,
     ResourceModifiedError,
@@ -44,6 +45,8 @@ _ERRORS: dict[int, type[HttpResponseError]] = {
     409: ResourceExistsError,
     412: ResourceModifiedError,
 }
+# Like the SDKs, a rejected signature or token is a ClientAuthenticationError (by error code).
+_AUTHENTICATION_CODES = frozenset({"AuthenticationFailed", "InvalidAuthenticationInfo"})
 
 
 RequestObserver = Callable[[str, str, int, float, bytes], None]
@@ -194,6 +197,8 @@ def error_from_response(method: str, response: RestResponse) -> HttpResponseErro
         if found:
             message = found.group(1).decode(errors="replace")
     kind = _ERRORS.get(response.status, HttpResponseError)
+    if code in _AUTHENTICATION_CODES:
+        kind = ClientAuthenticationError
     summary = message.splitlines()[0] if message else ""
     exc = kind(message=f"{response.status} {code}: {summary}".strip(": "))
     exc.status_code = response.status
