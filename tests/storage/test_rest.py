@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Any, Literal
 
 import pytest
 from aiohttp import web
-from azure.core.credentials import AzureNamedKeyCredential
+from azure.core.credentials import AccessToken, AzureNamedKeyCredential
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
@@ -40,7 +41,12 @@ from azure.storage.queue.aio import QueueClient
 
 from durable_ext.storage.connection import StorageConnection
 from durable_ext.storage.rest import transport as transport_module
-from durable_ext.storage.rest.auth import Authorizer, SasAuthorizer, SharedKeyAuthorizer
+from durable_ext.storage.rest.auth import (
+    Authorizer,
+    SasAuthorizer,
+    SharedKeyAuthorizer,
+    authorizer_for,
+)
 from durable_ext.storage.rest.edm import Entity
 from durable_ext.storage.rest.queue_messages import QUEUE_API_VERSION, QueueMessages
 from durable_ext.storage.rest.table_rows import TABLE_API_VERSION, BatchOperation, TableRows
@@ -997,3 +1003,36 @@ async def test_observer_is_called_once_per_request(
     finally:
         await queues.close()
         await tables.close()
+
+
+class _CountingTokenCredential:
+    """A token credential (no Microsoft Entra here) whose tokens expire when the test says."""
+
+    def __init__(self, lifetime_s: float) -> None:
+        self.lifetime_s = lifetime_s
+        self.scopes: list[tuple[str, ...]] = []
+
+    async def get_token(self, *scopes: str, **_: object) -> AccessToken:
+        self.scopes.append(scopes)
+        return AccessToken(f"token-{len(self.scopes)}", int(time.time() + self.lifetime_s))
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_bearer_tokens_are_reused_until_five_minutes_before_expiry() -> None:
+    long_lived = _CountingTokenCredential(lifetime_s=3600)
+    authorizer = authorizer_for(long_lived, "queue")  # type: ignore[arg-type]
+    seen = []
+    for _ in range(3):
+        headers: dict[str, str] = {"x-ms-date": "d"}
+        await authorizer.authorize("GET", "/q/messages", {}, headers, 0)
+        seen.append(headers["Authorization"])
+    assert seen == ["Bearer token-1"] * 3
+    assert long_lived.scopes == [("https://storage.azure.com/.default",)]
+
+    short_lived = _CountingTokenCredential(lifetime_s=200)  # inside the 5-minute margin
+    authorizer = authorizer_for(short_lived, "table")  # type: ignore[arg-type]
+    for _ in range(2):
+        await authorizer.authorize("GET", "/t()", {}, {"x-ms-date": "d"}, 0)
+    assert len(short_lived.scopes) == 2
