@@ -104,6 +104,7 @@ class RestTransport:
                 timeout=_TIMEOUT,
                 auto_decompress=False,
                 skip_auto_headers=("User-Agent", "Content-Type", "Accept-Encoding"),
+                trust_env=True,  # HTTP(S)_PROXY and NO_PROXY, as the SDK's transport honours them
             )
         return self._session
 
