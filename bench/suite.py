@@ -55,13 +55,16 @@ CHILD_TIMEOUT = 900.0
 
 @dataclass(frozen=True, slots=True)
 class Lever:
-    """A performance lever of the worker, switched off through a `WorkerOptions` field."""
+    """A performance lever of the worker, switched off through a `WorkerOptions` field and
+    measured (one run each) on the scenarios it matters for."""
 
     key: str
     label: str
     off: str
     """The ``NAME=VALUE`` option that turns it off."""
     description: str
+    scenarios: tuple[str, ...] = ("sequential", "fanout")
+    """The scenarios run with the lever off (compared with the main runs' medians)."""
 
     @property
     def field(self) -> str:
@@ -79,18 +82,55 @@ LEVERS = (
         "checkpoint is conditional on that ETag, so another writer in between makes it fail "
         "(412) and the instance is reloaded from storage. Entries are dropped on lease loss and "
         "expire when idle.",
+        ("sequential", "fanout"),
     ),
     Lever(
         "in_process_handoff",
         "In-process handoff",
         "in_process_handoff=false",
-        "Work this process sends to itself (an activity it will run, a response to an "
-        "orchestration in a partition it owns) is processed from memory without a queue "
-        "receive; the queue message is still written (invisible for a hold period) and deleted "
-        "after the work is checkpointed, so a crash loses nothing.",
+        "Work this process sends to itself is processed from memory without a queue receive: a "
+        "work item for an activity it will run, a message to an orchestration in a partition it "
+        "owns, and an activity's result for an orchestration it owns. Work items and "
+        "orchestration messages are still written, invisible for `handoff_hold` (renewed while "
+        "they wait or run), and deleted by the checkpoint that consumes them. An activity's "
+        "result is not written at all: it is handed over bound to its work item, which stays "
+        "held until the orchestration's checkpoint records the result in history and then "
+        "deletes it. Safety: if the process dies first, the work item becomes visible again "
+        "after at most `handoff_hold` and any worker runs the activity again (at least once, as "
+        "in DTFx); nothing that was checkpointed depends on memory. Switched off, every message "
+        "is sent visible and received, and results go through the control queue.",
+        ("sequential", "fanout"),
+    ),
+    Lever(
+        "handoff_backlog",
+        "Handoff backlog",
+        "handoff_backlog=0",
+        "Work items an orchestration schedules beyond the activities this process runs at once "
+        "(`max_concurrent_activity_functions`) are still handed over in-process, up to "
+        "`handoff_backlog` (1000) more, and wait in memory for a free slot instead of going to "
+        "the queue to be received again. Safety: each waiting work item is in its queue, "
+        "invisible and renewed while it waits; if the process dies, it becomes visible after at "
+        "most `handoff_hold` and any worker runs it. The cost: while held they cannot be taken "
+        "by another worker, so a large fan-out is spread over other workers only beyond the "
+        "backlog. With 0, only as many work items as there are free activity slots are handed "
+        "over; the rest are sent visible and received from the queue.",
+        ("fanout",),
+    ),
+    Lever(
+        "instance_status_refresh",
+        "Instance status coalescing",
+        "instance_status_refresh=0",
+        "While an orchestration runs with an unchanged runtime status and custom status, a "
+        "checkpoint skips its Instances merge unless the last one is older than "
+        "`instance_status_refresh` (10 s); a new execution, any change of status or custom "
+        "status, and the end (with its output) are merged at once. DTFx merges at every "
+        "checkpoint, which is what 0 does. Safety: the history table is the truth and is "
+        "written at every checkpoint; the Instances row only reflects it, and what a reader can "
+        "see of it (status, custom status, output) is always written at once: only "
+        "LastUpdatedTime may lag by up to the interval.",
+        ("hellocities", "events"),
     ),
 )
-LEVER_SCENARIOS = ("sequential", "fanout")
 PROFILED_SCENARIOS = ("sequential", "fanout")
 
 
@@ -198,20 +238,28 @@ class Suite:
 
     # -- parts ------------------------------------------------------------------------------------
     def floor(self) -> dict[str, Any]:
-        _log("floor: raw storage steps with the aio SDK, no engine")
+        _log("floor: raw storage steps, Azure SDK and lean REST path, no engine")
         result = asyncio.run(
             measure_floor(
                 self.azurite.connection_string,
                 runs=self.runs,
                 steps=self.sizes.floor_steps,
                 parallel_chains=self.sizes.floor_parallel,
+                storage_pid=self.azurite.pid,
             )
         ).to_json()
-        _log(
-            f"  DTFx step {result['dtfx']['step_ms']:.1f} ms, handoff step "
-            f"{result['handoff']['step_ms']:.1f} ms, parallel "
-            f"{result['parallel']['steps_per_s']:.0f} steps/s"
-        )
+        for key in result["variants"]:
+            variant = result[key]
+            _log(
+                f"  {variant['label'] + ', ' + variant['client']:<44} "
+                f"{variant['step_ms']:6.2f} ms/step  cpu {variant['cpu_ms_per_step']:5.2f} ms "
+                f"({variant['requests_per_step']} requests)"
+            )
+        for key in ("parallel", "parallel_lean"):
+            _log(
+                f"  {result[key]['chains']} chains at once, {result[key]['client']:<16} "
+                f"{result[key]['steps_per_s']:6.0f} steps/s"
+            )
         return result
 
     def scenarios(self) -> dict[str, dict[str, list[dict[str, Any]]]]:
@@ -239,6 +287,7 @@ class Suite:
                 "label": lever.label,
                 "off_option": lever.off,
                 "description": lever.description,
+                "scenarios": list(lever.scenarios),
             }
             if lever.field not in fields:
                 entry["missing"] = f"WorkerOptions has no field {lever.field!r} in this build"
@@ -250,7 +299,7 @@ class Suite:
                     self.child("durable_ext", scenario, self.size_of(scenario), options=[lever.off])
                     for _ in range(self.lever_runs)
                 ]
-                for scenario in LEVER_SCENARIOS
+                for scenario in lever.scenarios
             }
             found.append(entry)
         return found

@@ -17,9 +17,10 @@ from bench import report, suite
 from bench.child import make_engine, measure
 from bench.counting import classify
 from bench.engines import missing_reason
-from bench.floor import DTFX_ORDER, HANDOFF_ORDER, measure_floor
+from bench.floor import DTFX_ORDER, HANDOFF_ORDER, VARIANTS, measure_floor
 from bench.idle import measure_idle
 from bench.workloads import QUICK, SCENARIOS
+from durable_ext.worker import WorkerOptions
 from tests.azurite import AzuriteInstance
 
 TINY = {"sequential": 3, "fanout": 4, "hellocities": 2, "events": 3, "latency": 2}
@@ -52,13 +53,38 @@ def test_growth_exponent_tells_linear_from_quadratic() -> None:
 
 
 async def test_floor_times_every_storage_call(azurite: AzuriteInstance) -> None:
-    floor = await measure_floor(azurite.connection_string, runs=1, steps=2, parallel_chains=2)
+    floor = await measure_floor(
+        azurite.connection_string, runs=1, steps=2, parallel_chains=2, storage_pid=azurite.pid
+    )
 
     figures = floor.to_json()
     assert list(figures["dtfx"]["op_median_ms"]) == list(DTFX_ORDER)
     assert list(figures["handoff"]["op_median_ms"]) == list(HANDOFF_ORDER)
-    assert figures["dtfx"]["step_ms"] > 0
+    assert figures["variants"] == [v.key for v in VARIANTS]
+    for variant in VARIANTS:
+        timed = figures[variant.key]
+        assert list(timed["op_median_ms"]) == list(variant.order), variant.key
+        assert timed["requests_per_step"] == len(variant.order)
+        assert timed["step_ms"] > 0
+        assert timed["cpu_ms_per_step"] > 0
+        assert timed["storage_cpu_ms_per_step"] is not None
+    assert figures["dtfx_lean"]["client"] == "lean REST"
+    assert figures["result_in_memory"]["requests_per_step"] == 3
     assert figures["parallel"]["steps_per_s"] > 0
+    assert figures["parallel_lean"]["steps_per_s"] > 0
+
+
+def test_each_lever_is_a_worker_option_measured_on_known_scenarios() -> None:
+    fields = set(WorkerOptions.__dataclass_fields__)
+    assert {lever.key for lever in suite.LEVERS} >= {
+        "instance_cache",
+        "in_process_handoff",
+        "handoff_backlog",
+        "instance_status_refresh",
+    }
+    for lever in suite.LEVERS:
+        assert lever.field in fields, lever.key
+        assert lever.scenarios and set(lever.scenarios) <= set(SCENARIOS), lever.key
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
@@ -143,10 +169,12 @@ def test_suite_writes_results_and_report(tmp_path: Path) -> None:
         (run,) = document["raw"]["scenarios"][scenario]["durable_ext"]
         assert run.get("correct"), run
     assert document["raw"]["floor"]["dtfx"]["step_ms"] > 0
+    assert document["raw"]["floor"]["result_in_memory"]["step_ms"] > 0
     assert {s["scenario"] for s in document["raw"]["replay"]["scenarios"]} == {"chain", "fan_out"}
     assert document["summary"]["chain"]["cache_off"]["replayed_resumes"][-1] > 0
     rendered = report.render_markdown(document, "p.png")
     assert "## Summary" in rendered and "## Method" in rendered
+    assert "handoff, result in memory" in rendered and "lean REST" in rendered
     if chart_available:
         assert markdown.read_text() == rendered
         assert chart.stat().st_size > 0
