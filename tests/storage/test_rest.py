@@ -1036,3 +1036,33 @@ async def test_bearer_tokens_are_reused_until_five_minutes_before_expiry() -> No
     for _ in range(2):
         await authorizer.authorize("GET", "/t()", {}, {"x-ms-date": "d"}, 0)
     assert len(short_lived.scopes) == 2
+
+
+@pytest.mark.usefixtures("no_retry_delays")
+async def test_requests_go_through_the_proxy_the_environment_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HTTP_PROXY is honoured (a proxy gets the absolute URL); NO_PROXY hosts are reached directly."""
+    seen: list[str] = []
+
+    async def proxy(request: web.Request) -> web.Response:
+        seen.append(str(request.url))
+        return web.Response(status=201, body=b"<ok/>")
+
+    runner, proxy_endpoint = await serve(proxy)
+    proxy_origin = proxy_endpoint.rsplit("/", 1)[0]
+    monkeypatch.setenv("HTTP_PROXY", proxy_origin)
+    monkeypatch.setenv("NO_PROXY", "direct.invalid")
+    proxied = RestTransport("http://storage.invalid:10001/acct", SasAuthorizer("sv=x"), "v")
+    direct = RestTransport("http://direct.invalid:10001/acct", SasAuthorizer("sv=x"), "v")
+    try:
+        response = await proxied.request("POST", "/q/messages", body=b"x")
+        assert response.status == 201
+        assert seen == ["http://storage.invalid:10001/acct/q/messages?sv=x"]
+        with pytest.raises(ServiceRequestError):
+            await direct.request("POST", "/q/messages", body=b"x")
+        assert len(seen) == 1
+    finally:
+        await proxied.close()
+        await direct.close()
+        await runner.cleanup()
