@@ -15,7 +15,15 @@ from typing import Any
 
 from .workloads import DF_TARGETS, GOALS, SCENARIOS, THROUGHPUT_SCENARIOS
 
-__all__ = ["METHOD", "ENGINE_LABELS", "bound_analysis", "render_markdown", "render_chart", "write"]
+__all__ = [
+    "METHOD",
+    "ENGINE_LABELS",
+    "bound_analysis",
+    "render_markdown",
+    "render_chart",
+    "sensitivity_sentence",
+    "write",
+]
 
 ENGINE_LABELS = {
     "durable_ext": "durable_ext (Azurite)",
@@ -99,6 +107,18 @@ METHOD: dict[str, str] = {
         "off, the idle-memory measurement and the two cProfile runs (slower; used only for "
         "where the CPU goes) are one run each; their counts (replays, requests, memory) do not "
         "depend on timing, their times do."
+    ),
+    "storage sensitivity": (
+        "After the main scenario runs, the suite starts a second Azurite with "
+        "--inMemoryPersistence (same helper, free ports, a folder in the temporary directory; "
+        "stopped afterwards; the main Azurite stays up, idle) and runs durable_ext's "
+        "HelloCities, sequential and latency scenarios once each on it, at the same sizes and "
+        "the same way as the main runs. Only the storage medium differs: the disk Azurite "
+        "appends every message and row to extent files through Node's thread pool, the "
+        "in-memory one keeps them in memory. The headline figures stay on disk; the comparison "
+        "(one run against the main runs' medians, so expect a few percent of noise) shows how "
+        "much of them is Azurite's persistence rather than the engine. Left out when the whole "
+        "suite runs with --azurite-in-memory."
     ),
     "correctness": (
         "Every run checks its orchestrations' outputs (the sums, the greetings); a run whose "
@@ -358,6 +378,137 @@ def bound_analysis(document: dict[str, Any], scenario: str) -> str:
             f"well the work overlaps; the measured {rate:.0f}/s is {rate / cap:.0%} of that."
         )
     return " ".join(parts)
+
+
+# -- storage sensitivity -----------------------------------------------------------------------------
+_SENSITIVITY_MARGIN = 1.1
+"""An in-memory run at least this much faster than disk means disk persistence bounds the run."""
+_CONTENTION_MARGIN = 0.25
+"""Other processes busier by this much of a core during the in-memory run than during the disk
+runs make a smaller speed-up inconclusive."""
+
+
+def _others_busy(summary: dict[str, Any]) -> float | None:
+    """The share of one core other processes kept busy over a run (median run)."""
+    other, wall = summary.get("other_cpu_s"), summary.get("wall_s")
+    return float(other / wall) if other is not None and wall else None
+
+
+def _sensitivity(document: dict[str, Any], scenario: str) -> dict[str, Any]:
+    """durable_ext's summary of `scenario` on the in-memory Azurite (empty if not measured)."""
+    found = _get(document, "summary", "storage_sensitivity", "scenarios", scenario)
+    return found if isinstance(found, dict) and not found.get("error") else {}
+
+
+def _speedup(scenario: str, disk: dict[str, Any], memory: dict[str, Any]) -> float | None:
+    """How many times faster the in-memory run is (rates: memory / disk; latency: p50 ratio)."""
+    key = "p50_ms" if scenario == "latency" else "throughput_per_s"
+    on_disk, in_memory = disk.get(key), memory.get(key)
+    if not on_disk or not in_memory:
+        return None
+    return float(on_disk / in_memory if scenario == "latency" else in_memory / on_disk)
+
+
+def sensitivity_sentence(document: dict[str, Any], scenario: str) -> str:
+    """One sentence for a goal's "what bounds it": the same run on an in-memory Azurite, and
+    whether Azurite's disk persistence bounds the scenario (empty when not measured)."""
+    disk = _scenario(document, scenario, "durable_ext")
+    memory = _sensitivity(document, scenario)
+    speedup = _speedup(scenario, disk, memory)
+    if speedup is None:
+        return ""
+    if scenario == "latency":
+        reached = f"takes p50 {memory['p50_ms']:.1f} ms against {disk['p50_ms']:.1f} ms on disk"
+        goal_value, disk_value = memory["p50_ms"], disk["p50_ms"]
+    else:
+        reached = f"reaches {_num(memory['throughput_per_s'])}/s ({speedup:.2f}× the disk figure)"
+        goal_value, disk_value = memory["throughput_per_s"], disk["throughput_per_s"]
+    sends = [(s.get("request_median_ms") or {}).get("queue.send") for s in (disk, memory)]
+    if all(sends):
+        reached += (
+            f", with a median queue send of {sends[1]:.1f} ms against {sends[0]:.1f} ms on disk"
+        )
+    goal = GOALS.get(scenario)
+    met_on_disk = goal.met(disk_value) if goal else None
+    met_in_memory = goal.met(goal_value) if goal else None
+    busy = [_others_busy(disk), _others_busy(memory)]
+    if speedup >= _SENSITIVITY_MARGIN:
+        verdict = "Azurite's disk persistence bounds this scenario"
+        if met_on_disk is False and met_in_memory:
+            verdict += ": with the same engine it is what keeps it below the goal"
+        elif met_in_memory is False:
+            verdict += ", though in memory it still falls short of the goal"
+    elif busy[0] is not None and busy[1] is not None and busy[1] - busy[0] > _CONTENTION_MARGIN:
+        verdict = (
+            f"inconclusive, as other processes kept {busy[1]:.0%} of a core busy during the "
+            f"in-memory run against {busy[0]:.0%} during the disk runs"
+        )
+    else:
+        verdict = "Azurite's disk persistence is not what bounds it"
+    return (
+        "With Azurite keeping its data in memory instead of on disk, the same run "
+        f"{reached} (one run): {verdict}."
+    )
+
+
+def _sensitivity_section(document: dict[str, Any]) -> str:
+    measured = _get(document, "summary", "storage_sensitivity")
+    if not measured:
+        if _get(document, "environment", "azurite_persistence") == "in-memory":
+            return "Not measured: the main runs are on an in-memory Azurite already."
+        return "Not measured in this run."
+    if measured.get("error"):
+        return f"Not measured: the in-memory Azurite failed ({measured['error']})."
+    rows = []
+    for scenario, memory in (measured.get("scenarios") or {}).items():
+        disk = _scenario(document, scenario, "durable_ext")
+        if memory.get("error"):
+            rows.append([scenario, "", "", f"failed: {memory['error']}", "", "", "", ""])
+            continue
+        if scenario == "latency":
+            unit, key = "ms p50", "p50_ms"
+        else:
+            unit, key = SCENARIOS[scenario].unit + "/s", "throughput_per_s"
+        sends = [(s.get("request_median_ms") or {}).get("queue.send") for s in (disk, memory)]
+        rows.append(
+            [
+                scenario,
+                unit,
+                _num(disk.get(key)),
+                _num(memory.get(key))
+                + ("" if memory.get("all_correct", True) else " (wrong output)"),
+                _num(_speedup(scenario, disk, memory), 2, "×"),
+                f"{_num(disk.get('storage_cpu_ms_per_unit'), 2)} → "
+                f"{_num(memory.get('storage_cpu_ms_per_unit'), 2)}",
+                f"{_num(sends[0], 1)} → {_num(sends[1], 1)}",
+                f"{_pct(_others_busy(disk))} → {_pct(_others_busy(memory))}",
+            ]
+        )
+    return "\n".join(
+        [
+            "durable_ext on a second, fresh Azurite started with `--inMemoryPersistence`, once "
+            "per scenario, against the main runs on disk (their medians). Everything else is "
+            "the same; the headline figures above are the disk ones. `speed-up` is how many "
+            "times faster the in-memory run is (for latency: disk p50 over in-memory p50). "
+            "Per unit as in the details (per orchestration for HelloCities); `others busy` is "
+            "the CPU other processes on the machine used over the run: a single run next to a "
+            "busy neighbour is not a fair comparison.",
+            "",
+            _table(
+                [
+                    "scenario",
+                    "unit",
+                    "disk",
+                    "in memory",
+                    "speed-up",
+                    "Azurite CPU ms/unit (disk → memory)",
+                    "queue send median ms (disk → memory)",
+                    "others busy, % of a core (disk → memory)",
+                ],
+                rows,
+            ),
+        ]
+    )
 
 
 # -- markdown ----------------------------------------------------------------------------------------
@@ -1026,7 +1177,9 @@ def _goals_section(document: dict[str, Any]) -> str:
         parts.append(f"**{goal.label}** — {_gap(key, value)}.")
         if key in THROUGHPUT_SCENARIOS or key == "latency":
             scenario = key
-            parts.append(bound_analysis(document, scenario))
+            analysis = bound_analysis(document, scenario)
+            sensitivity = sensitivity_sentence(document, scenario)
+            parts.append(analysis + (" " + sensitivity if sensitivity else ""))
             unit_ms = _unit_ms(document, scenario, "durable_ext")
             floor = _get(document, "raw", "floor") or {}
             keys = [k for k in ("dtfx_lean", "handoff_lean", "result_in_memory") if k in floor]
@@ -1123,6 +1276,10 @@ def render_markdown(document: dict[str, Any], chart_name: str) -> str:
         "Fan-out, split at the moment the last activity ran (recorded by the activity code):",
         "",
         _fanout_split(document, engines),
+        "",
+        "## Storage sensitivity: Azurite on disk and in memory",
+        "",
+        _sensitivity_section(document),
         "",
         "## The physical floor",
         "",

@@ -1,6 +1,7 @@
 """The benchmark suite: every scenario on durable_ext and its peers, the physical floor, replay,
-replay growth with the instance cache on and off, worker memory with idle orchestrations, and the
-levers; then bench/results.json, docs/performance.md and docs/performance.png.
+replay growth with the instance cache on and off, worker memory with idle orchestrations, the
+levers, and a few scenarios again on an in-memory Azurite (storage sensitivity); then
+bench/results.json, docs/performance.md and docs/performance.png.
 
 ``python -m bench`` (or ``make bench``) runs it all with the issue's sizes; ``--quick`` runs the
 same machinery at tiny sizes. It starts its own Azurite (free ports, a temporary folder) and
@@ -44,7 +45,7 @@ from .metrics import load_average, median, pid_memory_mb
 from .profiling import summarize_profile
 from .workloads import FULL, QUICK, SCENARIOS, Sizes
 
-__all__ = ["LEVERS", "Lever", "Suite", "main"]
+__all__ = ["LEVERS", "SENSITIVITY_SCENARIOS", "Lever", "Suite", "main"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RESULTS = REPO_ROOT / "bench" / "results.json"
@@ -132,6 +133,11 @@ LEVERS = (
     ),
 )
 PROFILED_SCENARIOS = ("sequential", "fanout")
+SENSITIVITY_SCENARIOS = ("hellocities", "sequential", "latency")
+"""Run once each on durable_ext against a second Azurite with in-memory persistence, to show how
+much of the main (disk) figures is Azurite's disk persistence."""
+IN_MEMORY = "in-memory"
+ON_DISK = "disk (temporary folder)"
 
 
 def _log(message: str) -> None:
@@ -148,7 +154,8 @@ def _worker_option_fields() -> set[str]:
 
 
 class Suite:
-    """One run of the whole suite against one Azurite."""
+    """One run of the whole suite against one Azurite (and, for the storage-sensitivity part, a
+    second one that keeps its data in memory)."""
 
     def __init__(
         self,
@@ -175,15 +182,18 @@ class Suite:
         *,
         options: Sequence[str] = (),
         profile: Path | None = None,
+        azurite: AzuriteInstance | None = None,
     ) -> dict[str, Any]:
-        """Run one scenario on one engine in a fresh process; its result (or the error)."""
+        """Run one scenario on one engine in a fresh process; its result (or the error).
+        durable_ext runs on the suite's Azurite unless `azurite` names another."""
+        azurite = azurite or self.azurite
         command = [sys.executable, "-m", "bench.child", "--engine", engine]
         command += ["--scenario", scenario, "--size", str(size)]
         command += ["--steps", str(self.sizes.hellocities_steps)]
         if engine == "durable_ext":
-            command += ["--connection", self.azurite.connection_string, "--hub", _hub(scenario)]
-            if self.azurite.pid is not None:
-                command += ["--storage-pid", str(self.azurite.pid)]
+            command += ["--connection", azurite.connection_string, "--hub", _hub(scenario)]
+            if azurite.pid is not None:
+                command += ["--storage-pid", str(azurite.pid)]
         workdir = self.workdir / f"{engine}-{scenario}-{secrets.token_hex(3)}"
         workdir.mkdir(parents=True)
         command += ["--workdir", str(workdir)]
@@ -216,8 +226,8 @@ class Suite:
         result: dict[str, Any] = json.loads(line[len(RESULT_PREFIX) :])
         result["process_s"] = time.monotonic() - began
         result["load_average_before"] = load_before
-        if engine == "durable_ext" and self.azurite.pid is not None:
-            result["azurite_rss_mb"] = pid_memory_mb(self.azurite.pid).get("rss")
+        if engine == "durable_ext" and azurite.pid is not None:
+            result["azurite_rss_mb"] = pid_memory_mb(azurite.pid).get("rss")
         status = "ok" if result["correct"] else "WRONG OUTPUT"
         rate = result.get("throughput_per_s") or 0.0
         extra = f", p50 {result['p50_ms']:.1f} ms" if "p50_ms" in result else ""
@@ -303,6 +313,33 @@ class Suite:
             }
             found.append(entry)
         return found
+
+    def sensitivity(self) -> dict[str, Any]:
+        """durable_ext's `SENSITIVITY_SCENARIOS` once each on a second, fresh Azurite that keeps
+        its data in memory (the suite's own Azurite stays up, idle), to compare with the main
+        runs on disk."""
+        _log(f"storage sensitivity: {', '.join(SENSITIVITY_SCENARIOS)} on an in-memory Azurite")
+        result: dict[str, Any] = {
+            "persistence": IN_MEMORY,
+            "main_persistence": ON_DISK,
+            "scenarios": {},
+        }
+        location = self.workdir / f"azurite-in-memory-{secrets.token_hex(3)}"
+        in_memory = AzuriteInstance(location, in_memory=True)
+        try:
+            in_memory.start()
+        except Exception as exc:  # noqa: BLE001 - report the failure, keep the other results
+            _log(f"  FAILED to start the in-memory Azurite: {exc!r}")
+            result["error"] = repr(exc)
+            return result
+        try:
+            for scenario in SENSITIVITY_SCENARIOS:
+                result["scenarios"][scenario] = self.child(
+                    "durable_ext", scenario, self.size_of(scenario), azurite=in_memory
+                )
+        finally:
+            in_memory.stop()
+        return result
 
     def chain(self) -> dict[str, Any]:
         _log("replay growth: N-step chains with the instance cache on and off")
@@ -442,7 +479,7 @@ def environment(azurite: AzuriteInstance) -> dict[str, Any]:
         "python": platform.python_version(),
         "node": _command_output(["node", "--version"]),
         "azurite": azurite_version,
-        "azurite_persistence": "in-memory" if azurite.in_memory else "disk (temporary folder)",
+        "azurite_persistence": IN_MEMORY if azurite.in_memory else ON_DISK,
         "git_commit": _command_output(["git", "rev-parse", "HEAD"]),
         "durable_ext_uncommitted_files": dirty.splitlines() if dirty else [],
         "packages": {
@@ -614,6 +651,17 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
             }
         levers.append(entry)
     summary["levers"] = levers
+    sensitivity = raw.get("storage_sensitivity")
+    if sensitivity:
+        summary["storage_sensitivity"] = {
+            "persistence": sensitivity.get("persistence"),
+            "main_persistence": sensitivity.get("main_persistence"),
+            "scenarios": {
+                s: summarize_runs([run]) for s, run in sensitivity.get("scenarios", {}).items()
+            },
+        }
+        if "error" in sensitivity:
+            summary["storage_sensitivity"]["error"] = sensitivity["error"]
     return summary
 
 
@@ -641,8 +689,17 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--skip",
         nargs="+",
         default=[],
-        choices=["floor", "scenarios", "levers", "chain", "profile", "replay", "idle"],
-        help="parts to leave out",
+        choices=[
+            "floor",
+            "scenarios",
+            "sensitivity",
+            "levers",
+            "chain",
+            "profile",
+            "replay",
+            "idle",
+        ],
+        help="parts to leave out (sensitivity is left out anyway with --azurite-in-memory)",
     )
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     parser.add_argument("--markdown", type=Path, default=DEFAULT_MARKDOWN)
@@ -681,6 +738,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             parts: list[tuple[str, Callable[[], Any]]] = [
                 ("floor", suite.floor),
                 ("scenarios", suite.scenarios),
+                ("sensitivity", suite.sensitivity),
                 ("levers", suite.levers),
                 ("chain", suite.chain),
                 ("profile", suite.profiles),
@@ -688,11 +746,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 ("idle", suite.idle),
             ]
             for name, part in parts:
-                ours_only = name in ("levers", "chain", "profile", "idle")
+                ours_only = name in ("sensitivity", "levers", "chain", "profile", "idle")
                 if name in args.skip or (ours_only and "durable_ext" not in engines):
                     continue
+                if name == "sensitivity" and args.azurite_in_memory:
+                    continue  # the main runs are in memory already
                 part_began = time.monotonic()
-                raw[name] = part()
+                key = "storage_sensitivity" if name == "sensitivity" else name
+                raw[key] = part()
                 _log(f"{name} done in {time.monotonic() - part_began:.0f} s")
             env["load_average_at_end"] = load_average()
             env["durable_ext_source_at_end"] = source_digest()

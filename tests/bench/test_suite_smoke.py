@@ -172,12 +172,74 @@ def test_suite_writes_results_and_report(tmp_path: Path) -> None:
     assert document["raw"]["floor"]["result_in_memory"]["step_ms"] > 0
     assert {s["scenario"] for s in document["raw"]["replay"]["scenarios"]} == {"chain", "fan_out"}
     assert document["summary"]["chain"]["cache_off"]["replayed_resumes"][-1] > 0
+    sensitivity = document["raw"]["storage_sensitivity"]
+    assert sensitivity["persistence"] == "in-memory"
+    assert list(sensitivity["scenarios"]) == list(suite.SENSITIVITY_SCENARIOS)
+    for scenario, run in sensitivity["scenarios"].items():
+        assert run.get("correct"), run
+        assert run["size"] == document["sizes"][scenario]
+    summarized = document["summary"]["storage_sensitivity"]["scenarios"]
+    assert summarized["hellocities"]["throughput_per_s"] > 0
     rendered = report.render_markdown(document, "p.png")
     assert "## Summary" in rendered and "## Method" in rendered
     assert "handoff, result in memory" in rendered and "lean REST" in rendered
+    assert "## Storage sensitivity" in rendered and "| hellocities | orchestrations/s |" in rendered
+    assert "With Azurite keeping its data in memory instead of on disk" in rendered
     if chart_available:
         assert markdown.read_text() == rendered
         assert chart.stat().st_size > 0
+
+
+def test_sensitivity_is_left_out_when_the_suite_runs_in_memory(tmp_path: Path) -> None:
+    results = tmp_path / "r.json"
+    argv = ["--quick", "--engines", "durable_ext", "--azurite-in-memory", "--no-report"]
+    argv += ["--skip", "floor", "scenarios", "levers", "chain", "profile", "replay", "idle"]
+
+    assert suite.main([*argv, "--results", str(results)]) == 0
+
+    document = json.loads(results.read_text())
+    assert "storage_sensitivity" not in document["raw"]
+    assert "already" in report.render_markdown(document, "p.png").split("## Storage sensitivity")[1]
+
+
+def _sensitivity_document(
+    disk_rate: float, memory_rate: float, disk_others: float = 0.0, memory_others: float = 0.0
+) -> dict[str, object]:
+    def figures(rate: float, others: float) -> dict[str, object]:
+        return {"throughput_per_s": rate, "wall_s": 10.0, "other_cpu_s": others * 10.0}
+
+    return {
+        "summary": {
+            "scenarios": {"hellocities": {"durable_ext": figures(disk_rate, disk_others)}},
+            "storage_sensitivity": {
+                "persistence": "in-memory",
+                "scenarios": {"hellocities": figures(memory_rate, memory_others)},
+            },
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("disk", "memory", "others", "says"),
+    [
+        (50.0, 65.0, (0.1, 0.1), "bounds this scenario: with the same engine it is what keeps"),
+        (40.0, 50.0, (0.1, 0.1), "bounds this scenario, though in memory it still falls short"),
+        (70.0, 80.0, (0.1, 0.1), "bounds this scenario."),
+        (50.0, 51.0, (0.1, 0.1), "is not what bounds it"),
+        (50.0, 45.0, (0.1, 0.9), "inconclusive"),
+    ],
+)
+def test_sensitivity_sentence_says_whether_disk_persistence_bounds_the_run(
+    disk: float, memory: float, others: tuple[float, float], says: str
+) -> None:
+    document = _sensitivity_document(disk, memory, *others)
+
+    sentence = report.sensitivity_sentence(document, "hellocities")
+
+    assert sentence.startswith("With Azurite keeping its data in memory instead of on disk")
+    assert f"reaches {memory:.1f}/s" in sentence
+    assert says in sentence
+    assert report.sensitivity_sentence(document, "sequential") == ""
 
 
 def _has_matplotlib() -> bool:
