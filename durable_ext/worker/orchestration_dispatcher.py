@@ -66,6 +66,9 @@ _RESPONSES = (
     TimerFired,
 )
 _OUT_OF_ORDER_GRACE = 5
+_LATE_MERGE_SECONDS = 1.0
+"""A checkpoint whose Instances merge ends this long after its history write is checked (a
+zombie worker waking up, a partition lost meanwhile); normally the gap is milliseconds."""
 _STALE_START_DEQUEUES = 10
 _TERMINAL = (
     OrchestrationStatus.Completed,
@@ -516,12 +519,24 @@ class OrchestrationDispatcher:
         )
         if self._status_changed(previous, status, first == 0):
             await self._hub.instances.merge(instance_id, columns)
+            late = time.monotonic() - status.written_at > _LATE_MERGE_SECONDS
+            if late or not self.owns(instance_id):
+                await self._undo_late_merge(instance_id, etag)
         else:
             assert previous is not None
             status = previous
         fault_point("before-inbound-delete")
         await self._settle(triage)
         return etag, status
+
+    async def _undo_late_merge(self, instance_id: str, etag: str) -> None:
+        """An Instances merge that landed late (this worker stalled after its history write, or
+        lost the partition meanwhile) may have overwritten what a newer owner wrote after a newer
+        checkpoint: if the history moved on and is finished, rebuild the row from it."""
+        loaded = await self._hub.history.load(instance_id)
+        if loaded.etag != etag and any(isinstance(e, ExecutionCompleted) for e in loaded.events):
+            log.warning("%s: a late Instances merge may be stale; checking the row", instance_id)
+            await self._repair_instance_row(instance_id, loaded)
 
     def _status_changed(
         self, previous: StatusMark | None, status: StatusMark, new_execution: bool
