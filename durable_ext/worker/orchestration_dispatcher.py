@@ -429,34 +429,28 @@ class OrchestrationDispatcher:
     async def _repair_started_row(self, instance_id: str, loaded: LoadedHistory) -> None:
         """A redelivered start of a running instance: its first checkpoint wrote history but may
         have died before the Instances merge, leaving the row Pending; bring it up to date."""
-        started = _started(loaded.events)
         row = await self._hub.instances.get(instance_id, fetch_payloads=False)
-        if started is None or (row is not None and row.runtime_status != "Pending"):
+        if _started(loaded.events) is None or (row is not None and row.runtime_status != "Pending"):
             return
         log.warning("Repairing the Instances row of %s from its history", instance_id)
-        suspended = False
-        for event in loaded.events:
-            if isinstance(event, ExecutionSuspended | ExecutionResumed):
-                suspended = isinstance(event, ExecutionSuspended)
-        status = OrchestrationStatus.Suspended if suspended else OrchestrationStatus.Running
-        columns = {
-            **_start_columns(started),
-            "ExecutionId": loaded.execution_id,
-            "RuntimeStatus": status.name,
-            "LastUpdatedTime": loaded.events[-1].timestamp,
-        }
-        await self._hub.instances.merge(instance_id, columns)
+        await self._hub.instances.merge(instance_id, _running_columns(loaded))
 
-    async def _repair_instance_row(self, instance_id: str, loaded: LoadedHistory) -> None:
+    async def _repair_instance_row(
+        self, instance_id: str, loaded: LoadedHistory, stale_execution: str | None = None
+    ) -> None:
         """Rebuild a finished instance's Instances row from history when it is missing or stale
-        (a crash between the history write and the Instances merge leaves it so)."""
+        (a crash between the history write and the Instances merge leaves it so). A row of another
+        execution is left alone (a client's restart), unless it is `stale_execution`: one this
+        worker has just written late, over the newer one."""
         completed = next(e for e in reversed(loaded.events) if isinstance(e, ExecutionCompleted))
         status = completed.orchestration_status or OrchestrationStatus.Completed
         row = await self._hub.instances.get(instance_id, fetch_payloads=False)
-        if row is not None and (
-            row.execution_id != loaded.execution_id or row.runtime_status == status.name
-        ):
-            return
+        if row is not None:
+            current = row.execution_id == loaded.execution_id
+            if current and row.runtime_status == status.name:
+                return
+            if not current and row.execution_id != stale_execution:
+                return
         started = _started(loaded.events)
         log.warning("Repairing the Instances row of %s from its history", instance_id)
         columns: dict[str, Any] = {
@@ -521,7 +515,7 @@ class OrchestrationDispatcher:
             await self._hub.instances.merge(instance_id, columns)
             late = time.monotonic() - status.written_at > _LATE_MERGE_SECONDS
             if late or not self.owns(instance_id):
-                await self._undo_late_merge(instance_id, etag)
+                await self._undo_late_merge(instance_id, etag, outcome.execution_id)
         else:
             assert previous is not None
             status = previous
@@ -529,14 +523,23 @@ class OrchestrationDispatcher:
         await self._settle(triage)
         return etag, status
 
-    async def _undo_late_merge(self, instance_id: str, etag: str) -> None:
+    async def _undo_late_merge(self, instance_id: str, etag: str, execution_id: str) -> None:
         """An Instances merge that landed late (this worker stalled after its history write, or
-        lost the partition meanwhile) may have overwritten what a newer owner wrote after a newer
-        checkpoint: if the history moved on and is finished, rebuild the row from it."""
+        lost the partition meanwhile) may have overwritten what a newer owner wrote after newer
+        checkpoints. If the history moved on, rebuild the row from it: a finished instance's
+        whole row; a newer execution's start columns and status. (Within the same running
+        execution the newer owner's next merge, at most `instance_status_refresh` after its last,
+        puts back a newer custom status.)"""
         loaded = await self._hub.history.load(instance_id)
-        if loaded.etag != etag and any(isinstance(e, ExecutionCompleted) for e in loaded.events):
-            log.warning("%s: a late Instances merge may be stale; checking the row", instance_id)
-            await self._repair_instance_row(instance_id, loaded)
+        if loaded.etag == etag:
+            return
+        log.warning("%s: a late Instances merge may be stale; checking the row", instance_id)
+        if any(isinstance(e, ExecutionCompleted) for e in loaded.events):
+            await self._repair_instance_row(instance_id, loaded, stale_execution=execution_id)
+        elif loaded.execution_id != execution_id and _started(loaded.events) is not None:
+            row = await self._hub.instances.get(instance_id, fetch_payloads=False)
+            if row is not None and row.execution_id == execution_id:
+                await self._hub.instances.merge(instance_id, _running_columns(loaded))
 
     def _status_changed(
         self, previous: StatusMark | None, status: StatusMark, new_execution: bool
@@ -624,6 +627,23 @@ def _instance_columns(outcome: EpisodeOutcome, new_execution: bool) -> dict[str,
         columns["CompletedTime"] = now
         columns["Output"] = _stored_output(result.status, result.output)
     return columns
+
+
+def _running_columns(loaded: LoadedHistory) -> dict[str, Any]:
+    """The Instances row of a started, unfinished execution, from its history."""
+    started = _started(loaded.events)
+    assert started is not None
+    suspended = False
+    for event in loaded.events:
+        if isinstance(event, ExecutionSuspended | ExecutionResumed):
+            suspended = isinstance(event, ExecutionSuspended)
+    status = OrchestrationStatus.Suspended if suspended else OrchestrationStatus.Running
+    return {
+        **_start_columns(started),
+        "ExecutionId": loaded.execution_id,
+        "RuntimeStatus": status.name,
+        "LastUpdatedTime": loaded.events[-1].timestamp,
+    }
 
 
 def _start_columns(started: ExecutionStarted) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,8 @@ from durable_ext import DurableOrchestrationContext
 from durable_ext.orchestration.history import (
     EventRaised,
     ExecutionCompleted,
+    ExecutionStarted,
+    OrchestrationInstance,
     OrchestrationStatus,
     OrchestratorCompleted,
     OrchestratorStarted,
@@ -45,9 +48,12 @@ async def _until(probe: Any, what: str) -> Any:
     return value
 
 
+@pytest.mark.parametrize("newer", ["same execution", "next execution"])
 async def test_a_late_running_merge_does_not_hide_a_newer_completion(
-    runtime: Any, monkeypatch: pytest.MonkeyPatch
+    runtime: Any, monkeypatch: pytest.MonkeyPatch, newer: str
 ) -> None:
+    """The newer owner finishes the instance: in the execution the zombie checkpointed, or in the
+    next one (after a continue-as-new), whose ExecutionId the stale merge also overwrote."""
     monkeypatch.setattr(orchestration_dispatcher, "_LATE_MERGE_SECONDS", 0.0)
     registry = FunctionRegistry()
     registry.add_orchestrator("waits_for_approval", waits_for_approval)
@@ -73,22 +79,36 @@ async def test_a_late_running_merge_does_not_hide_a_newer_completion(
 
         # The newer owner: finishes the instance in history, then merges Completed.
         loaded = await rt.hub.history.load(instance_id)
+        assert loaded.execution_id is not None
         now = datetime.now(UTC)
+        execution_id, first, events = loaded.execution_id, len(loaded.events), []
+        if newer == "next execution":
+            execution_id, first = uuid.uuid4().hex, 0
+            events = [
+                ExecutionStarted(
+                    timestamp=now,
+                    orchestration_instance=OrchestrationInstance(instance_id, execution_id),
+                    name="waits_for_approval",
+                    input="null",
+                    generation=1,
+                )
+            ]
         ending = [
             OrchestratorStarted(timestamp=now),
+            *events,
             EventRaised(timestamp=now, name="approval", input='"yes"'),
             ExecutionCompleted(
                 timestamp=now, orchestration_status=OrchestrationStatus.Completed, result='"yes"'
             ),
             OrchestratorCompleted(timestamp=now),
         ]
-        assert loaded.execution_id is not None
         await rt.hub.history.append(
-            instance_id, loaded.execution_id, ending, len(loaded.events), loaded.etag
+            instance_id, execution_id, ending, first, loaded.etag, stale_rows=loaded.row_count
         )
         await merge(
             instance_id,
             {
+                "ExecutionId": execution_id,
                 "RuntimeStatus": "Completed",
                 "Output": '"yes"',
                 "CompletedTime": now,
@@ -105,4 +125,4 @@ async def test_a_late_running_merge_does_not_hide_a_newer_completion(
 
         await _until(completed, "the row was left Running after the late merge")
         row = await instances.get(instance_id)
-    assert row is not None and row.output == '"yes"'
+    assert row is not None and (row.output, row.execution_id) == ('"yes"', execution_id)
