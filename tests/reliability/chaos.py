@@ -28,7 +28,8 @@ A run, in order:
    partition lease, a zombie (a worker SIGSTOPped past its lease, then SIGCONTed: the history
    sentinel ETag must fence it), a lease stolen and held by an intruder, and a storage outage
    (Azurite stopped, then started again on the same data).
-5. Faults stop once every instance was started (and `min_chaos_seconds` have passed). When every
+5. Faults stop once every instance was started, every kind of fault has had its turn and
+   `min_chaos_seconds` have passed (or once everything has finished). When every
    instance has finished and the queues have drained (but for the poison message, which is retried
    with back-off forever by design), the workers are stopped and the History and Instances tables
    are read raw, instance by instance, to check the invariants (`tests/reliability/chaos_audit.py`).
@@ -364,6 +365,7 @@ class _Run:
         self.storage_up = asyncio.Event()
         self.storage_up.set()
         self.faults_done = asyncio.Event()
+        self.every_fault_had_its_turn = config.other_every <= 0 or not config.faults
         self.started = 0
         self.finished_top_level = 0
         self.stash: list[tuple[int, str]] = []
@@ -606,12 +608,16 @@ class _Run:
 
     # -- faults -------------------------------------------------------------------------------------
     def chaos_over(self) -> bool:
-        """Faults stop once every instance was started and `min_chaos_seconds` have passed, or
-        once everything has finished."""
+        """Faults stop once every instance was started, every kind of fault has had its turn and
+        `min_chaos_seconds` have passed, or once everything has finished."""
         if self.faults_done.is_set() or (self.all_started() and self.all_finished()):
             return True
         elapsed = time.monotonic() - self.workload_began
-        return self.all_started() and elapsed >= self.config.min_chaos_seconds
+        return (
+            self.all_started()
+            and self.every_fault_had_its_turn
+            and elapsed >= self.config.min_chaos_seconds
+        )
 
     async def _pause(self, seconds: float) -> bool:
         """Wait `seconds` on the fault clock; False when the chaos is over."""
@@ -643,6 +649,7 @@ class _Run:
         while await self._pause(wait):
             kind = kinds[turn % len(kinds)]
             turn += 1
+            self.every_fault_had_its_turn = turn >= len(kinds)
             if kind == "azurite-restart":
                 if outages >= self.config.azurite_restarts:
                     wait = 0

@@ -100,7 +100,8 @@ def _method(result: ChaosResult) -> list[str]:
         "the workers start. By design it is set aside with DTFx's back-off (2^n s, at most 10 "
         "minutes) and retried forever; it must not hold up anything else on its partition.",
         "",
-        "Faults stop once every instance has been started. The driver then waits for every instance "
+        "Faults stop once every instance has been started and every kind of fault has had its turn. "
+        "The driver then waits for every instance "
         "to finish and every queue to drain, stops the workers, and reads the History and Instances "
         "tables raw (Azure SDK, DTFx layout; nothing through `durable_ext`), instance by instance, "
         "to check the invariants.",
