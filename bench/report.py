@@ -377,6 +377,17 @@ def bound_analysis(document: dict[str, Any], scenario: str) -> str:
             f"{SCENARIOS[scenario].unit}/s with {all_requests:.1f} requests per {unit}, however "
             f"well the work overlaps; the measured {rate:.0f}/s is {rate / cap:.0%} of that."
         )
+        if rate > cap * 1.02:
+            parts.append(
+                f"(Above 100%: {binding} used more than one core here, "
+                + (
+                    "Azurite's disk reads and writes running on Node.js's thread pool beside its "
+                    "main thread, "
+                    if binding == "Azurite"
+                    else "work beside the event loop (the activity thread pool), "
+                )
+                + "so that bound is a rough one.)"
+            )
     return " ".join(parts)
 
 
