@@ -111,51 +111,35 @@ class DurableOrchestrationClient:
         name = self._orchestrator_name(orchestration_function_name)
         input_json = codec.encode(client_input)
         if instance_id is None:
-            return await self._start_fresh(uuid.uuid4().hex, name, input_json, version)
+            # A new UUID: no instance can exist, so no read first, and the start message and the
+            # Pending row go at once (the worker's first checkpoint merges the row either way).
+            instance_id = uuid.uuid4().hex
+            await self._start(instance_id, name, input_json, version, None, at_once=True)
+            return instance_id
         instance_id = validate_instance_id(instance_id)
         existing = await self._hub.instances.get(instance_id, fetch_payloads=False)
         if existing is not None and existing.runtime_status in ACTIVE_STATUSES:
             raise InstanceAlreadyExistsError(
                 f"An instance with ID '{instance_id}' already exists and is {existing.runtime_status}."
             )
+        await self._start(instance_id, name, input_json, version, existing, at_once=False)
+        return instance_id
+
+    async def _start(
+        self,
+        instance_id: str,
+        name: str,
+        input_json: str | None,
+        version: str | None,
+        existing: InstanceRow | None,
+        *,
+        at_once: bool,
+    ) -> None:
+        """Send the ExecutionStarted and write the Pending row (replacing `existing`): in that
+        order, which restarts rely on, or `at_once` for an id that cannot exist yet."""
         now = datetime.now(UTC)
         execution_id = uuid.uuid4().hex
         generation = existing.generation + 1 if existing is not None else 0
-        started = ExecutionStarted(
-            timestamp=now,
-            orchestration_instance=OrchestrationInstance(instance_id, execution_id),
-            name=name,
-            version=version or "",
-            input=input_json,
-            generation=generation,
-        )
-        await self._hub.send_to_instance(
-            MessageData(started, OrchestrationInstance(instance_id, execution_id))
-        )
-        await self._hub.instances.create(
-            instance_id,
-            {
-                "Name": name,
-                "Version": version or "",
-                "Input": input_json,
-                "RuntimeStatus": "Pending",
-                "CreatedTime": now,
-                "LastUpdatedTime": now,
-                "ExecutionId": execution_id,
-                "Generation": generation,
-            },
-            existing.etag if existing is not None else None,
-        )
-        return instance_id
-
-    async def _start_fresh(
-        self, instance_id: str, name: str, input_json: str | None, version: str | None
-    ) -> str:
-        """Start under an id generated here (a new UUID, so no instance can exist): no read first,
-        and the start message and the Pending row are written at once. The worker's first
-        checkpoint merges the row, so either order of the two writes ends the same."""
-        now = datetime.now(UTC)
-        execution_id = uuid.uuid4().hex
         instance = OrchestrationInstance(instance_id, execution_id)
         started = ExecutionStarted(
             timestamp=now,
@@ -163,26 +147,28 @@ class DurableOrchestrationClient:
             name=name,
             version=version or "",
             input=input_json,
-            generation=0,
+            generation=generation,
         )
-        await asyncio.gather(
-            self._hub.send_to_instance(MessageData(started, instance)),
-            self._hub.instances.create(
-                instance_id,
-                {
-                    "Name": name,
-                    "Version": version or "",
-                    "Input": input_json,
-                    "RuntimeStatus": "Pending",
-                    "CreatedTime": now,
-                    "LastUpdatedTime": now,
-                    "ExecutionId": execution_id,
-                    "Generation": 0,
-                },
-                None,
-            ),
-        )
-        return instance_id
+        message = MessageData(started, instance)
+        columns = {
+            "Name": name,
+            "Version": version or "",
+            "Input": input_json,
+            "RuntimeStatus": "Pending",
+            "CreatedTime": now,
+            "LastUpdatedTime": now,
+            "ExecutionId": execution_id,
+            "Generation": generation,
+        }
+        etag = existing.etag if existing is not None else None
+        if at_once:
+            await asyncio.gather(
+                self._hub.send_to_instance(message),
+                self._hub.instances.create(instance_id, columns, etag),
+            )
+        else:
+            await self._hub.send_to_instance(message)
+            await self._hub.instances.create(instance_id, columns, etag)
 
     def _orchestrator_name(self, name: Any) -> str:
         if not isinstance(name, str) or not name:
