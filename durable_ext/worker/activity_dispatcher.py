@@ -37,7 +37,7 @@ from ..storage.messages import MessageData
 from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
 from .backoff import PollingBackoff
-from .fault_points import fault_point
+from .fault_points import fault_point, stall_point
 from .handoff import OrchestrationHandoff
 from .options import WorkerOptions
 from .registry import FunctionRegistry, RegisteredActivity, UnknownFunctionError
@@ -168,6 +168,7 @@ class ActivityDispatcher:
                 if self._stopping:
                     await message.queue.abandon(message, 0)
                     return
+                await stall_point("activity-start")
                 response = await self._execute(message)
             target = message.data.instance
             result = MessageData(response, target, message.data.episode, target)
@@ -181,9 +182,11 @@ class ActivityDispatcher:
                 await asyncio.gather(renewal, return_exceptions=True)
                 orchestrations.submit([_bound_to_work_item(result, message)])
                 fault_point("after-activity-response")
+                await stall_point("after-activity-response")
                 return
             await self._respond(result)
             fault_point("after-activity-response")
+            await stall_point("after-activity-response")
             await message.queue.delete(message)
         except Exception as exc:  # noqa: BLE001 - infrastructure failure: retry the work item later
             log.warning(

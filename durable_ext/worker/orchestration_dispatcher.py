@@ -48,7 +48,7 @@ from ..storage.history_store import CheckpointConflict, LoadedHistory
 from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
 from .backoff import PollingBackoff
-from .fault_points import fault_point
+from .fault_points import fault_point, stall_point
 from .handoff import ActivityHandoff
 from .instance_cache import CachedInstance, InstanceCache, StatusMark
 from .options import WorkerOptions
@@ -219,6 +219,7 @@ class OrchestrationDispatcher:
 
     # -- one episode --------------------------------------------------------------------------
     async def _process(self, instance_id: str, messages: list[ReceivedMessage]) -> None:
+        await stall_point("episode-start")
         cached = self.cache.take(instance_id)
         loaded = cached.history if cached is not None else await self._hub.history.load(instance_id)
         verdicts = await self._vet_restarts(instance_id, loaded, messages)
@@ -489,6 +490,7 @@ class OrchestrationDispatcher:
         now = outcome.events[-1].timestamp
         await asyncio.gather(*(self._send(item) for item in outbound_messages(outcome, now)))
         fault_point("after-outbound-send")
+        await stall_point("after-outbound-send")
         first = outcome.first_new_index
         try:
             etag = await self._hub.history.append(
@@ -504,6 +506,7 @@ class OrchestrationDispatcher:
             await self._abandon([*triage.consumed, *triage.abandoned], delay=0)
             return None, None
         fault_point("after-history-write")
+        await stall_point("after-history-write")
         columns = _instance_columns(outcome, first == 0)
         status = StatusMark(
             outcome.execution_id,
@@ -520,6 +523,7 @@ class OrchestrationDispatcher:
             assert previous is not None
             status = previous
         fault_point("before-inbound-delete")
+        await stall_point("before-inbound-delete")
         await self._settle(triage)
         return etag, status
 
