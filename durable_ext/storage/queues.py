@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
@@ -45,6 +45,8 @@ class ReceivedMessage:
     queue: TaskHubQueue
     hold: timedelta | None = None
     """For a message this process sent held (`send_held`): how long each hold lasts."""
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False, compare=False)
+    """Serialises delete, abandon and renewal: each needs the pop receipt the one before returned."""
 
 
 class TaskHubQueue:
@@ -171,14 +173,17 @@ class TaskHubQueue:
         with contextlib.suppress(HttpResponseError):
             await self._messages.update_visibility(raw.id, raw.pop_receipt, delay)
 
-    async def delete(self, message: ReceivedMessage) -> None:
-        """Delete a processed message; one that is already gone is only logged."""
-        try:
-            await self._messages.delete(message.message_id, message.pop_receipt)
-        except HttpResponseError as exc:
-            if exc.status_code not in (404, 400):
-                raise
-            log.debug("message %s in %s was already gone", message.message_id, self.name)
+    async def delete(self, message: ReceivedMessage) -> bool:
+        """Delete a processed message; False when it is gone or its pop receipt has lapsed (it
+        was received again since: storage answers both with 404)."""
+        async with message.lock:
+            try:
+                await self._messages.delete(message.message_id, message.pop_receipt)
+            except HttpResponseError as exc:
+                if exc.status_code not in (404, 400):
+                    raise
+                return False
+            return True
 
     async def abandon(self, message: ReceivedMessage, delay_seconds: int | None = None) -> None:
         """Make a message visible again after the DTFx back-off (or `delay_seconds`)."""
@@ -193,18 +198,22 @@ class TaskHubQueue:
             )
         await self._set_visibility(message, delay)
 
-    async def renew(self, message: ReceivedMessage, visibility: timedelta) -> None:
-        """Keep a message invisible while it is worked on."""
-        await self._set_visibility(message, int(visibility.total_seconds()))
+    async def renew(self, message: ReceivedMessage, visibility: timedelta) -> bool:
+        """Keep a message invisible while it is worked on; False when it is gone or its pop
+        receipt has lapsed."""
+        return await self._set_visibility(message, int(visibility.total_seconds()))
 
-    async def _set_visibility(self, message: ReceivedMessage, seconds: int) -> None:
-        try:
-            message.pop_receipt = await self._messages.update_visibility(
-                message.message_id, message.pop_receipt, seconds
-            )
-        except HttpResponseError as exc:
-            if exc.status_code not in (404, 400):
-                raise
+    async def _set_visibility(self, message: ReceivedMessage, seconds: int) -> bool:
+        async with message.lock:
+            try:
+                message.pop_receipt = await self._messages.update_visibility(
+                    message.message_id, message.pop_receipt, seconds
+                )
+            except HttpResponseError as exc:
+                if exc.status_code not in (404, 400):
+                    raise
+                return False
+            return True
 
     async def count(self) -> int:
         """Approximate number of messages (visible or not)."""

@@ -1,8 +1,9 @@
 """Runs activities from `{hub}-workitems`: competing consumers, bounded concurrency.
 
-Sync activities run on a thread pool, `async def` ones on the event loop. While an activity runs its
-message stays invisible (renewed); when it ends the result goes to the orchestration's control queue
-first and the work item is deleted after, so a crash in between only repeats the activity.
+Sync activities run on a thread pool, `async def` ones on the event loop. From the moment a work item is
+taken until it is deleted or given back it is held (`HeldMessages`: renewed, so it never reappears
+while it waits for a slot or runs); when it ends the result goes to the orchestration's control
+queue first and the work item is deleted after, so a crash in between only repeats the activity.
 
 In-process handoff: when this process sent the work item itself (held) and owns the orchestration's
 partition, the result is not written to a queue at all. It goes to the orchestration dispatcher in
@@ -39,6 +40,7 @@ from ..storage.task_hub import TaskHub
 from .backoff import PollingBackoff
 from .fault_points import fault_point, stall_point
 from .handoff import OrchestrationHandoff
+from .held_messages import HeldMessages
 from .options import WorkerOptions
 from .registry import FunctionRegistry, RegisteredActivity, UnknownFunctionError
 
@@ -75,10 +77,17 @@ async def invoke_activity(
 class ActivityDispatcher:
     """Fetches and runs work items until stopped."""
 
-    def __init__(self, hub: TaskHub, registry: FunctionRegistry, options: WorkerOptions) -> None:
+    def __init__(
+        self,
+        hub: TaskHub,
+        registry: FunctionRegistry,
+        options: WorkerOptions,
+        held: HeldMessages,
+    ) -> None:
         self._hub = hub
         self._registry = registry
         self._options = options
+        self._held = held
         self._limit = options.max_concurrent_activity_functions
         self._executing = asyncio.Semaphore(self._limit)
         self._in_flight = 0
@@ -153,20 +162,23 @@ class ActivityDispatcher:
         once stopping, give it back to the queue instead."""
         if not reserved:
             self._in_flight += 1
+        visibility = message.hold or self._options.work_item_queue_visibility_timeout
+        if not self._held.hold(message, visibility):
+            self.release()
+            return
         if self._stopping:
             self.release()
-            task = asyncio.create_task(message.queue.abandon(message, 0))
+            task = asyncio.create_task(self._held.abandon(message, 0))
         else:
             task = asyncio.create_task(self._run(message))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
     async def _run(self, message: ReceivedMessage) -> None:
-        renewal = asyncio.create_task(self._keep_invisible(message))
         try:
             async with self._executing:
                 if self._stopping:
-                    await message.queue.abandon(message, 0)
+                    await self._held.abandon(message, 0)
                     return
                 await stall_point("activity-start")
                 response = await self._execute(message)
@@ -178,30 +190,27 @@ class ActivityDispatcher:
                 and orchestrations is not None
                 and orchestrations.owns(target.instance_id)
             ):
-                renewal.cancel()
-                await asyncio.gather(renewal, return_exceptions=True)
-                orchestrations.submit([_bound_to_work_item(result, message)])
+                orchestrations.submit([_bind_to_work_item(result, message)])
                 fault_point("after-activity-response")
                 await stall_point("after-activity-response")
                 return
             await self._respond(result)
             fault_point("after-activity-response")
             await stall_point("after-activity-response")
-            await message.queue.delete(message)
+            await self._held.delete(message)
         except Exception as exc:  # noqa: BLE001 - infrastructure failure: retry the work item later
             log.warning(
                 "Work item %s failed to complete: %s; it will be retried",
                 message.message_id,
                 describe_storage_error(exc),
             )
-            await asyncio.gather(message.queue.abandon(message), return_exceptions=True)
+            await self._held.abandon(message)
         except asyncio.CancelledError:  # shutdown timeout: make it visible to the others now
             await asyncio.gather(
-                asyncio.wait_for(message.queue.abandon(message, 0), 2), return_exceptions=True
+                asyncio.wait_for(self._held.abandon(message, 0), 2), return_exceptions=True
             )
             raise
         finally:
-            renewal.cancel()
             self.release()
 
     async def _respond(self, response: MessageData) -> None:
@@ -214,15 +223,6 @@ class ActivityDispatcher:
             orchestrations.submit([await queue.send_held(response, self._options.handoff_hold)])
         else:
             await self._hub.send_to_instance(response)
-
-    async def _keep_invisible(self, message: ReceivedMessage) -> None:
-        visibility = message.hold or self._options.work_item_queue_visibility_timeout
-        while True:
-            await asyncio.sleep(max(visibility.total_seconds() / 2, 1))
-            try:
-                await message.queue.renew(message, visibility)
-            except Exception as exc:  # noqa: BLE001 - a failed renewal only risks a repeat
-                log.debug("renewing work item %s failed: %s", message.message_id, exc)
 
     async def _execute(self, message: ReceivedMessage) -> HistoryEvent:
         scheduled = message.data.event
@@ -254,13 +254,9 @@ class ActivityDispatcher:
         )
 
 
-def _bound_to_work_item(result: MessageData, work_item: ReceivedMessage) -> ReceivedMessage:
-    """The activity's result as an inbound message whose delete and abandon act on the work item."""
-    return ReceivedMessage(
-        data=result,
-        message_id=work_item.message_id,
-        pop_receipt=work_item.pop_receipt,
-        dequeue_count=work_item.dequeue_count,
-        inserted_on=datetime.now(UTC),
-        queue=work_item.queue,
-    )
+def _bind_to_work_item(result: MessageData, work_item: ReceivedMessage) -> ReceivedMessage:
+    """The held work item turned into the activity's result: an inbound message whose delete and
+    abandon act on the work item (it stays held under the work item's id and pop receipt)."""
+    work_item.data = result
+    work_item.inserted_on = datetime.now(UTC)
+    return work_item

@@ -50,6 +50,7 @@ from ..storage.task_hub import TaskHub
 from .backoff import PollingBackoff
 from .fault_points import fault_point, stall_point
 from .handoff import ActivityHandoff
+from .held_messages import HeldMessages
 from .instance_cache import CachedInstance, InstanceCache, StatusMark
 from .options import WorkerOptions
 from .outbound import Outbound, outbound_messages
@@ -99,10 +100,17 @@ class _Triage:
 class OrchestrationDispatcher:
     """Owns the partition loops and the episodes they start."""
 
-    def __init__(self, hub: TaskHub, registry: FunctionRegistry, options: WorkerOptions) -> None:
+    def __init__(
+        self,
+        hub: TaskHub,
+        registry: FunctionRegistry,
+        options: WorkerOptions,
+        held: HeldMessages,
+    ) -> None:
         self._hub = hub
         self._registry = registry
         self._options = options
+        self._held = held
         self._loops: dict[int, asyncio.Task[None]] = {}
         self._episodes: set[asyncio.Task[None]] = set()
         self._inbox: dict[str, list[ReceivedMessage]] = {}
@@ -180,7 +188,9 @@ class OrchestrationDispatcher:
         Messages that arrive while an instance's episode runs (from a poll or an in-process
         handoff) join its next batch, so one episode handles them all.
         """
-        for instance_id, group in self._group(messages).items():
+        visibility = self._options.control_queue_visibility_timeout
+        taken = [m for m in messages if self._held.hold(m, m.hold or visibility)]
+        for instance_id, group in self._group(taken).items():
             self._buffered += len(group)
             self._inbox.setdefault(instance_id, []).extend(group)
             if instance_id not in self._runners:
@@ -593,17 +603,11 @@ class OrchestrationDispatcher:
         asyncio.get_running_loop().call_later(seconds, queue.wake.set)
 
     async def _settle(self, triage: _Triage) -> None:
-        await asyncio.gather(*(m.queue.delete(m) for m in triage.consumed))
+        await asyncio.gather(*(self._held.delete(m) for m in triage.consumed))
         await self._abandon(triage.abandoned)
 
-    @staticmethod
-    async def _abandon(messages: list[ReceivedMessage], delay: int | None = None) -> None:
-        results = await asyncio.gather(
-            *(m.queue.abandon(m, delay) for m in messages), return_exceptions=True
-        )
-        for result in results:
-            if isinstance(result, Exception):
-                log.debug("abandon failed: %s", result)
+    async def _abandon(self, messages: list[ReceivedMessage], delay: int | None = None) -> None:
+        await asyncio.gather(*(self._held.abandon(m, delay) for m in messages))
 
 
 def _started(events: Iterable[HistoryEvent]) -> ExecutionStarted | None:

@@ -7,6 +7,7 @@ import logging
 from ..storage.leases import PartitionLeaseManager
 from ..storage.task_hub import TaskHub
 from .activity_dispatcher import ActivityDispatcher
+from .held_messages import HeldMessages
 from .options import WorkerOptions
 from .orchestration_dispatcher import OrchestrationDispatcher
 from .registry import FunctionRegistry
@@ -24,8 +25,9 @@ class TaskHubWorker:
     ) -> None:
         self.hub = hub
         self.options = options or WorkerOptions(partition_count=hub.partition_count)
-        self.orchestrations = OrchestrationDispatcher(hub, registry, self.options)
-        self.activities = ActivityDispatcher(hub, registry, self.options)
+        self.held = HeldMessages()
+        self.orchestrations = OrchestrationDispatcher(hub, registry, self.options, self.held)
+        self.activities = ActivityDispatcher(hub, registry, self.options, self.held)
         if self.options.in_process_handoff:
             self.orchestrations.local_activities = self.activities
             self.activities.local_orchestrations = self.orchestrations
@@ -46,6 +48,7 @@ class TaskHubWorker:
         """Create the hub if needed, take partition leases and start both dispatchers."""
         await self.hub.create_if_not_exists()
         await self.leases.create_lease_blobs()
+        self.held.start()
         self.activities.start()
         await self.leases.start()
         self._started = True
@@ -60,4 +63,5 @@ class TaskHubWorker:
         await self.activities.stop(timeout)
         await self.orchestrations.stop(timeout)
         await self.leases.stop(release=True)
+        await self.held.stop()
         log.info("Worker %s stopped", self.options.worker_id)
