@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -189,6 +190,9 @@ class HistoryStore:
             etags = await self._rows.transact(operations)
         except HttpResponseError as exc:
             if exc.status_code in (409, 412):
+                landed = await self._landed(key, execution_id, rows)
+                if landed is not None:
+                    return landed
                 raise CheckpointConflict(
                     f"history of {key!r} was changed by another writer"
                 ) from exc
@@ -196,6 +200,34 @@ class HistoryStore:
         if not etags[-1]:
             raise RuntimeError("table transaction returned no ETag for the sentinel")
         return etags[-1]
+
+    async def _landed(
+        self, key: str, execution_id: str, rows: list[dict[str, Any]]
+    ) -> str | None:
+        """After a 409/412: the sentinel's ETag if this very transaction is what storage holds
+        (its answer was lost and the transport's retry hit our own write), else None.
+
+        Every row we wrote must be stored with exactly our values under our execution: a rival
+        checkpoint differs at least in its OrchestratorStarted timestamp.
+        """
+        if not rows:
+            return None
+        first, last = rows[0]["RowKey"], rows[-1]["RowKey"]
+        query = (
+            f"PartitionKey eq {odata_string(key)} and (RowKey eq '{SENTINEL}' or "
+            f"(RowKey ge {odata_string(first)} and RowKey le {odata_string(last)}))"
+        )
+        stored = {row["RowKey"]: row async for row in self._rows.query(query)}
+        sentinel = stored.get(SENTINEL)
+        if sentinel is None or sentinel.get("ExecutionId") != execution_id:
+            return None
+        for row in rows:
+            found = stored.get(row["RowKey"])
+            if found is None or any(
+                not _same_value(value, found.get(column)) for column, value in row.items()
+            ):
+                return None
+        return str(sentinel.metadata["etag"])
 
     async def _delete_rows(self, key: str, row_keys: list[str]) -> None:
         for start in range(0, len(row_keys), 100):
@@ -277,3 +309,10 @@ class HistoryStore:
             final = start + MAX_ROWS_PER_BATCH >= len(batch)
             etag = await self._submit(key, str(execution_id), chunk, etag, final)
         return children
+
+
+def _same_value(written: Any, stored: Any) -> bool:
+    """A column as written and as read back (datetimes come back aware, in UTC)."""
+    if isinstance(written, datetime) and written.tzinfo is None:
+        written = written.replace(tzinfo=UTC)
+    return bool(written == stored)

@@ -20,7 +20,7 @@ import contextlib
 import heapq
 import logging
 from collections import OrderedDict
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -44,6 +44,8 @@ class _Hold:
     """Seconds each receive or renewal hides the message for."""
     renew_at: float
     """Loop time of the next renewal: half its visibility after the last receive or renewal."""
+    applied: bool = False
+    """Its effect is committed: it may only be deleted now, never put back."""
 
 
 class HeldMessages:
@@ -104,6 +106,14 @@ class HeldMessages:
         return True
 
     # -- settling -------------------------------------------------------------------------------
+    def mark_applied(self, messages: Iterable[ReceivedMessage]) -> None:
+        """The messages' effects are committed (history written): from now on they are deleted,
+        and an abandon of any of them does nothing."""
+        for message in messages:
+            held = self._held.get(message.message_id)
+            if held is not None and held.message is message:
+                held.applied = True
+
     async def delete(self, message: ReceivedMessage) -> None:
         """Delete an applied message, retrying storage failures while it is still held; a message
         that is gone (its pop receipt lapsed) is remembered so a copy is deleted, not re-applied."""
@@ -139,11 +149,18 @@ class HeldMessages:
                     )
                     self._remember_unsettled(message.message_id)
                 return
+        except asyncio.CancelledError:
+            self._remember_unsettled(message.message_id)
+            raise
         finally:
             self._release(message)
 
     async def abandon(self, message: ReceivedMessage, delay_seconds: int | None = None) -> None:
-        """Make a message visible again (after the DTFx back-off, or `delay_seconds`)."""
+        """Make a held message visible again (after the DTFx back-off, or `delay_seconds`);
+        nothing for a message already settled or applied."""
+        held = self._held.get(message.message_id)
+        if held is None or held.message is not message or held.applied:
+            return
         try:
             await message.queue.abandon(message, delay_seconds)
         except Exception as exc:  # noqa: BLE001 - it reappears when its hold lapses anyway

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -71,6 +71,8 @@ _LATE_MERGE_SECONDS = 1.0
 """A checkpoint whose Instances merge ends this long after its history write is checked (a
 zombie worker waking up, a partition lost meanwhile); normally the gap is milliseconds."""
 _STALE_START_DEQUEUES = 10
+_INSTANCE_MERGE_RETRIES = 12
+"""Background retries of a failed Instances merge after a committed checkpoint (~5 min)."""
 _TERMINAL = (
     OrchestrationStatus.Completed,
     OrchestrationStatus.Failed,
@@ -115,6 +117,7 @@ class OrchestrationDispatcher:
         self._episodes: set[asyncio.Task[None]] = set()
         self._inbox: dict[str, list[ReceivedMessage]] = {}
         self._runners: dict[str, asyncio.Task[None]] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self.local_activities: ActivityHandoff | None = None
         self._slots = asyncio.Semaphore(options.max_concurrent_orchestrator_functions)
         self._buffered = 0
@@ -152,6 +155,9 @@ class OrchestrationDispatcher:
         leftovers = [m for batch in self._inbox.values() for m in batch]
         self._inbox.clear()
         await self._abandon(leftovers, delay=0)
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
 
     # -- fetching -----------------------------------------------------------------------------
     async def _partition_loop(self, index: int) -> None:
@@ -515,20 +521,23 @@ class OrchestrationDispatcher:
             log.info("%s was checkpointed by another worker; abandoning this episode", instance_id)
             await self._abandon([*triage.consumed, *triage.abandoned], delay=0)
             return None, None
+        # Committed. From here on the batch's messages are applied: they are deleted, never put
+        # back (a redelivered EventRaised would be applied twice), whatever fails below.
+        self._held.mark_applied(triage.consumed)
         fault_point("after-history-write")
         await stall_point("after-history-write")
         columns = _instance_columns(outcome, first == 0)
-        status = StatusMark(
+        status: StatusMark | None = StatusMark(
             outcome.execution_id,
             columns["RuntimeStatus"],
             columns["CustomStatus"],
             time.monotonic(),
         )
+        assert status is not None
         if self._status_changed(previous, status, first == 0):
-            await self._hub.instances.merge(instance_id, columns)
-            late = time.monotonic() - status.written_at > _LATE_MERGE_SECONDS
-            if late or not self.owns(instance_id):
-                await self._undo_late_merge(instance_id, etag, outcome.execution_id)
+            if not await self._merge_instance_row(instance_id, columns, status, etag):
+                status = None
+                self._in_background(self._retry_instance_merge(instance_id, columns, etag))
         else:
             assert previous is not None
             status = previous
@@ -536,6 +545,53 @@ class OrchestrationDispatcher:
         await stall_point("before-inbound-delete")
         await self._settle(triage)
         return etag, status
+
+    async def _merge_instance_row(
+        self, instance_id: str, columns: dict[str, Any], status: StatusMark, etag: str
+    ) -> bool:
+        """Merge a committed checkpoint's Instances columns (then undo it if it landed late);
+        False when storage failed (the caller retries in the background)."""
+        try:
+            await self._hub.instances.merge(instance_id, columns)
+            late = time.monotonic() - status.written_at > _LATE_MERGE_SECONDS
+            if late or not self.owns(instance_id):
+                await self._undo_late_merge(instance_id, etag, columns["ExecutionId"])
+        except Exception as exc:  # noqa: BLE001 - history is committed; the row is repaired later
+            log.warning(
+                "%s: updating the Instances row failed after the history was written: %s; "
+                "retrying in the background",
+                instance_id,
+                describe_storage_error(exc),
+            )
+            return False
+        return True
+
+    async def _retry_instance_merge(
+        self, instance_id: str, columns: dict[str, Any], etag: str
+    ) -> None:
+        """Retry a committed checkpoint's Instances merge with back-off. It lands late by
+        definition, so it is checked against history afterwards (`_undo_late_merge`)."""
+        delay = 1.0
+        for _ in range(_INSTANCE_MERGE_RETRIES):
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+            try:
+                await self._hub.instances.merge(instance_id, columns)
+                await self._undo_late_merge(instance_id, etag, columns["ExecutionId"])
+            except Exception as exc:  # noqa: BLE001 - storage still failing: try again
+                log.debug("%s: Instances merge retry failed: %s", instance_id, exc)
+                continue
+            log.info("%s: the Instances row is up to date again", instance_id)
+            return
+        log.error(
+            "%s: gave up updating the Instances row; the next episode or message repairs it",
+            instance_id,
+        )
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _undo_late_merge(self, instance_id: str, etag: str, execution_id: str) -> None:
         """An Instances merge that landed late (this worker stalled after its history write, or
