@@ -8,7 +8,8 @@ instance's status. No I/O: the worker turns decisions into messages and rows.
 Rules, as in DTFx: one sequence-id counter per execution; a scheduling event in history must meet an
 action the code produced under the same id, of the same kind and name, or the orchestration fails as
 non-deterministic; completions find their task by TaskScheduledId / TimerId and duplicates are
-ignored; OrchestratorStarted drives `current_utc_datetime`.
+ignored; OrchestratorStarted drives `current_utc_datetime`. An EventRaised goes to the oldest live
+waiter of its name (`TaskBase._is_live`), otherwise it is buffered for the next waiter to become live.
 """
 
 from __future__ import annotations
