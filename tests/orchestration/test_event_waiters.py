@@ -11,6 +11,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from durable_ext import OrchestrationRuntimeStatus
 from durable_ext.orchestration import (
     DurableOrchestrationContext,
     OrchestrationExecutor,
@@ -22,7 +23,7 @@ from durable_ext.testing import ExternalEvent, OrchestrationResult, run_orchestr
 from .history_builder import HistoryBuilder
 
 ROUND = timedelta(minutes=10)
-COMPLETED = "Completed"
+COMPLETED = OrchestrationRuntimeStatus.Completed
 
 
 def approval_loop(ctx: DurableOrchestrationContext):
@@ -74,13 +75,13 @@ def replayed_output(fn: Any, result: OrchestrationResult) -> str | None:
 
 def test_event_before_the_first_timeout_wins_round_one() -> None:
     result = approvals_at(5)
-    assert result.status.value == COMPLETED
+    assert result.status is COMPLETED
     assert result.output == {"attempt": 0, "approval": "yes@5"}
 
 
 def test_event_between_timeouts_goes_to_the_live_round_not_the_dead_one() -> None:
     result = approvals_at(15)
-    assert result.status.value == COMPLETED
+    assert result.status is COMPLETED
     assert result.output == {"attempt": 1, "approval": "yes@15"}
 
 
@@ -91,7 +92,7 @@ def test_event_in_the_last_round_wins_it() -> None:
 
 def test_event_after_the_last_timeout_is_not_applied() -> None:
     result = approvals_at(35)
-    assert result.status.value == COMPLETED
+    assert result.status is COMPLETED
     assert result.output == "timed out"
     assert raised(result) == []
 
@@ -110,7 +111,7 @@ def test_event_in_the_batch_of_the_last_timeout_after_it_is_not_applied() -> Non
 
 def test_two_events_in_one_batch_between_timeouts_go_to_successive_live_rounds() -> None:
     result = approvals_at(15, 15, fn=two_approvals)
-    assert result.status.value == COMPLETED
+    assert result.status is COMPLETED
     assert result.output == [[1, "yes@15"], [2, "yes@15"]]
     assert result.episodes == 3  # start, first timeout, both events together
 
@@ -207,7 +208,7 @@ def test_a_waiter_whose_task_all_failed_is_dead() -> None:
     result = run_orchestration(
         orch, activities={"Check": check}, events=[ExternalEvent("Approval", "ok", at=ROUND)]
     )
-    assert result.status.value == COMPLETED
+    assert result.status is COMPLETED
     assert result.output == ["check failed", "ok"]
 
 
