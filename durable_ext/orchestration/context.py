@@ -244,7 +244,8 @@ class DurableOrchestrationContext:
         return self._new_timer(_utc(fire_at))
 
     def wait_for_external_event(self, name: str, expected_type: type | None = None) -> TaskBase:
-        """Wait for an event raised to this instance; events raised earlier are buffered, FIFO."""
+        """Wait for an event raised to this instance (each event goes to the oldest live waiter of
+        its name, otherwise it is buffered for the next one: docs/api.md, "External events")."""
         if not name:
             raise ValueError("External event name cannot be empty.")
         return AtomicTask(name, WaitForEvent(name), expected_type)

@@ -8,7 +8,8 @@ instance's status. No I/O: the worker turns decisions into messages and rows.
 Rules, as in DTFx: one sequence-id counter per execution; a scheduling event in history must meet an
 action the code produced under the same id, of the same kind and name, or the orchestration fails as
 non-deterministic; completions find their task by TaskScheduledId / TimerId and duplicates are
-ignored; OrchestratorStarted drives `current_utc_datetime`.
+ignored; OrchestratorStarted drives `current_utc_datetime`. An EventRaised goes to the oldest live
+waiter of its name (`TaskBase._is_live`), otherwise it is buffered for the next waiter to become live.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ class OrchestrationExecutor:
         self._next_id = 0
         self._open: dict[int, AtomicTask] = {}
         self._pending: dict[int, AtomicTask] = {}
-        self._waiters: dict[str, deque[AtomicTask]] = {}
+        self._waiters: dict[str, list[AtomicTask]] = {}
         self._entity_waiters: dict[str, AtomicTask] = {}
         self._buffered: dict[str, deque[EventRaised]] = {}
         self._generator: Generator[Any, Any, Any] | None = None
@@ -237,12 +238,31 @@ class OrchestrationExecutor:
         return uuid.uuid5(_SUB_ORCHESTRATION_NAMESPACE, seed).hex
 
     def _register_waiter(self, task: AtomicTask, name: str) -> None:
-        buffered = self._buffered.get(name)
-        if buffered:
-            event = buffered.popleft()
-            self._deliver(task, event.input, event.is_played)
-        else:
-            self._waiters.setdefault(name, deque()).append(task)
+        """Queue a new waiter; `_step` hands it a buffered event once the yield is scheduled."""
+        self._waiters.setdefault(name, []).append(task)
+
+    def _take_live_waiter(self, name: str) -> AtomicTask | None:
+        """Remove and return the oldest live waiter for `name`; dead ones stay queued.
+
+        A dead waiter (every task_any/task_all it belongs to decided, not yielded itself since)
+        keeps its place: the code may yield it again, and then it is live and served in turn.
+        """
+        waiters = self._waiters.get(name, [])
+        for index, task in enumerate(waiters):
+            if task._is_live():
+                del waiters[index]
+                return task
+        return None
+
+    def _feed_buffered(self) -> None:
+        """Hand buffered events, oldest first, to waiters the last yield made live."""
+        for name in list(self._buffered):
+            events = self._buffered[name]
+            while events and (task := self._take_live_waiter(name)) is not None:
+                event = events.popleft()
+                self._deliver(task, event.input, event.is_played)
+            if not events:
+                del self._buffered[name]
 
     # -- event processing --------------------------------------------------------------------
     def _process(self, event: HistoryEvent, replaying: bool) -> None:
@@ -373,9 +393,9 @@ class OrchestrationExecutor:
         if entity_task is not None:
             self._deliver_entity_response(entity_task, event)
             return
-        waiters = self._waiters.get(name)
-        if waiters:
-            self._deliver(waiters.popleft(), event.input, event.is_played)
+        task = self._take_live_waiter(name)
+        if task is not None:
+            self._deliver(task, event.input, event.is_played)
         else:
             self._buffered.setdefault(name, deque()).append(event)
 
@@ -467,7 +487,10 @@ class OrchestrationExecutor:
         if not isinstance(yielded, TaskBase):
             self._fail(OrchestratorUsageError(self._bad_yield_message(yielded)))
             return
+        yielded._yielded = True
         self.schedule(yielded)
+        if self._buffered:
+            self._feed_buffered()
         self._awaited = yielded
 
     @staticmethod

@@ -52,11 +52,26 @@ class TaskBase:
         self.actions = actions
         self._parents: list[CompoundTask] = []
         self._is_scheduled = False
+        self._yielded = False
 
     @property
     def is_completed(self) -> bool:
         """True once the task succeeded or failed."""
         return self.state is not TaskState.RUNNING
+
+    def _is_live(self) -> bool:
+        """Whether the code may still wait for this task (delivery of external events asks).
+
+        A task is live while it is running and either the code yielded it itself, or it belongs to
+        no task_all/task_any, or one of the compounds it belongs to is live. So a task is dead once
+        every compound it belongs to is decided (or itself dead) and the code has not yielded it
+        since; yielding it again brings it back to life.
+        """
+        if self.is_completed:
+            return False
+        if self._yielded or not self._parents:
+            return True
+        return any(parent._is_live() for parent in self._parents)
 
     def change_state(self, state: TaskState) -> None:
         self.state = state
