@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from .. import clock
@@ -36,6 +36,7 @@ from ..orchestration.history import (
     ExecutionSuspended,
     ExecutionTerminated,
     HistoryEvent,
+    OrchestrationInstance,
     OrchestrationStatus,
     SubOrchestrationInstanceCompleted,
     SubOrchestrationInstanceFailed,
@@ -67,6 +68,9 @@ _RESPONSES = (
     TimerFired,
 )
 _OUT_OF_ORDER_GRACE = 5
+_BEFORE_START = (*_RESPONSES, EventRaised, ExecutionSuspended, ExecutionResumed)
+"""Messages that may reach an instance before its start (a delayed or scheduled start): put back
+until it has started."""
 _LATE_MERGE_SECONDS = 1.0
 """A checkpoint whose Instances merge ends this long after its history write is checked (a
 zombie worker waking up, a partition lost meanwhile); normally the gap is milliseconds."""
@@ -93,6 +97,9 @@ class _Triage:
         self.abandoned: list[ReceivedMessage] = []
         self.new_start: ExecutionStarted | None = None
         self.terminate_unstarted = False
+        self.awaiting_start: list[ReceivedMessage] = []
+        """Messages for an instance with no history, past their grace: kept while the Instances
+        row says Pending (the start is on its way), else discarded."""
         self.finished_instance = False
         self.duplicate_start = False
         self.judged_by_history = False
@@ -215,7 +222,7 @@ class OrchestrationDispatcher:
     async def _drain(self, instance_id: str) -> None:
         try:
             while batch := self._inbox.pop(instance_id, None):
-                batch.sort(key=lambda m: (m.inserted_on, m.data.sequence_number))
+                batch.sort(key=_arrival_order)
                 try:
                     async with self._slots:
                         await self._process(instance_id, batch)
@@ -248,7 +255,9 @@ class OrchestrationDispatcher:
             verdicts = await self._vet_restarts(instance_id, loaded, messages)
             triage = self._triage(instance_id, loaded, messages, verdicts)
         if triage.terminate_unstarted:
-            await self._terminate_unstarted(instance_id, triage)
+            await self._start_to_terminate(instance_id, triage)
+        if triage.awaiting_start:
+            await self._sort_awaiting_start(instance_id, triage)
         if not triage.events and triage.new_start is None:
             if triage.finished_instance:
                 await self._repair_instance_row(instance_id, loaded)
@@ -418,30 +427,48 @@ class OrchestrationDispatcher:
             triage.terminate_unstarted = True
             triage.events.append(event)
             triage.consumed.append(message)
-        elif (
-            isinstance(event, (*_RESPONSES, EventRaised))
-            and message.dequeue_count <= _OUT_OF_ORDER_GRACE
-        ):
-            triage.abandoned.append(message)
+        elif isinstance(event, _BEFORE_START):
+            if message.dequeue_count <= _OUT_OF_ORDER_GRACE:
+                triage.abandoned.append(message)
+            else:
+                triage.awaiting_start.append(message)
         else:
             log.info("No such instance %s; discarding %s", instance_id, type(event).__name__)
             triage.consumed.append(message)
 
-    async def _terminate_unstarted(self, instance_id: str, triage: _Triage) -> None:
-        reason = next(e.input for e in triage.events if isinstance(e, ExecutionTerminated))
+    async def _start_to_terminate(self, instance_id: str, triage: _Triage) -> None:
+        """A Terminate that reaches an instance before its start (the start is scheduled for later,
+        or was put back): when the client's Pending row exists, start that execution from the row
+        and terminate it in the same episode, so history and row agree that it was terminated and
+        the start message, when it comes, is a duplicate. Otherwise there is no such instance."""
+        row = await self._hub.instances.get(instance_id)
+        if row is None or row.runtime_status != "Pending" or not row.execution_id:
+            log.info("No such instance %s; discarding ExecutionTerminated", instance_id)
+            triage.events.clear()
+            return
+        triage.new_start = ExecutionStarted(
+            timestamp=row.created_time or clock.utc_now(),
+            orchestration_instance=OrchestrationInstance(instance_id, row.execution_id),
+            name=row.name,
+            version=row.version,
+            input=row.input,
+            tags=row.tags,
+            scheduled_start_time=row.scheduled_start_time,
+            generation=row.generation,
+        )
+
+    async def _sort_awaiting_start(self, instance_id: str, triage: _Triage) -> None:
         row = await self._hub.instances.get(instance_id, fetch_payloads=False)
         if row is not None and row.runtime_status == "Pending":
-            now = clock.utc_now()
-            await self._hub.instances.merge(
+            triage.abandoned += triage.awaiting_start
+            return
+        for message in triage.awaiting_start:
+            log.info(
+                "No such instance %s; discarding %s",
                 instance_id,
-                {
-                    "RuntimeStatus": "Terminated",
-                    "Output": codec.encode(reason or ""),
-                    "CompletedTime": now,
-                    "LastUpdatedTime": now,
-                },
+                type(message.data.event).__name__,
             )
-        triage.events.clear()
+        triage.consumed += triage.awaiting_start
 
     async def _repair_started_row(self, instance_id: str, loaded: LoadedHistory) -> None:
         """A redelivered start of a running instance: its first checkpoint wrote history but may
@@ -664,6 +691,16 @@ class OrchestrationDispatcher:
 
     async def _abandon(self, messages: list[ReceivedMessage], delay: int | None = None) -> None:
         await asyncio.gather(*(self._held.abandon(m, delay) for m in messages))
+
+
+def _arrival_order(message: ReceivedMessage) -> tuple[bool, datetime, int]:
+    """ExecutionStarted first (DTFx `ReconcileMessagesWithState`), then queue insertion time and
+    the sender's sequence number: a Terminate or Suspend sent with its start applies after it."""
+    return (
+        not isinstance(message.data.event, ExecutionStarted),
+        message.inserted_on,
+        message.data.sequence_number,
+    )
 
 
 def _started(events: Iterable[HistoryEvent]) -> ExecutionStarted | None:

@@ -26,6 +26,8 @@ HIDDEN_SECONDS = 4
 
 def _registry(ran: list[str]) -> FunctionRegistry:
     def chain(context: DurableOrchestrationContext) -> Any:
+        if context.get_input() == "wait":
+            yield context.wait_for_external_event("go")
         return (yield context.call_activity("note", context.instance_id))
 
     def note(instance_id: str) -> str:
@@ -38,9 +40,11 @@ def _registry(ran: list[str]) -> FunctionRegistry:
     return registry
 
 
-async def _start_hidden(azurite: AzuriteInstance, rt: Runtime, instance_id: str) -> None:
+async def _start_hidden(
+    azurite: AzuriteInstance, rt: Runtime, instance_id: str, wait: bool = False
+) -> None:
     """start_new, then take its start message off the queue for HIDDEN_SECONDS."""
-    await rt.client.start_new("chain", instance_id)
+    await rt.client.start_new("chain", instance_id, "wait" if wait else None)
     name = rt.hub.control_queue_for(instance_id).name
     async with QueueClient.from_connection_string(azurite.connection_string, name) as queue:
         taken = [m async for m in queue.receive_messages(visibility_timeout=HIDDEN_SECONDS)]
@@ -89,7 +93,7 @@ async def test_a_suspend_before_the_start_applies_after_it(
     registry = _registry(ran)
     connection = azurite.connection_string
     async with Runtime(registry, connection=connection, hub=hub_name, run_worker=False) as rt:
-        await _start_hidden(azurite, rt, instance_id)
+        await _start_hidden(azurite, rt, instance_id, wait=True)
         await rt.client.suspend(instance_id, "hold on")
     async with Runtime(registry, connection=connection, hub=hub_name, options=fast_options()) as rt:
 
@@ -99,6 +103,7 @@ async def test_a_suspend_before_the_start_applies_after_it(
 
         await wait_until(suspended, timeout=DEADLINE, what="the instance to be suspended")
         await rt.client.resume(instance_id, "go")
+        await rt.client.raise_event(instance_id, "go")
         status = await rt.client.wait_for_completion(instance_id, timeout=DEADLINE)
 
     assert status.runtime_status is OrchestrationRuntimeStatus.Completed, status.to_json()
