@@ -89,7 +89,7 @@ def run_episode(
         executor,
         orchestrator,
         instance_id=instance_id,
-        past_events=past_events,
+        past_events=list(past_events),
         new_events=new_events,
         now=now,
         options=options,
@@ -102,7 +102,7 @@ def continue_episode(
     orchestrator: Callable[[DurableOrchestrationContext], Any],
     *,
     instance_id: str,
-    past_events: Sequence[HistoryEvent],
+    past_events: list[HistoryEvent],
     new_events: Sequence[HistoryEvent],
     now: datetime,
     options: ReplayOptions | None = None,
@@ -111,13 +111,18 @@ def continue_episode(
     """Apply `new_events` to an executor that has already processed `past_events`.
 
     This is how the instance cache resumes an orchestration without replaying it: the executor
-    kept in memory is exactly the one a full replay of `past_events` would rebuild.
+    kept in memory is exactly the one a full replay of `past_events` would rebuild. The episode's
+    events are appended to `past_events` in place (it becomes the outcome's `events`), so an
+    episode costs its new events, not a copy of the whole history.
     """
     episode = [OrchestratorStarted(timestamp=now), *new_events]
     executor.apply(episode, replaying=False)
     result = executor.take_decisions()
-    events = [*past_events, *episode, *result.decisions, OrchestratorCompleted(timestamp=now)]
-    first_new = len(past_events)
+    events = past_events
+    first_new = len(events)
+    events += episode
+    events += result.decisions
+    events.append(OrchestratorCompleted(timestamp=now))
     started = _started_event(events)
     if started is None:
         raise ValueError(f"instance {instance_id!r} has no ExecutionStarted event")

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..orchestration.executor import OrchestrationExecutor
+from ..orchestration.history_summary import HistorySummary
 from ..storage.history_store import LoadedHistory
 
 __all__ = ["CachedInstance", "InstanceCache", "StatusMark"]
@@ -40,6 +41,7 @@ class CachedInstance:
 
     executor: OrchestrationExecutor
     history: LoadedHistory
+    summary: HistorySummary
     status: StatusMark | None = None
     last_used: float = field(default_factory=time.monotonic)
 

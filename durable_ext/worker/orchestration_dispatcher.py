@@ -44,6 +44,7 @@ from ..orchestration.history import (
     TaskFailed,
     TimerFired,
 )
+from ..orchestration.history_summary import HistorySummary
 from ..storage.errors import describe_storage_error
 from ..storage.history_store import CheckpointConflict, LoadedHistory
 from ..storage.queues import ReceivedMessage
@@ -244,16 +245,19 @@ class OrchestrationDispatcher:
     async def _process(self, instance_id: str, messages: list[ReceivedMessage]) -> None:
         await stall_point("episode-start")
         cached = self.cache.take(instance_id)
-        loaded = cached.history if cached is not None else await self._hub.history.load(instance_id)
-        verdicts = await self._vet_restarts(instance_id, loaded, messages)
-        triage = self._triage(instance_id, loaded, messages, verdicts)
+        if cached is not None:
+            loaded, summary = cached.history, cached.summary
+        else:
+            loaded, summary = await self._load(instance_id)
+        verdicts = await self._vet_restarts(instance_id, loaded, summary, messages)
+        triage = self._triage(instance_id, loaded, summary, messages, verdicts)
         if cached is not None and triage.judged_by_history:
             # Another worker may have moved the instance on (a stolen partition): never drop or
             # defer a message on the word of a cached history; check storage first.
             cached = None
-            loaded = await self._hub.history.load(instance_id)
-            verdicts = await self._vet_restarts(instance_id, loaded, messages)
-            triage = self._triage(instance_id, loaded, messages, verdicts)
+            loaded, summary = await self._load(instance_id)
+            verdicts = await self._vet_restarts(instance_id, loaded, summary, messages)
+            triage = self._triage(instance_id, loaded, summary, messages, verdicts)
         if triage.terminate_unstarted:
             await self._start_to_terminate(instance_id, triage)
         if triage.awaiting_start:
@@ -267,15 +271,17 @@ class OrchestrationDispatcher:
             if cached is not None:
                 self.cache.put(instance_id, cached)
             return
-        past = [] if triage.new_start is not None else loaded.events
+        new_execution = triage.new_start is not None
+        past = [] if new_execution else loaded.events
         new_events: list[HistoryEvent] = [triage.new_start] if triage.new_start is not None else []
         new_events += triage.events
         # The orchestration clock (`current_utc_datetime`) never goes backwards, and after a timer
         # fires it is at least the timer's fire time, whatever this worker's clock says (jumps and
         # skew between workers: durable_ext/clock.py). Timer delays are measured on this clock.
         fired = (e.fire_at for e in new_events if isinstance(e, TimerFired) and e.fire_at)
-        now = max([clock.utc_now(), *(e.timestamp for e in past), *fired])
-        orchestrator = self._orchestrator_for(triage.new_start or _started(past))
+        latest = [] if new_execution or summary.latest is None else [summary.latest]
+        now = max([clock.utc_now(), *latest, *fired])
+        orchestrator = self._orchestrator_for(triage.new_start or summary.started)
         episode: dict[str, Any] = {
             "instance_id": instance_id,
             "past_events": past,
@@ -290,15 +296,30 @@ class OrchestrationDispatcher:
         for warning in outcome.result.warnings:
             log.debug("%s: %s", instance_id, warning)
         previous = cached.status if cached is not None else None
-        etag, status = await self._checkpoint(instance_id, loaded, outcome, triage, previous)
+        past_episodes = summary.episodes if outcome.first_new_index else 0
+        etag, status = await self._checkpoint(
+            instance_id, loaded, outcome, triage, previous, past_episodes
+        )
         if etag is not None and not outcome.executor.is_finished:
             stored = LoadedHistory(
                 outcome.events, etag, outcome.execution_id, len(outcome.events) + 1
             )
-            self.cache.put(instance_id, CachedInstance(outcome.executor, stored, status))
+            if outcome.first_new_index:
+                summary.add(outcome.events[outcome.first_new_index :])
+            else:
+                summary = HistorySummary.of(outcome.events)
+            self.cache.put(instance_id, CachedInstance(outcome.executor, stored, summary, status))
+
+    async def _load(self, instance_id: str) -> tuple[LoadedHistory, HistorySummary]:
+        loaded = await self._hub.history.load(instance_id)
+        return loaded, HistorySummary.of(loaded.events)
 
     async def _vet_restarts(
-        self, instance_id: str, loaded: LoadedHistory, messages: list[ReceivedMessage]
+        self,
+        instance_id: str,
+        loaded: LoadedHistory,
+        summary: HistorySummary,
+        messages: list[ReceivedMessage],
     ) -> dict[str, str]:
         """Tell a client's restart of a finished instance from a stale start message.
 
@@ -308,7 +329,7 @@ class OrchestrationDispatcher:
         stale: a redelivered start of an earlier execution, e.g. the first generation of a
         continue-as-new instance. Verdicts by message id: "accept", "stale" or "early".
         """
-        if not any(isinstance(e, ExecutionCompleted) for e in loaded.events):
+        if not summary.finished:
             return {}
         candidates = [
             m
@@ -337,13 +358,14 @@ class OrchestrationDispatcher:
         self,
         instance_id: str,
         loaded: LoadedHistory,
+        summary: HistorySummary,
         messages: list[ReceivedMessage],
         verdicts: dict[str, str],
     ) -> _Triage:
         triage = _Triage()
-        started = _started(loaded.events)
-        finished = any(isinstance(e, ExecutionCompleted) for e in loaded.events)
-        scheduled = {e.event_id for e in loaded.events if e.event_id >= 0}
+        started = summary.started
+        finished = summary.finished
+        scheduled = summary.scheduled
         for message in messages:
             event = message.data.event
             if isinstance(event, ExecutionStarted):
@@ -527,11 +549,13 @@ class OrchestrationDispatcher:
         outcome: EpisodeOutcome,
         triage: _Triage,
         previous: StatusMark | None,
+        past_episodes: int,
     ) -> tuple[str | None, StatusMark | None]:
         """Commit an episode in DTFx order: the new sentinel ETag (None if another writer won)
         and what the Instances row now holds (see `WorkerOptions.instance_status_refresh`)."""
         now = outcome.events[-1].timestamp
-        await asyncio.gather(*(self._send(item) for item in outbound_messages(outcome, now)))
+        outbound = outbound_messages(outcome, now, past_episodes)
+        await asyncio.gather(*(self._send(item) for item in outbound))
         fault_point("after-outbound-send")
         await stall_point("after-outbound-send")
         first = outcome.first_new_index

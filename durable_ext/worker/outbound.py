@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -41,15 +42,21 @@ class Outbound:
     delay: timedelta | None = None
 
 
-def episode_number(events: list[HistoryEvent]) -> int:
+def episode_number(events: Iterable[HistoryEvent]) -> int:
     return sum(1 for e in events if isinstance(e, OrchestratorStarted))
 
 
-def outbound_messages(outcome: EpisodeOutcome, now: datetime) -> list[Outbound]:
-    """Messages for every decision of the episode, plus the parent's notice on completion."""
+def outbound_messages(
+    outcome: EpisodeOutcome, now: datetime, past_episodes: int
+) -> list[Outbound]:
+    """Messages for every decision of the episode, plus the parent's notice on completion.
+
+    `past_episodes`: the episodes of the execution before this one (0 for a new execution), so
+    that the episode number is found from the new events alone.
+    """
     started = outcome.started
     me = started.orchestration_instance or OrchestrationInstance("")
-    episode = episode_number(outcome.events)
+    episode = past_episodes + episode_number(outcome.events[outcome.first_new_index :])
     out: list[Outbound] = []
     for item in outcome.decisions:
         decision = item.event

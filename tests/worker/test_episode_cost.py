@@ -1,0 +1,153 @@
+"""An episode of a cached instance costs its new events, not its whole history (issue 10, point 6).
+
+A chain orchestration is advanced to step N in memory (the same replay code the worker runs), its
+history written to storage as the worker would have written it, and the worker's instance cache
+given that executor, with the history in a list that counts every event read from it. Then one
+real activity result arrives through the queue, and the worker runs one episode and checkpoint.
+The events it touched must be a small multiple of the episode's new events, the same at step 100
+as at step 10,000.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any, SupportsIndex, overload
+
+import pytest
+
+from durable_ext import DurableOrchestrationContext, OrchestrationRuntimeStatus
+from durable_ext.clock import utc_now
+from durable_ext.orchestration.episode import continue_episode, run_episode
+from durable_ext.orchestration.history import (
+    ExecutionStarted,
+    HistoryEvent,
+    OrchestrationInstance,
+    TaskCompleted,
+)
+from durable_ext.orchestration.history_summary import HistorySummary
+from durable_ext.runtime import Runtime
+from durable_ext.storage.history_store import LoadedHistory
+from durable_ext.storage.messages import MessageData
+from durable_ext.worker import FunctionRegistry
+from durable_ext.worker.instance_cache import CachedInstance
+from tests.azurite import AzuriteInstance
+from tests.storage.raw_state import wait_until
+from tests.worker.conftest import fast_options
+
+DEADLINE = 60.0
+NEW_EVENTS = 4
+"""OrchestratorStarted, TaskCompleted, ExecutionCompleted, OrchestratorCompleted."""
+MAX_TOUCHES_PER_NEW_EVENT = 4
+
+
+class CountingList(list[HistoryEvent]):
+    """A history that counts the events read from it (iteration, indexing, slicing)."""
+
+    touched = 0
+
+    def __iter__(self) -> Iterator[HistoryEvent]:
+        for event in super().__iter__():
+            self.touched += 1
+            yield event
+
+    def __reversed__(self) -> Iterator[HistoryEvent]:
+        for event in super().__reversed__():
+            self.touched += 1
+            yield event
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> HistoryEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[HistoryEvent]: ...
+
+    def __getitem__(self, index: Any) -> Any:
+        result = super().__getitem__(index)
+        self.touched += len(result) if isinstance(index, slice) else 1
+        return result
+
+
+def chain(context: DurableOrchestrationContext) -> Any:
+    steps = context.get_input()
+    for step in range(steps):
+        yield context.call_activity("step", step)
+    return steps
+
+
+def _advanced(instance_id: str, execution_id: str, steps: int) -> tuple[Any, list[HistoryEvent]]:
+    """The executor and history of `chain` waiting for its last activity."""
+    start = ExecutionStarted(
+        timestamp=utc_now(),
+        orchestration_instance=OrchestrationInstance(instance_id, execution_id),
+        name="chain",
+        input=json.dumps(steps),
+    )
+    outcome = run_episode(
+        chain, instance_id=instance_id, past_events=[], new_events=[start], now=utc_now()
+    )
+    events = outcome.events
+    for step in range(steps - 1):
+        done = TaskCompleted(timestamp=utc_now(), task_scheduled_id=step, result=json.dumps(step))
+        events = continue_episode(
+            outcome.executor,
+            chain,
+            instance_id=instance_id,
+            past_events=events,
+            new_events=[done],
+            now=utc_now(),
+        ).events
+    return outcome.executor, events
+
+
+@pytest.mark.parametrize("steps", [100, pytest.param(10_000, marks=pytest.mark.slow)])
+async def test_a_cached_episode_touches_only_its_new_events(
+    azurite: AzuriteInstance, hub_name: str, steps: int
+) -> None:
+    instance_id, execution_id = f"chain-{steps}", "e" * 32
+    executor, events = _advanced(instance_id, execution_id, steps)
+    registry = FunctionRegistry()
+    registry.add_orchestrator("chain", chain)
+    registry.add_activity("step", lambda step: step)
+    options = fast_options(instance_cache_idle_timeout=timedelta(minutes=5))
+    async with Runtime(
+        registry, connection=azurite.connection_string, hub=hub_name, options=options
+    ) as rt:
+        assert rt.worker is not None
+        etag = await rt.hub.history.append(instance_id, execution_id, events, 0, None)
+        await rt.hub.instances.merge(
+            instance_id,
+            {
+                "Name": "chain",
+                "ExecutionId": execution_id,
+                "RuntimeStatus": "Running",
+                "CreatedTime": events[1].timestamp,
+            },
+        )
+        dispatcher = rt.worker.orchestrations
+
+        async def owned() -> bool:
+            return dispatcher.owns(instance_id)
+
+        await wait_until(owned, timeout=DEADLINE, what="the worker to own the partition")
+        seeded = len(events)
+        history = CountingList(events)
+        stored = LoadedHistory(history, etag, execution_id, len(events) + 1)
+        dispatcher.cache.put(
+            instance_id, CachedInstance(executor, stored, HistorySummary.of(events))
+        )
+        last = TaskCompleted(
+            timestamp=utc_now(), task_scheduled_id=steps - 1, result=json.dumps(steps - 1)
+        )
+        target = OrchestrationInstance(instance_id, execution_id)
+        await rt.hub.send_to_instance(MessageData(last, target, steps, target))
+        status = await rt.client.wait_for_completion(instance_id, timeout=DEADLINE)
+        stored_events = (await rt.hub.history.load(instance_id)).events
+
+    assert status.runtime_status is OrchestrationRuntimeStatus.Completed, status.to_json()
+    assert status.output == steps
+    assert len(stored_events) == seeded + NEW_EVENTS, "the episode's events were not all stored"
+    assert history.touched <= MAX_TOUCHES_PER_NEW_EVENT * NEW_EVENTS, (
+        f"one episode at step {steps} touched {history.touched} history events"
+    )
