@@ -153,6 +153,9 @@ class HistoryStore:
         for number, batch in enumerate(batches):
             final = number == len(batches) - 1
             etag = await self._submit(key, execution_id, batch, etag, final)
+        from ..worker.fault_points import stall_point  # here: durable_ext.worker imports us
+
+        await stall_point("after-sentinel-write")
         new_length = first_index + len(events)
         if stale_rows > new_length:
             await self._delete_rows(key, [row_key(i) for i in range(new_length, stale_rows - 1)])
