@@ -4,6 +4,7 @@ ETag fences every checkpoint (DTFx `AzureTableTrackingStore`)."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,7 @@ from .. import clock
 from ..orchestration.history import HistoryEvent, OrchestrationStatus, event_from_fields
 from .keys import escape_key, odata_string
 from .large_payloads import LargePayloadStore, exceeds_property_limit
-from .rest.table_rows import BatchOperation, TableRows
+from .rest.table_rows import BatchOperation, Entity, TableRows
 
 __all__ = [
     "HistoryStore",
@@ -59,8 +60,6 @@ class LoadedHistory:
     events: list[HistoryEvent] = field(default_factory=list)
     etag: str | None = None
     execution_id: str | None = None
-    row_count: int = 0
-    """Rows of any execution found in the partition (to clear stale rows on a new execution)."""
 
 
 def event_to_row(event: HistoryEvent) -> dict[str, Any]:
@@ -91,21 +90,29 @@ class HistoryStore:
 
     async def load(self, instance_id: str) -> LoadedHistory:
         """The current execution's history (empty when the instance has none)."""
-        key = escape_key(instance_id)
-        rows = [row async for row in self._rows.query(f"PartitionKey eq {odata_string(key)}")]
-        loaded = LoadedHistory(row_count=len(rows))
-        sentinel = next((r for r in rows if r["RowKey"] == SENTINEL), None)
+        sentinel, execution_id, rows = await self._current_rows(escape_key(instance_id))
+        loaded = LoadedHistory(execution_id=execution_id)
         if sentinel is not None:
             loaded.etag = sentinel.metadata["etag"]
-            loaded.execution_id = sentinel.get("ExecutionId")
-        rows = sorted((r for r in rows if r["RowKey"] != SENTINEL), key=lambda r: r["RowKey"])
-        if rows and loaded.execution_id is None:
-            loaded.execution_id = rows[0].get("ExecutionId")
         for row in rows:
-            if row.get("ExecutionId") != loaded.execution_id:
-                break
             loaded.events.append(await self._row_to_event(row))
         return loaded
+
+    async def _current_rows(self, key: str) -> tuple[Entity | None, str | None, list[Entity]]:
+        """The sentinel, the current ExecutionId and that execution's rows in RowKey order.
+
+        Only the newest execution is kept, from RowKey 0: rows past its end may belong to an older,
+        longer one (never deleted, DTFx's layout), so the walk stops at the first row of another
+        ExecutionId. The ExecutionId is the sentinel's (the first row's when there is none).
+        """
+        rows = [row async for row in self._rows.query(f"PartitionKey eq {odata_string(key)}")]
+        sentinel = next((r for r in rows if r["RowKey"] == SENTINEL), None)
+        rows = sorted((r for r in rows if r["RowKey"] != SENTINEL), key=lambda r: r["RowKey"])
+        execution_id = sentinel.get("ExecutionId") if sentinel is not None else None
+        if execution_id is None and rows:
+            execution_id = rows[0].get("ExecutionId")
+        current = list(itertools.takewhile(lambda r: r.get("ExecutionId") == execution_id, rows))
+        return sentinel, execution_id, current
 
     async def _row_to_event(self, row: dict[str, Any]) -> HistoryEvent:
         data = dict(row)
@@ -122,14 +129,14 @@ class HistoryStore:
         events: list[HistoryEvent],
         first_index: int,
         etag: str | None,
-        *,
-        stale_rows: int = 0,
     ) -> str:
         """Write `events` at RowKeys from `first_index` under the sentinel ETag; the new ETag.
 
-        `etag` None means no sentinel exists yet (first checkpoint: insert it). `stale_rows` is
-        the row count of the partition before a new execution replaced the old one; rows past the
-        new history are deleted afterwards. Raises CheckpointConflict on 409/412.
+        `etag` None means no sentinel exists yet (first checkpoint: insert it). A new execution
+        is written from RowKey 0 over the old one; the old one's rows past its end stay (readers
+        stop at the first row of another ExecutionId), since deleting them outside the fenced
+        transaction could erase rows a newer owner wrote meanwhile. Raises CheckpointConflict on
+        409/412.
         """
         key = escape_key(instance_id)
         rows = []
@@ -156,9 +163,6 @@ class HistoryStore:
         from ..worker.fault_points import stall_point  # here: durable_ext.worker imports us
 
         await stall_point("after-sentinel-write")
-        new_length = first_index + len(events)
-        if stale_rows > new_length:
-            await self._delete_rows(key, [row_key(i) for i in range(new_length, stale_rows - 1)])
         assert etag is not None
         return etag
 
@@ -235,14 +239,9 @@ class HistoryStore:
         checkpoint raises CheckpointConflict). Returns the instance ids of the failed children.
         """
         key = escape_key(instance_id)
-        rows = [row async for row in self._rows.query(f"PartitionKey eq {odata_string(key)}")]
-        sentinel = next((r for r in rows if r["RowKey"] == SENTINEL), None)
+        sentinel, execution_id, current = await self._current_rows(key)
         if sentinel is None:
             return []
-        execution_id = sentinel.get("ExecutionId")
-        current = [
-            r for r in rows if r["RowKey"] != SENTINEL and r.get("ExecutionId") == execution_id
-        ]
         origins = {
             (r.get("EventType"), r.get("EventId")): r
             for r in current

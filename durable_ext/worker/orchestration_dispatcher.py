@@ -267,9 +267,7 @@ class OrchestrationDispatcher:
         previous = cached.status if cached is not None else None
         etag, status = await self._checkpoint(instance_id, loaded, outcome, triage, previous)
         if etag is not None and not outcome.executor.is_finished:
-            stored = LoadedHistory(
-                outcome.events, etag, outcome.execution_id, len(outcome.events) + 1
-            )
+            stored = LoadedHistory(outcome.events, etag, outcome.execution_id)
             self.cache.put(instance_id, CachedInstance(outcome.executor, stored, status))
 
     async def _vet_restarts(
@@ -499,7 +497,6 @@ class OrchestrationDispatcher:
                 outcome.events[first:],
                 first,
                 loaded.etag,
-                stale_rows=loaded.row_count if first == 0 else 0,
             )
         except CheckpointConflict:
             log.info("%s was checkpointed by another worker; abandoning this episode", instance_id)
