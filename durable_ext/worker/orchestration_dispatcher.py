@@ -519,6 +519,7 @@ class OrchestrationDispatcher:
         else:
             assert previous is not None
             status = previous
+        await self._hub.history.delete_unreferenced_blobs(instance_id)
         fault_point("before-inbound-delete")
         await stall_point("before-inbound-delete")
         await self._settle(triage)
