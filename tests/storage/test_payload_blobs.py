@@ -20,7 +20,6 @@ from durable_ext.orchestration.history import ExecutionStarted, TaskCompleted
 from durable_ext.runtime import Runtime
 from durable_ext.storage.history_store import LARGE_COLUMNS
 from durable_ext.storage.keys import escape_key
-from durable_ext.storage.large_payloads import BlobSuspects
 from durable_ext.worker import FunctionRegistry
 from tests.azurite import AzuriteInstance
 from tests.storage.raw_state import RawStorage, wait_until
@@ -178,19 +177,3 @@ async def test_a_blob_that_cannot_be_deleted_is_tried_again_after_the_next_check
         await wait_until(leased_gone, timeout=DEADLINE, what="the once-leased blob")
     assert status.runtime_status.value == "Completed", status.to_json()
     assert status.output == [PAD, PAD]
-
-
-def test_suspects_are_due_only_after_a_commit_and_bounded() -> None:
-    suspects = BlobSuspects(limit=2)
-    suspects.committed("a", "x")
-    assert suspects.take_due("a") is None, "no suspects, nothing to check"
-    suspects.add("a", ["a1"])
-    assert suspects.take_due("a") is None, "not before a checkpoint commits"
-    suspects.committed("a", "x")
-    assert suspects.take_due("a") == ("x", {"a1"})
-    assert suspects.take_due("a") is None
-    for instance_id in "abc":
-        suspects.add(instance_id, [f"{instance_id}1"])
-        suspects.committed(instance_id, "x")
-    assert suspects.take_due("a") is None, "the oldest instance is forgotten past the limit"
-    assert suspects.take_due("c") == ("x", {"c1"})
