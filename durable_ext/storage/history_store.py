@@ -4,7 +4,9 @@ ETag fences every checkpoint (DTFx `AzureTableTrackingStore`)."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -12,10 +14,11 @@ from typing import Any
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from .. import clock
+from ..fault_points import stall_point
 from ..orchestration.history import HistoryEvent, OrchestrationStatus, event_from_fields
 from .keys import escape_key, odata_string
-from .large_payloads import LargePayloadStore, exceeds_property_limit
-from .rest.table_rows import BatchOperation, TableRows
+from .large_payloads import BlobSuspects, LargePayloadStore, exceeds_property_limit
+from .rest.table_rows import BatchOperation, Entity, TableRows
 
 __all__ = [
     "HistoryStore",
@@ -41,8 +44,11 @@ LARGE_COLUMNS = (
     "FailureDetails",
     "Tags",
 )
+BLOB_NAME_COLUMNS = tuple(f"{column}BlobName" for column in LARGE_COLUMNS)
 _SYSTEM = {"PartitionKey", "RowKey", "Timestamp", "_Timestamp", "ExecutionId", "etag"}
 REWOUND_PREFIX = "Rewound: "
+
+log = logging.getLogger("durable_ext.history")
 
 
 class CheckpointConflict(Exception):
@@ -60,8 +66,6 @@ class LoadedHistory:
     events: list[HistoryEvent] = field(default_factory=list)
     etag: str | None = None
     execution_id: str | None = None
-    row_count: int = 0
-    """Rows of any execution found in the partition (to clear stale rows on a new execution)."""
 
 
 def event_to_row(event: HistoryEvent) -> dict[str, Any]:
@@ -89,24 +93,33 @@ class HistoryStore:
     def __init__(self, rows: TableRows, payloads: LargePayloadStore) -> None:
         self._rows = rows
         self._payloads = payloads
+        self._suspects = BlobSuspects()
 
     async def load(self, instance_id: str) -> LoadedHistory:
         """The current execution's history (empty when the instance has none)."""
-        key = escape_key(instance_id)
-        rows = [row async for row in self._rows.query(f"PartitionKey eq {odata_string(key)}")]
-        loaded = LoadedHistory(row_count=len(rows))
-        sentinel = next((r for r in rows if r["RowKey"] == SENTINEL), None)
+        sentinel, execution_id, rows = await self._current_rows(escape_key(instance_id))
+        loaded = LoadedHistory(execution_id=execution_id)
         if sentinel is not None:
             loaded.etag = sentinel.metadata["etag"]
-            loaded.execution_id = sentinel.get("ExecutionId")
-        rows = sorted((r for r in rows if r["RowKey"] != SENTINEL), key=lambda r: r["RowKey"])
-        if rows and loaded.execution_id is None:
-            loaded.execution_id = rows[0].get("ExecutionId")
         for row in rows:
-            if row.get("ExecutionId") != loaded.execution_id:
-                break
             loaded.events.append(await self._row_to_event(row))
         return loaded
+
+    async def _current_rows(self, key: str) -> tuple[Entity | None, str | None, list[Entity]]:
+        """The sentinel, the current ExecutionId and that execution's rows in RowKey order.
+
+        Only the newest execution is kept, from RowKey 0: rows past its end may belong to an older,
+        longer one (never deleted, DTFx's layout), so the walk stops at the first row of another
+        ExecutionId. The ExecutionId is the sentinel's (the first row's when there is none).
+        """
+        rows = [row async for row in self._rows.query(f"PartitionKey eq {odata_string(key)}")]
+        sentinel = next((r for r in rows if r["RowKey"] == SENTINEL), None)
+        rows = sorted((r for r in rows if r["RowKey"] != SENTINEL), key=lambda r: r["RowKey"])
+        execution_id = sentinel.get("ExecutionId") if sentinel is not None else None
+        if execution_id is None and rows:
+            execution_id = rows[0].get("ExecutionId")
+        current = list(itertools.takewhile(lambda r: r.get("ExecutionId") == execution_id, rows))
+        return sentinel, execution_id, current
 
     async def _row_to_event(self, row: dict[str, Any]) -> HistoryEvent:
         data = dict(row)
@@ -123,22 +136,47 @@ class HistoryStore:
         events: list[HistoryEvent],
         first_index: int,
         etag: str | None,
-        *,
-        stale_rows: int = 0,
     ) -> str:
         """Write `events` at RowKeys from `first_index` under the sentinel ETag; the new ETag.
 
-        `etag` None means no sentinel exists yet (first checkpoint: insert it). `stale_rows` is
-        the row count of the partition before a new execution replaced the old one; rows past the
-        new history are deleted afterwards. Raises CheckpointConflict on 409/412.
+        `etag` None means no sentinel exists yet (first checkpoint: insert it). A new execution
+        is written from RowKey 0 over the old one; the old one's rows past its end stay (readers
+        stop at the first row of another ExecutionId), since deleting them outside the fenced
+        transaction could erase rows a newer owner wrote meanwhile. Raises CheckpointConflict on
+        409/412.
+
+        Blob bookkeeping (see docs/payload-blobs.md): the property blobs of a write that fails
+        become suspects, so do those of the rows a new execution replaces; once this write
+        commits, `delete_unreferenced_blobs` deletes the suspects no committed row references.
         """
         key = escape_key(instance_id)
+        if first_index == 0 and etag is not None:
+            self._suspects.add(instance_id, await self._replaced_blobs(key))
+        uploaded: list[str] = []
+        try:
+            etag = await self._write(key, execution_id, events, first_index, etag, uploaded)
+        except BaseException:
+            self._suspects.add(instance_id, uploaded)
+            raise
+        self._suspects.committed(instance_id, execution_id)
+        await stall_point("after-sentinel-write")
+        return etag
+
+    async def _write(
+        self,
+        key: str,
+        execution_id: str,
+        events: list[HistoryEvent],
+        first_index: int,
+        etag: str | None,
+        uploaded: list[str],
+    ) -> str:
         rows = []
         for offset, event in enumerate(events):
             index = first_index + offset
             row = event_to_row(event)
             row.update(PartitionKey=key, RowKey=row_key(index), ExecutionId=execution_id)
-            await self._offload_large_columns(row)
+            await self._offload_large_columns(row, uploaded)
             rows.append(row)
         batches: list[list[dict[str, Any]]] = [[]]
         size = 0
@@ -154,21 +192,53 @@ class HistoryStore:
         for number, batch in enumerate(batches):
             final = number == len(batches) - 1
             etag = await self._submit(key, execution_id, batch, etag, final)
-        new_length = first_index + len(events)
-        if stale_rows > new_length:
-            await self._delete_rows(key, [row_key(i) for i in range(new_length, stale_rows - 1)])
         assert etag is not None
         return etag
 
-    async def _offload_large_columns(self, row: dict[str, Any]) -> None:
+    async def _offload_large_columns(self, row: dict[str, Any], uploaded: list[str]) -> None:
         for column in LARGE_COLUMNS:
             value = row.get(column)
             if isinstance(value, str) and exceeds_property_limit(value):
                 name = await self._payloads.put_property(
                     row["PartitionKey"], row["RowKey"], row.get("EventType", ""), column, value
                 )
+                uploaded.append(name)
                 row[column] = ""
                 row[f"{column}BlobName"] = name
+
+    async def _replaced_blobs(self, key: str) -> set[str]:
+        """The property blobs of every row a new execution is about to replace (or leave stale);
+        none when they cannot be read (a leak, never a failed checkpoint)."""
+        try:
+            return await self._blob_names(f"PartitionKey eq {odata_string(key)}")
+        except Exception as exc:  # noqa: BLE001 - cleanup must not fail the checkpoint
+            log.warning("Could not list the history blobs of %s: %s", key, exc)
+            return set()
+
+    async def _blob_names(self, odata_filter: str) -> set[str]:
+        names: set[str] = set()
+        async for row in self._rows.query(odata_filter, select=["RowKey", *BLOB_NAME_COLUMNS]):
+            names.update(row[c] for c in BLOB_NAME_COLUMNS if row.get(c))
+        return names
+
+    async def delete_unreferenced_blobs(self, instance_id: str) -> None:
+        """After a committed checkpoint, delete the instance's suspect blobs that no row of the
+        committed execution references. Never raises: a blob that could not be deleted stays a
+        suspect, tried again after the next checkpoint."""
+        due = self._suspects.take_due(instance_id)
+        if due is None:
+            return
+        execution_id, suspects = due
+        key = escape_key(instance_id)
+        try:
+            in_use = await self._blob_names(
+                f"PartitionKey eq {odata_string(key)} and ExecutionId eq {odata_string(execution_id)}"
+            )
+            failed = await self._payloads.delete_blobs(suspects - in_use)
+        except Exception as exc:  # noqa: BLE001 - cleanup must not fail the checkpoint
+            log.warning("Could not delete the unused history blobs of %s: %s", instance_id, exc)
+            failed = suspects
+        self._suspects.add(instance_id, failed)
 
     async def _submit(
         self, key: str, execution_id: str, rows: list[dict[str, Any]], etag: str | None, final: bool
@@ -264,14 +334,9 @@ class HistoryStore:
         checkpoint raises CheckpointConflict). Returns the instance ids of the failed children.
         """
         key = escape_key(instance_id)
-        rows = [row async for row in self._rows.query(f"PartitionKey eq {odata_string(key)}")]
-        sentinel = next((r for r in rows if r["RowKey"] == SENTINEL), None)
+        sentinel, execution_id, current = await self._current_rows(key)
         if sentinel is None:
             return []
-        execution_id = sentinel.get("ExecutionId")
-        current = [
-            r for r in rows if r["RowKey"] != SENTINEL and r.get("ExecutionId") == execution_id
-        ]
         origins = {
             (r.get("EventType"), r.get("EventId")): r
             for r in current

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gzip
+import logging
 import secrets
+from collections.abc import Iterable
 from urllib.parse import quote, unquote, urlparse
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob.aio import ContainerClient
 
 __all__ = [
+    "BlobSuspects",
     "LargePayloadStore",
     "MAX_MESSAGE_BYTES",
     "MAX_PROPERTY_UTF16_BYTES",
@@ -19,6 +23,9 @@ __all__ = [
 
 MAX_MESSAGE_BYTES = 45 * 1024
 MAX_PROPERTY_UTF16_BYTES = 60 * 1024
+_DELETE_CONCURRENCY = 16
+
+log = logging.getLogger("durable_ext.payloads")
 
 
 def exceeds_property_limit(text: str) -> bool:
@@ -94,6 +101,25 @@ class LargePayloadStore:
     def is_blob_url(self, value: str) -> bool:
         return value.startswith(("http://", "https://")) and f"/{self.container_name}/" in value
 
+    async def delete_blobs(self, names: Iterable[str]) -> set[str]:
+        """Delete blobs by name (one already gone counts as deleted); the names that failed."""
+        pending = sorted(names)
+        failed: set[str] = set()
+        for start in range(0, len(pending), _DELETE_CONCURRENCY):
+            chunk = pending[start : start + _DELETE_CONCURRENCY]
+            results = await asyncio.gather(
+                *(self._container.delete_blob(name) for name in chunk), return_exceptions=True
+            )
+            for name, result in zip(chunk, results, strict=True):
+                if isinstance(result, ResourceNotFoundError):
+                    continue
+                if isinstance(result, Exception):
+                    log.warning("Could not delete blob %s: %s", name, result)
+                    failed.add(name)
+                elif isinstance(result, BaseException):
+                    raise result
+        return failed
+
     async def delete_folder(self, folder: str) -> int:
         """Delete every blob under `folder/`; returns how many."""
         count = 0
@@ -109,3 +135,42 @@ class LargePayloadStore:
         except ResourceNotFoundError:
             return 0
         return count
+
+
+class BlobSuspects:
+    """Per instance, blob names that may no longer be referenced by any committed history row.
+
+    A name becomes a suspect when the checkpoint that uploaded it did not commit (a retried or
+    conflicting checkpoint: the transaction may or may not have landed), when a new execution
+    replaces the rows that referenced it, or when deleting it failed. After a checkpoint of the
+    instance commits, the suspects are due: whichever no row of the committed execution references
+    is deleted. At most `limit` instances are tracked; the oldest beyond are forgotten (their
+    blobs stay until the instance is purged).
+    """
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._limit = limit
+        self._names: dict[str, set[str]] = {}
+        self._due: dict[str, str] = {}
+
+    def add(self, instance_id: str, names: Iterable[str]) -> None:
+        found = self._names.setdefault(instance_id, set())
+        found.update(names)
+        if not found:
+            del self._names[instance_id]
+        while len(self._names) > self._limit:
+            oldest = next(iter(self._names))
+            del self._names[oldest]
+            self._due.pop(oldest, None)
+
+    def committed(self, instance_id: str, execution_id: str) -> None:
+        """A checkpoint of `execution_id` committed: the instance's suspects are due."""
+        if instance_id in self._names:
+            self._due[instance_id] = execution_id
+
+    def take_due(self, instance_id: str) -> tuple[str, set[str]] | None:
+        """The committed execution and the suspects to check against it, if any are due."""
+        execution_id = self._due.pop(instance_id, None)
+        if execution_id is None:
+            return None
+        return execution_id, self._names.pop(instance_id, set())

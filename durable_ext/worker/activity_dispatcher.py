@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .. import clock
+from ..fault_points import fault_point, stall_point
 from ..orchestration import codec
 from ..orchestration.history import (
     FailureDetails,
@@ -38,7 +39,6 @@ from ..storage.messages import MessageData
 from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
 from .backoff import PollingBackoff
-from .fault_points import fault_point, stall_point
 from .handoff import OrchestrationHandoff
 from .held_messages import HeldMessages
 from .options import WorkerOptions

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .. import clock
+from ..fault_points import fault_point, stall_point
 from ..orchestration import codec
 from ..orchestration.context import DurableOrchestrationContext
 from ..orchestration.episode import EpisodeOutcome, continue_episode, run_episode
@@ -50,7 +51,6 @@ from ..storage.history_store import CheckpointConflict, LoadedHistory
 from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
 from .backoff import PollingBackoff
-from .fault_points import fault_point, stall_point
 from .handoff import ActivityHandoff
 from .held_messages import HeldMessages
 from .instance_cache import CachedInstance, InstanceCache, StatusMark
@@ -301,9 +301,7 @@ class OrchestrationDispatcher:
             instance_id, loaded, outcome, triage, previous, past_episodes
         )
         if etag is not None and not outcome.executor.is_finished:
-            stored = LoadedHistory(
-                outcome.events, etag, outcome.execution_id, len(outcome.events) + 1
-            )
+            stored = LoadedHistory(outcome.events, etag, outcome.execution_id)
             if outcome.first_new_index:
                 summary.add(outcome.events[outcome.first_new_index :])
             else:
@@ -566,7 +564,6 @@ class OrchestrationDispatcher:
                 outcome.events[first:],
                 first,
                 loaded.etag,
-                stale_rows=loaded.row_count if first == 0 else 0,
             )
         except CheckpointConflict:
             log.info("%s was checkpointed by another worker; abandoning this episode", instance_id)
@@ -592,6 +589,7 @@ class OrchestrationDispatcher:
         else:
             assert previous is not None
             status = previous
+        await self._hub.history.delete_unreferenced_blobs(instance_id)
         fault_point("before-inbound-delete")
         await stall_point("before-inbound-delete")
         await self._settle(triage)

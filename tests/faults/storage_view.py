@@ -8,6 +8,7 @@ whatever the worker believes about itself.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -125,7 +126,8 @@ class HubView(RawStorage):
         """Assert the History and Instances rows of a completed instance are whole and agree.
 
         History: a sentinel naming the execution, event rows at RowKeys 0..n-1 (16-digit upper-case
-        hex, no gap) all of that execution, exactly one ExecutionStarted, exactly one
+        hex, no gap) all of that execution (any rows past them are an older, longer execution's,
+        which readers never reach), exactly one ExecutionStarted, exactly one
         ExecutionCompleted (status Completed, the expected result), no task or sub-orchestration
         scheduled twice, every response answering something scheduled. Instances: Completed, same
         execution, same output.
@@ -136,13 +138,14 @@ class HubView(RawStorage):
         sentinel = sentinels[0]
         execution_id = sentinel["ExecutionId"]
         assert sentinel.get("IsCheckpointComplete") is True, (instance_id, sentinel)
-        events = sorted((r for r in rows if r["RowKey"] != "sentinel"), key=lambda r: r["RowKey"])
-        keys = [r["RowKey"] for r in events]
-        assert keys == [f"{i:016X}" for i in range(len(events))], (
-            f"{instance_id}: RowKeys are not 0..{len(events) - 1} without gaps: {keys}"
+        ordered = sorted((r for r in rows if r["RowKey"] != "sentinel"), key=lambda r: r["RowKey"])
+        keys = [r["RowKey"] for r in ordered]
+        assert keys == [f"{i:016X}" for i in range(len(ordered))], (
+            f"{instance_id}: RowKeys are not 0..{len(ordered) - 1} without gaps: {keys}"
         )
-        stale = [r["RowKey"] for r in events if r.get("ExecutionId") != execution_id]
-        assert not stale, f"{instance_id}: rows of another execution {stale}"
+        events = [*itertools.takewhile(lambda r: r.get("ExecutionId") == execution_id, ordered)]
+        stale = {r.get("ExecutionId") for r in ordered[len(events) :]}
+        assert execution_id not in stale, f"{instance_id}: rows of {execution_id} after a gap"
 
         def of_type(name: str) -> list[dict[str, Any]]:
             return [r for r in events if r["EventType"] == name]

@@ -17,11 +17,11 @@ from typing import Any
 from azure.storage.queue.aio import QueueClient
 
 from durable_ext import DurableOrchestrationContext, OrchestrationRuntimeStatus
+from durable_ext.fault_points import stalled
 from durable_ext.orchestration.history import EventRaised, TaskCompleted
 from durable_ext.runtime import Runtime
 from durable_ext.storage.queues import ReceivedMessage
 from durable_ext.worker import FunctionRegistry
-from durable_ext.worker.fault_points import stalled
 from tests.storage.raw_state import wait_until
 from tests.worker.conftest import fast_options
 

@@ -68,7 +68,8 @@ _SPECS = (
     (
         "history-whole",
         "History has one sentinel (checkpoint complete), RowKeys 0..n-1 without gap or duplicate, "
-        "every row of the sentinel's execution, one ExecutionStarted.",
+        "the sentinel's execution from RowKey 0 (rows after it only of older executions, which "
+        "readers never reach), one ExecutionStarted.",
     ),
     (
         "decisions-once",
@@ -214,13 +215,16 @@ def audit_instance(
     execution_id = sentinel.get("ExecutionId")
     if sentinel.get("IsCheckpointComplete") is not True:
         audit.fail("history-whole", iid, "sentinel: checkpoint not complete")
-    events = sorted((r for r in rows if r["RowKey"] != "sentinel"), key=lambda r: r["RowKey"])
-    keys = [r["RowKey"] for r in events]
-    if keys != [f"{i:016X}" for i in range(len(events))]:
-        audit.fail("history-whole", iid, f"RowKeys are not 0..{len(events) - 1}: {keys}")
-    stale = [r["RowKey"] for r in events if r.get("ExecutionId") != execution_id]
-    if stale:
-        audit.fail("history-whole", iid, f"rows of another execution: {stale}")
+    ordered = sorted((r for r in rows if r["RowKey"] != "sentinel"), key=lambda r: r["RowKey"])
+    keys = [r["RowKey"] for r in ordered]
+    if keys != [f"{i:016X}" for i in range(len(ordered))]:
+        audit.fail("history-whole", iid, f"RowKeys are not 0..{len(ordered) - 1}: {keys}")
+    events = [r for r in ordered if r.get("ExecutionId") == execution_id]
+    if ordered[: len(events)] != events:
+        stale = [
+            r["RowKey"] for r in ordered[: len(events)] if r.get("ExecutionId") != execution_id
+        ]
+        audit.fail("history-whole", iid, f"rows of another execution among its own: {stale}")
 
     def of_type(name: str) -> list[dict[str, Any]]:
         return [r for r in events if r.get("EventType") == name]

@@ -18,10 +18,10 @@ import pytest
 
 from durable_ext import DurableOrchestrationContext, OrchestrationRuntimeStatus
 from durable_ext.client import InstanceGoneError
+from durable_ext.fault_points import stalled
 from durable_ext.orchestration.history import EventRaised, TimerFired
 from durable_ext.runtime import Runtime
 from durable_ext.worker import FunctionRegistry
-from durable_ext.worker.fault_points import stalled
 
 COMPLETED = OrchestrationRuntimeStatus.Completed
 DEADLINE = 30.0

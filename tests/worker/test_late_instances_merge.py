@@ -102,9 +102,7 @@ async def test_a_late_running_merge_does_not_hide_a_newer_completion(
             ),
             OrchestratorCompleted(timestamp=now),
         ]
-        await rt.hub.history.append(
-            instance_id, execution_id, ending, first, loaded.etag, stale_rows=loaded.row_count
-        )
+        await rt.hub.history.append(instance_id, execution_id, ending, first, loaded.etag)
         await merge(
             instance_id,
             {

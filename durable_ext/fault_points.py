@@ -39,9 +39,11 @@ STALL_POINTS = (
     *FAULT_POINTS,
     "episode-start",
     "activity-start",
+    "after-sentinel-write",
 )
 """`episode-start`: an orchestration episode holds its messages, before loading history;
-`activity-start`: an activity's work item is held, before the activity runs."""
+`activity-start`: an activity's work item is held, before the activity runs;
+`after-sentinel-write`: inside `HistoryStore.append`, after the last (sentinel-fenced) batch."""
 
 
 def parse_fault_points(spec: str) -> dict[str, float]:
