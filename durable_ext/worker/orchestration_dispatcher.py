@@ -54,6 +54,7 @@ from .instance_cache import CachedInstance, InstanceCache, StatusMark
 from .options import WorkerOptions
 from .outbound import Outbound, outbound_messages
 from .registry import FunctionRegistry, UnknownFunctionError
+from .storage_limiter import StorageLimiter
 
 __all__ = ["OrchestrationDispatcher"]
 
@@ -99,7 +100,13 @@ class _Triage:
 class OrchestrationDispatcher:
     """Owns the partition loops and the episodes they start."""
 
-    def __init__(self, hub: TaskHub, registry: FunctionRegistry, options: WorkerOptions) -> None:
+    def __init__(
+        self,
+        hub: TaskHub,
+        registry: FunctionRegistry,
+        options: WorkerOptions,
+        storage: StorageLimiter | None = None,
+    ) -> None:
         self._hub = hub
         self._registry = registry
         self._options = options
@@ -114,6 +121,8 @@ class OrchestrationDispatcher:
         self.cache = InstanceCache(
             options.instance_cache_size, options.instance_cache_idle_timeout.total_seconds()
         )
+        self.storage = storage or StorageLimiter(options.max_storage_operation_concurrency)
+        """Bounds this worker's outbound sends and inbound deletes and abandons."""
 
     @property
     def partitions(self) -> frozenset[int]:
@@ -488,7 +497,9 @@ class OrchestrationDispatcher:
         """Commit an episode in DTFx order: the new sentinel ETag (None if another writer won)
         and what the Instances row now holds (see `WorkerOptions.instance_status_refresh`)."""
         now = outcome.events[-1].timestamp
-        await asyncio.gather(*(self._send(item) for item in outbound_messages(outcome, now)))
+        await asyncio.gather(
+            *(self.storage.run(self._send, item) for item in outbound_messages(outcome, now))
+        )
         fault_point("after-outbound-send")
         await stall_point("after-outbound-send")
         first = outcome.first_new_index
@@ -593,13 +604,13 @@ class OrchestrationDispatcher:
         asyncio.get_running_loop().call_later(seconds, queue.wake.set)
 
     async def _settle(self, triage: _Triage) -> None:
-        await asyncio.gather(*(m.queue.delete(m) for m in triage.consumed))
+        await asyncio.gather(*(self.storage.run(m.queue.delete, m) for m in triage.consumed))
         await self._abandon(triage.abandoned)
 
-    @staticmethod
-    async def _abandon(messages: list[ReceivedMessage], delay: int | None = None) -> None:
+    async def _abandon(self, messages: list[ReceivedMessage], delay: int | None = None) -> None:
         results = await asyncio.gather(
-            *(m.queue.abandon(m, delay) for m in messages), return_exceptions=True
+            *(self.storage.run(m.queue.abandon, m, delay) for m in messages),
+            return_exceptions=True,
         )
         for result in results:
             if isinstance(result, Exception):

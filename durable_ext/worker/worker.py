@@ -10,6 +10,7 @@ from .activity_dispatcher import ActivityDispatcher
 from .options import WorkerOptions
 from .orchestration_dispatcher import OrchestrationDispatcher
 from .registry import FunctionRegistry
+from .storage_limiter import StorageLimiter
 
 __all__ = ["TaskHubWorker", "WorkerOptions"]
 
@@ -24,7 +25,9 @@ class TaskHubWorker:
     ) -> None:
         self.hub = hub
         self.options = options or WorkerOptions(partition_count=hub.partition_count)
-        self.orchestrations = OrchestrationDispatcher(hub, registry, self.options)
+        self.storage = StorageLimiter(self.options.max_storage_operation_concurrency)
+        """One bound on storage operations for the whole worker (shared by its dispatchers)."""
+        self.orchestrations = OrchestrationDispatcher(hub, registry, self.options, self.storage)
         self.activities = ActivityDispatcher(hub, registry, self.options)
         if self.options.in_process_handoff:
             self.orchestrations.local_activities = self.activities
