@@ -55,6 +55,7 @@ from .options import WorkerOptions
 from .outbound import Outbound, outbound_messages
 from .registry import FunctionRegistry, UnknownFunctionError
 from .storage_limiter import StorageLimiter
+from .timer_wakes import TimerWakes
 
 __all__ = ["OrchestrationDispatcher"]
 
@@ -123,6 +124,7 @@ class OrchestrationDispatcher:
         )
         self.storage = storage or StorageLimiter(options.max_storage_operation_concurrency)
         """Bounds this worker's outbound sends and inbound deletes and abandons."""
+        self._timer_wakes = TimerWakes()
 
     @property
     def partitions(self) -> frozenset[int]:
@@ -500,6 +502,8 @@ class OrchestrationDispatcher:
         await asyncio.gather(
             *(self.storage.run(self._send, item) for item in outbound_messages(outcome, now))
         )
+        if outcome.executor.is_finished:
+            self._timer_wakes.forget(instance_id)
         fault_point("after-outbound-send")
         await stall_point("after-outbound-send")
         first = outcome.first_new_index
@@ -598,10 +602,11 @@ class OrchestrationDispatcher:
                 self._wake_at_fire_time(message.instance.instance_id, item.delay)
 
     def _wake_at_fire_time(self, instance_id: str, delay: timedelta) -> None:
-        """Poll the timer's queue when it comes due instead of at the next back-off tick."""
+        """Poll the timer's queue when it comes due instead of at the next back-off tick (one
+        loop handle per queue; forgotten when the instance finishes)."""
         queue = self._hub.control_queue_for(instance_id)
         seconds = int(delay.total_seconds() + 0.999) + 0.05
-        asyncio.get_running_loop().call_later(seconds, queue.wake.set)
+        self._timer_wakes.add(instance_id, queue.wake, seconds)
 
     async def _settle(self, triage: _Triage) -> None:
         await asyncio.gather(*(self.storage.run(m.queue.delete, m) for m in triage.consumed))
