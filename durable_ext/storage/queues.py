@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue.aio import QueueClient
 
+from .errors import describe_storage_error
 from .large_payloads import MAX_MESSAGE_BYTES, LargePayloadStore
 from .messages import (
     MessageData,
-    MessageFormatError,
     parse_message,
     serialize_message,
     wrapper_for_blob,
@@ -137,41 +137,55 @@ class TaskHubQueue:
     async def _receive(
         self, max_messages: int, visibility_timeout: timedelta
     ) -> list[ReceivedMessage]:
-        """Up to `max_messages` messages; undecodable ones are abandoned with back-off and skipped."""
-        received: list[ReceivedMessage] = []
+        """Up to `max_messages` messages, decoded in parallel (as DTFx does); one that cannot be
+        decoded (bad envelope, large-message blob missing or failing) is abandoned with back-off
+        on its own and skipped, and never holds up the others."""
         batch = await self._messages.get(max_messages, int(visibility_timeout.total_seconds()))
-        for raw in batch:
-            try:
-                data = parse_message(raw.content)
-                if data.compressed_blob_name:
-                    data = parse_message(await self._payloads.download(data.compressed_blob_name))
-            except (MessageFormatError, ResourceNotFoundError, OSError, ValueError) as exc:
-                await self._abandon_poison(raw, exc)
-                continue
-            received.append(
-                ReceivedMessage(
-                    data=data,
-                    message_id=raw.id,
-                    pop_receipt=raw.pop_receipt,
-                    dequeue_count=raw.dequeue_count,
-                    inserted_on=raw.inserted_on,
-                    queue=self,
-                )
-            )
-        return received
+        decoded = await asyncio.gather(*(self._decode(raw) for raw in batch))
+        return [message for message in decoded if message is not None]
 
-    async def _abandon_poison(self, raw: RawMessage, error: Exception) -> None:
+    async def _decode(self, raw: RawMessage) -> ReceivedMessage | None:
+        """The message, or None after abandoning it as poison."""
+        blob: str | None = None
+        try:
+            data = parse_message(raw.content)
+            if data.compressed_blob_name:
+                blob = data.compressed_blob_name
+                data = parse_message(await self._payloads.download(blob))
+        except Exception as exc:  # noqa: BLE001 - any failure is this message's alone
+            await self._abandon_poison(raw, exc, blob)
+            return None
+        return ReceivedMessage(
+            data=data,
+            message_id=raw.id,
+            pop_receipt=raw.pop_receipt,
+            dequeue_count=raw.dequeue_count,
+            inserted_on=raw.inserted_on,
+            queue=self,
+        )
+
+    async def _abandon_poison(self, raw: RawMessage, error: Exception, blob: str | None) -> None:
+        """Put an undecodable message back with the DTFx back-off; a failure to do so is only
+        logged (the message then comes back when its visibility timeout ends)."""
         delay = abandon_delay(raw.dequeue_count)
         log.warning(
-            "Poison message %s in %s (dequeued %s times): %s; retrying in %s s",
+            "Poison message %s in %s (dequeued %s times) cannot be decoded: %s%s; retrying in %s s",
             raw.id,
             self.name,
             raw.dequeue_count,
-            error,
+            describe_storage_error(error),
+            f" (large-message blob {blob})" if blob else "",
             delay,
         )
-        with contextlib.suppress(HttpResponseError):
+        try:
             await self._messages.update_visibility(raw.id, raw.pop_receipt, delay)
+        except Exception as exc:  # noqa: BLE001 - the visibility timeout brings it back anyway
+            log.warning(
+                "Could not abandon message %s in %s: %s",
+                raw.id,
+                self.name,
+                describe_storage_error(exc),
+            )
 
     async def delete(self, message: ReceivedMessage) -> bool:
         """Delete a processed message; False when it is gone or its pop receipt has lapsed (it

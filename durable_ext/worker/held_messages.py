@@ -27,6 +27,7 @@ from typing import Any
 
 from ..storage.errors import describe_storage_error
 from ..storage.queues import ReceivedMessage
+from .storage_limiter import StorageLimiter
 
 __all__ = ["HeldMessages"]
 
@@ -51,7 +52,8 @@ class _Hold:
 class HeldMessages:
     """The messages a worker holds, kept invisible by renewal until deleted or abandoned."""
 
-    def __init__(self) -> None:
+    def __init__(self, storage: StorageLimiter) -> None:
+        self._storage = storage
         self._held: dict[str, _Hold] = {}
         self._due: list[tuple[float, int, str]] = []
         self._sequence = 0
@@ -125,7 +127,7 @@ class HeldMessages:
         try:
             while True:
                 try:
-                    deleted = await message.queue.delete(message)
+                    deleted = await self._storage.run(message.queue.delete, message)
                 except Exception as exc:  # noqa: BLE001 - storage outage: retry while we hold it
                     if loop.time() + delay > deadline:
                         log.error(
@@ -162,7 +164,7 @@ class HeldMessages:
         if held is None or held.message is not message or held.applied:
             return
         try:
-            await message.queue.abandon(message, delay_seconds)
+            await self._storage.run(message.queue.abandon, message, delay_seconds)
         except Exception as exc:  # noqa: BLE001 - it reappears when its hold lapses anyway
             log.debug("abandoning %s failed: %s", message.message_id, exc)
         finally:
@@ -232,7 +234,9 @@ class HeldMessages:
         message = hold.message
         started = loop.time()
         try:
-            renewed = await message.queue.renew(message, timedelta(seconds=hold.visibility))
+            renewed = await self._storage.run(
+                message.queue.renew, message, timedelta(seconds=hold.visibility)
+            )
         except Exception as exc:  # noqa: BLE001 - retried; a lapse only risks a second copy
             log.warning(
                 "Renewing held message %s in %s failed: %s; retrying",

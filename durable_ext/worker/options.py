@@ -29,6 +29,9 @@ class WorkerOptions:
     max_queue_polling_interval: timedelta = timedelta(seconds=30)
     max_concurrent_activity_functions: int = 10 * (os.cpu_count() or 1)
     max_concurrent_orchestrator_functions: int = 10 * (os.cpu_count() or 1)
+    max_storage_operation_concurrency: int = 25 * (os.cpu_count() or 1)
+    """Storage operations (outbound sends, inbound deletes and abandons) this worker runs at once
+    (DTFx `MaxStorageOperationConcurrency`; not a host.json setting in Durable Functions)."""
     lease_interval: timedelta = timedelta(seconds=30)
     lease_renew_interval: timedelta = timedelta(seconds=10)
     lease_acquire_interval: timedelta = timedelta(seconds=10)

@@ -57,6 +57,8 @@ from .instance_cache import CachedInstance, InstanceCache, StatusMark
 from .options import WorkerOptions
 from .outbound import Outbound, outbound_messages
 from .registry import FunctionRegistry, UnknownFunctionError
+from .storage_limiter import StorageLimiter
+from .timer_wakes import TimerWakes
 
 __all__ = ["OrchestrationDispatcher"]
 
@@ -116,6 +118,7 @@ class OrchestrationDispatcher:
         registry: FunctionRegistry,
         options: WorkerOptions,
         held: HeldMessages,
+        storage: StorageLimiter,
     ) -> None:
         self._hub = hub
         self._registry = registry
@@ -133,6 +136,9 @@ class OrchestrationDispatcher:
         self.cache = InstanceCache(
             options.instance_cache_size, options.instance_cache_idle_timeout.total_seconds()
         )
+        self.storage = storage
+        """Bounds this worker's outbound sends and inbound deletes and abandons."""
+        self._timer_wakes = TimerWakes()
 
     @property
     def partitions(self) -> frozenset[int]:
@@ -553,7 +559,9 @@ class OrchestrationDispatcher:
         and what the Instances row now holds (see `WorkerOptions.instance_status_refresh`)."""
         now = outcome.events[-1].timestamp
         outbound = outbound_messages(outcome, now, past_episodes)
-        await asyncio.gather(*(self._send(item) for item in outbound))
+        await asyncio.gather(*(self.storage.run(self._send, item) for item in outbound))
+        if outcome.executor.is_finished:
+            self._timer_wakes.forget(instance_id)
         fault_point("after-outbound-send")
         await stall_point("after-outbound-send")
         first = outcome.first_new_index
@@ -702,10 +710,11 @@ class OrchestrationDispatcher:
                 self._wake_at_fire_time(message.instance.instance_id, item.delay)
 
     def _wake_at_fire_time(self, instance_id: str, delay: timedelta) -> None:
-        """Poll the timer's queue when it comes due instead of at the next back-off tick."""
+        """Poll the timer's queue when it comes due instead of at the next back-off tick (one
+        loop handle per queue; forgotten when the instance finishes)."""
         queue = self._hub.control_queue_for(instance_id)
         seconds = int(delay.total_seconds() + 0.999) + 0.05
-        asyncio.get_running_loop().call_later(seconds, queue.wake.set)
+        self._timer_wakes.add(instance_id, queue.wake, seconds)
 
     async def _settle(self, triage: _Triage) -> None:
         await asyncio.gather(*(self._held.delete(m) for m in triage.consumed))

@@ -11,6 +11,7 @@ from .held_messages import HeldMessages
 from .options import WorkerOptions
 from .orchestration_dispatcher import OrchestrationDispatcher
 from .registry import FunctionRegistry
+from .storage_limiter import StorageLimiter
 
 __all__ = ["TaskHubWorker", "WorkerOptions"]
 
@@ -25,8 +26,12 @@ class TaskHubWorker:
     ) -> None:
         self.hub = hub
         self.options = options or WorkerOptions(partition_count=hub.partition_count)
-        self.held = HeldMessages()
-        self.orchestrations = OrchestrationDispatcher(hub, registry, self.options, self.held)
+        self.storage = StorageLimiter(self.options.max_storage_operation_concurrency)
+        """One bound on storage operations for the whole worker (shared by its dispatchers)."""
+        self.held = HeldMessages(self.storage)
+        self.orchestrations = OrchestrationDispatcher(
+            hub, registry, self.options, self.held, self.storage
+        )
         self.activities = ActivityDispatcher(hub, registry, self.options, self.held)
         if self.options.in_process_handoff:
             self.orchestrations.local_activities = self.activities
