@@ -206,6 +206,11 @@ class ChaosCluster:
             "--seed",
             f"{config.seed}-{slot.index}-{slot.generation}",
         ]
+        if config.max_orchestrations:
+            command += ["--max-orchestrations", str(config.max_orchestrations)]
+        if config.slow_episode_share:
+            command += ["--slow-episodes", f"{config.slow_episode_share:g}"]
+            command += ["--slow-episode-seconds", f"{config.slow_episode_seconds:g}"]
         with log_path.open("ab") as stderr:
             process = subprocess.Popen(
                 command,
