@@ -87,6 +87,7 @@ from tests.reliability.chaos_audit import (
 )
 from tests.reliability.chaos_cluster import (
     FAULT_POINT_NAMES,
+    LEASE_RENEW_SECONDS,
     LEASE_SECONDS,
     PARTITIONS,
     POISON_BODY,
@@ -543,11 +544,21 @@ class _Run:
         self.counts["poison message"] += 1
 
     async def wait_for_workers(self) -> None:
-        """Until every partition is owned by some worker (the workers are up)."""
+        """Until every partition is owned by some worker (the workers are up); in the no-fault
+        phase, until every worker owns one too and the owners have not changed for a lease
+        renewal interval and a second (by then a worker a partition was stolen from has noticed:
+        the load balancing's moves are over before the workload starts, as that phase measures
+        held messages, not partition moves)."""
         deadline = time.monotonic() + self.config.startup_deadline
+        owners_needed = min(self.config.workers, PARTITIONS) if self.config.no_fault else 1
+        settle = (LEASE_RENEW_SECONDS + 1.0) if self.config.no_fault else 0.0
+        settled: tuple[dict[int, str | None], float] | None = None
         while True:
             owners = await self.view.lease_owners()
-            if all(owners.values()):
+            if settled is None or settled[0] != owners:
+                settled = (owners, time.monotonic())
+            balanced = all(owners.values()) and len(set(owners.values())) >= owners_needed
+            if balanced and time.monotonic() - settled[1] >= settle:
                 log.info("workers up, leases %s", owners)
                 return
             if time.monotonic() > deadline:
