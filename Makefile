@@ -76,8 +76,9 @@ $(BENCH_STAMP): pyproject.toml | $(VENV_STAMP)
 bench: venv node_modules $(BENCH_STAMP)
 	$(VENV)/bin/python -m bench
 
-## chaos: the long chaos run (~10-15 min): kills, crash points, zombies, lease faults, duplicate and
-## poison messages, a storage outage; checks the invariants and rewrites docs/reliability.md
+## chaos: the long chaos run (~10 min): a no-fault phase with 3 s visibility timeouts (each activity
+## and event exactly once), then kills, crash points, zombies, lease faults, duplicate and poison
+## messages, a storage outage; checks the invariants and rewrites docs/reliability.md
 chaos: venv node_modules
 	$(VENV)/bin/python -m tests.reliability.chaos --workers 3 --instances 2000 --kill-every 20 \
 		--report docs/reliability.md

@@ -10,6 +10,15 @@ invariant held.
 
 A run, in order:
 
+0. The no-fault phase (`no_fault_instances` top-level instances, on a hub of its own, first): the
+   same workload on workers that are never killed, with no crash points, no outage, no clock skew
+   and no copied messages, but with control-queue and work-item visibility timeouts of
+   `no_fault_visibility_seconds` (3 s), shorter than the activities of a share of the instances
+   (1.5 times as long) and than the waits of messages held in memory (each worker runs
+   `no_fault_max_orchestrations` episode at a time, so messages queue for a slot, and a share of
+   the episodes is held 1.5 times the visibility timeout at its start). A held message
+   that were not renewed would expire and be received again: every activity task must run exactly
+   once (`activities-once`) and every event be applied once (`events-once`). Then the fault phase:
 1. The hub is created and one poison message (a body that is not JSON) is put into a control queue.
 2. `workers` worker processes (`tests/reliability/chaos_worker.py`: 15 s leases, 10 s queue
    visibility) start with `DURABLE_EXT_FAULT_POINTS` set to a small probability at every crash point
@@ -53,7 +62,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -74,9 +83,11 @@ from tests.reliability.chaos_audit import (
     audit_instance,
     explain,
     invariants,
+    raised_event,
 )
 from tests.reliability.chaos_cluster import (
     FAULT_POINT_NAMES,
+    LEASE_RENEW_SECONDS,
     LEASE_SECONDS,
     PARTITIONS,
     POISON_BODY,
@@ -84,6 +95,7 @@ from tests.reliability.chaos_cluster import (
     ChaosView,
 )
 from tests.reliability.chaos_report import render_report
+from tests.reliability.chaos_worker import SLOW_EPISODE
 from tests.worker.conftest import fast_options
 from tests.worker.fault_app import (
     child_id,
@@ -119,6 +131,7 @@ LOG_SIGNALS = {
     "Instances row repaired from History": r"Repairing the Instances row",
     "episode failed and was retried": r"Episode of \S+ failed",
     "ExecutionStarted ignored (instance already running)": r"is already running; ignoring",
+    "slow episode (held at its start: no-fault phase)": SLOW_EPISODE,
 }
 """Worker log lines counted for the report (what the workers saw of the faults)."""
 
@@ -182,6 +195,26 @@ class ChaosConfig:
     work_dir: Path | None = None
     poll_interval: float = 1.0
     progress_every: float = 15.0
+    no_fault_instances: int = 300
+    """Top-level instances of the no-fault phase, run first on a hub of its own (0: no such
+    phase); `no_fault_config()` is its configuration."""
+    no_fault_visibility_seconds: float = 3.0
+    no_fault_long_share: float = 0.25
+    """Share of the no-fault phase's instances whose activities outlast the visibility timeout."""
+    no_fault_max_orchestrations: int = 1
+    no_fault_slow_episode_share: float = 0.01
+    """Share of the no-fault phase's episodes held at their start 1.5 times the visibility
+    timeout (a slow episode: its messages, and those waiting for its slot, wait that long)."""
+    no_fault: bool = False
+    """This is the no-fault phase: nothing is injected and `activities-once` is checked."""
+    long_activity_ms: int = 0
+    long_share: float = 0.0
+    """Share of the instances whose activities sleep `long_activity_ms` instead of `activity_ms`."""
+    max_orchestrations: int = 0
+    """Episodes each worker runs at once (0: the engine's default)."""
+    slow_episode_share: float = 0.0
+    slow_episode_seconds: float = 0.0
+    """A `slow_episode_share` of the episodes is held this long at its start."""
 
     def __post_init__(self) -> None:
         if not self.hub:
@@ -192,6 +225,34 @@ class ChaosConfig:
         kinds = {kind for kind, _ in self.mix}
         if not kinds <= {"chain", "fan", "timer", "approval", "eternal"}:
             raise ValueError(f"unknown workload kinds in {self.mix}")
+
+    def no_fault_config(self) -> ChaosConfig:
+        """The no-fault phase: this workload's mix on a hub of its own, nothing injected, short
+        visibility timeouts, some activities 1.5 times as long as them, one episode per worker at
+        a time."""
+        visibility = self.no_fault_visibility_seconds
+        return replace(
+            self,
+            no_fault=True,
+            instances=self.no_fault_instances,
+            no_fault_instances=0,
+            kill_every=0.0,
+            other_every=0.0,
+            faults=(),
+            fault_probability=0.0,
+            min_chaos_seconds=0.0,
+            clock_offsets=(0.0,),
+            azurite_restarts=0,
+            poison=False,
+            visibility_seconds=visibility,
+            long_activity_ms=int(visibility * 1500),
+            long_share=self.no_fault_long_share,
+            max_orchestrations=self.no_fault_max_orchestrations,
+            slow_episode_share=self.no_fault_slow_episode_share,
+            slow_episode_seconds=visibility * 1.5,
+            hub=self.hub[:41] + "Calm",
+            work_dir=self.work_dir / "no-fault" if self.work_dir else None,
+        )
 
     @property
     def fault_points_spec(self) -> str:
@@ -222,11 +283,12 @@ def plan_workload(config: ChaosConfig, rng: random.Random) -> list[Planned]:
     parent; the driver starts only top-level ones)."""
     kinds = [kind for kind, _ in config.mix]
     weights = [weight for _, weight in config.mix]
-    ms = config.activity_ms
     planned: list[Planned] = []
     for n in range(config.instances):
         kind = rng.choices(kinds, weights)[0]
         iid = f"{kind}{n:05d}"
+        long = config.long_share > 0 and rng.random() < config.long_share
+        ms = config.long_activity_ms if long else config.activity_ms
         if kind in ("chain", "timer"):
             steps = rng.randint(3, 5) if kind == "chain" else 2
             spec: dict[str, Any] = {"steps": steps, "ms": ms}
@@ -301,6 +363,18 @@ class ChaosResult:
     activity_executions: int = 0
     activity_keys: int = 0
     activity_repeats: int = 0
+    activity_runs: Counter[int] = field(default_factory=Counter)
+    """Executions per activity task of the workload → number of such tasks."""
+    events_recorded: Counter[int] = field(default_factory=Counter)
+    """EventRaised rows per raised event → number of such events."""
+    events_applied: Counter[int] = field(default_factory=Counter)
+    """Deliveries to the orchestration per raised event → number of such events."""
+    event_copies: int = 0
+    """Extra copies of raised events the driver sent (copied messages, retried raises)."""
+    long_instances: int = 0
+    """Top-level instances whose activities sleep `long_activity_ms`."""
+    no_fault: ChaosResult | None = None
+    """The no-fault phase, run first (None when there was none)."""
     duplicate_responses: int = 0
     duplicate_events: int = 0
     fenced_checkpoints: int = 0
@@ -316,8 +390,9 @@ class ChaosResult:
 
     @property
     def passed(self) -> bool:
-        """True when every invariant held and the run itself did not fail."""
-        return not self.errors and all(i.held for i in self.invariants)
+        """True when every invariant held and the run itself did not fail, in every phase."""
+        phase = not self.errors and all(i.held for i in self.invariants)
+        return phase and (self.no_fault is None or self.no_fault.passed)
 
     def throughput(self) -> float:
         """Top-level instances finished per second of workload."""
@@ -369,6 +444,8 @@ class _Run:
         self.started = 0
         self.finished_top_level = 0
         self.stash: list[tuple[int, str]] = []
+        self.event_copies: dict[str, Counter[int]] = {}
+        """Extra copies of each instance's events (by value) that the driver sent."""
         self.workload_began = 0.0
         self.last_completion = 0.0
         self.view: ChaosView
@@ -404,6 +481,11 @@ class _Run:
         began = time.monotonic()
         connection = self.azurite.connection_string
         self.result.kinds = Counter(p.kind for p in self.plan)
+        self.result.long_instances = sum(
+            1
+            for p in self.top_level
+            if config.long_share and p.spec.get("ms") == config.long_activity_ms
+        )
         self.result.instances_total = len(self.plan)
         self.result.machine = f"{os.cpu_count()} CPU cores, Python {sys.version.split()[0]}"
         async with (
@@ -462,11 +544,21 @@ class _Run:
         self.counts["poison message"] += 1
 
     async def wait_for_workers(self) -> None:
-        """Until every partition is owned by some worker (the workers are up)."""
+        """Until every partition is owned by some worker (the workers are up); in the no-fault
+        phase, until every worker owns one too and the owners have not changed for a lease
+        renewal interval and a second (by then a worker a partition was stolen from has noticed:
+        the load balancing's moves are over before the workload starts, as that phase measures
+        held messages, not partition moves)."""
         deadline = time.monotonic() + self.config.startup_deadline
+        owners_needed = min(self.config.workers, PARTITIONS) if self.config.no_fault else 1
+        settle = (LEASE_RENEW_SECONDS + 1.0) if self.config.no_fault else 0.0
+        settled: tuple[dict[int, str | None], float] | None = None
         while True:
             owners = await self.view.lease_owners()
-            if all(owners.values()):
+            if settled is None or settled[0] != owners:
+                settled = (owners, time.monotonic())
+            balanced = all(owners.values()) and len(set(owners.values())) >= owners_needed
+            if balanced and time.monotonic() - settled[1] >= settle:
                 log.info("workers up, leases %s", owners)
                 return
             if time.monotonic() > deadline:
@@ -582,14 +674,28 @@ class _Run:
             self.seen[iid].stale_pending = True
             log.warning("%s: Instances row still Pending, but its History has started", iid)
         for value in range(planned.events):
-            await self._retry(
-                f"raise_event({planned.instance_id})",
-                lambda value=value: self.rt.client.raise_event(  # type: ignore[misc]
-                    planned.instance_id, APPROVAL_EVENT, value
-                ),
-                self.config.completion_deadline,
-            )
+            attempts = 0
+
+            async def attempt(value: int = value) -> None:
+                nonlocal attempts
+                attempts += 1
+                if attempts > 1:  # the failed attempt may have sent its message all the same
+                    self.copied_event(iid, value)
+                await self.rt.client.raise_event(iid, APPROVAL_EVENT, value)
+
+            await self._retry(f"raise_event({iid})", attempt, self.config.completion_deadline)
         self.counts["external events raised"] += planned.events
+
+    def copied_event(self, instance_id: str, value: int) -> None:
+        """Note an extra copy of an instance's event (it may be applied once more)."""
+        self.event_copies.setdefault(instance_id, Counter())[value] += 1
+        self.result.event_copies += 1
+
+    def copied_message(self, body: str) -> None:
+        """Note a control-queue message copied by the driver, if it raises an approval event."""
+        event = raised_event(body, APPROVAL_EVENT)
+        if event is not None:
+            self.copied_event(*event)
 
     async def wait_finished(self) -> None:
         """Until every instance has finished, or the completion deadline has passed."""
@@ -700,10 +806,12 @@ class _Run:
                         continue
                     copied.add(message_id)
                     await self.view.send_control(index, body)
+                    self.copied_message(body)
                     fresh.append((index, body))
             await asyncio.sleep(0.1)  # peek again: what is visible keeps changing
         for index, body in late:
             await self.view.send_control(index, body)
+            self.copied_message(body)
         self.stash = (self.stash + fresh)[-2000:]
         self.counts["duplicate bursts"] += 1
         self.counts["control messages duplicated at once"] += len(fresh)
@@ -768,7 +876,8 @@ class _Run:
         result.activity_executions = sum(runs.values())
         result.activity_keys = len(runs)
         result.activity_repeats = sum(count - 1 for count in runs.values() if count > 1)
-        checks = invariants()
+        config = self.config
+        checks = invariants(no_fault=config.no_fault, poison=config.poison)
         semaphore = asyncio.Semaphore(16)
 
         async def read(planned: Planned) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
@@ -786,7 +895,14 @@ class _Run:
         for planned, (rows, row) in zip(self.plan, facts, strict=True):
             seen = self.seen[planned.instance_id]
             found = audit_instance(
-                planned, rows, row, runs, executions[planned.instance_id], seen.first_finished
+                planned,
+                rows,
+                row,
+                runs,
+                executions[planned.instance_id],
+                seen.first_finished,
+                self.event_copies.get(planned.instance_id),
+                no_fault=config.no_fault,
             )
             if seen.stale_pending:
                 found.fail(
@@ -800,10 +916,13 @@ class _Run:
                     continue
                 if name == "status-current" and not planned.events:
                     continue
-                check.checked += 1
+                check.checked += found.checked.get(name, 1)
                 check.violations += found.violations.get(name, [])
             result.duplicate_responses += found.duplicate_responses
             result.duplicate_events += found.duplicate_events
+            result.activity_runs += found.activity_runs
+            result.events_recorded += found.events_recorded
+            result.events_applied += found.events_applied
             if planned.parent is None and seen.finished_at and seen.started_at:
                 latency = (seen.finished_at - seen.started_at).total_seconds()
                 result.latencies.setdefault(planned.kind, []).append(latency)
@@ -819,8 +938,8 @@ class _Run:
                 f"after {result.drain_seconds:.0f} s: {result.queue_counts_at_end} "
                 f"(expected {self.expected_queue_counts()})"
             )
-        poison = checks["poison-isolated"]
-        if poison_partition is not None:
+        poison = checks.get("poison-isolated")
+        if poison is not None and poison_partition is not None:
             poison.checked = on_poison_partition
             if result.poison_partition_instances < on_poison_partition:
                 poison.violations.append(
@@ -846,11 +965,23 @@ class _Run:
 
 async def run_chaos(config: ChaosConfig, azurite: AzuriteInstance) -> ChaosResult:
     """Run the scenario against a running `azurite` (which it may stop and restart) and return the
-    result. Worker logs and the activity log go to `config.work_dir` (a new temporary directory
-    when None)."""
+    result: first the no-fault phase (its result is `result.no_fault`), then the fault phase.
+    Worker logs and the activity log go to `config.work_dir` (a new temporary directory when None),
+    the no-fault phase's to its `no-fault` subdirectory."""
     work_dir = config.work_dir or Path(tempfile.mkdtemp(prefix="chaos-"))
     work_dir.mkdir(parents=True, exist_ok=True)
-    return await _Run(config, azurite, work_dir).run()
+    config = replace(config, work_dir=work_dir)
+    no_fault: ChaosResult | None = None
+    if config.no_fault_instances > 0:
+        calm = config.no_fault_config()
+        assert calm.work_dir is not None
+        calm.work_dir.mkdir(parents=True, exist_ok=True)
+        log.info("no-fault phase: %d instances on hub %s", calm.instances, calm.hub)
+        no_fault = await _Run(calm, azurite, calm.work_dir).run()
+    log.info("fault phase: %d instances on hub %s", config.instances, config.hub)
+    result = await _Run(config, azurite, work_dir).run()
+    result.no_fault = no_fault
+    return result
 
 
 # -- command line ----------------------------------------------------------------------------------
@@ -873,6 +1004,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add("--fault-probability", type=float, default=defaults.fault_probability)
     add("--azurite-restarts", type=int, default=defaults.azurite_restarts)
     add("--seed", type=int, default=defaults.seed)
+    add(
+        "--no-fault-instances",
+        type=int,
+        default=defaults.no_fault_instances,
+        help="top-level instances of the no-fault phase, run first (0: none)",
+    )
+    add(
+        "--no-fault-visibility",
+        type=float,
+        default=defaults.no_fault_visibility_seconds,
+        help="queue visibility timeout of the no-fault phase, seconds",
+    )
     add(
         "--clock-offsets",
         default=",".join(f"{o:g}" for o in defaults.clock_offsets),
@@ -900,6 +1043,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         fault_probability=args.fault_probability,
         azurite_restarts=args.azurite_restarts,
         seed=args.seed,
+        no_fault_instances=args.no_fault_instances,
+        no_fault_visibility_seconds=args.no_fault_visibility,
         clock_offsets=tuple(float(o) for o in args.clock_offsets.split(",") if o.strip()),
         work_dir=work_dir,
     )
@@ -917,13 +1062,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"chaos: report written to {args.report}")
     else:
         print(report)
-    for check in result.invariants:
-        state = "held" if check.held else f"VIOLATED ({len(check.violations)})"
-        bug = f" [known bug {check.known_bug}]" if check.known_bug else ""
-        print(f"  {check.name}: {state}{bug}")
-    for error in result.errors:
-        print(f"  error: {error}")
-    print(f"chaos: {'PASSED' if result.passed else 'FAILED'} in {result.duration:.0f} s")
+    for phase, outcome in (("no-fault", result.no_fault), ("faults", result)):
+        if outcome is None:
+            continue
+        for check in outcome.invariants:
+            state = "held" if check.held else f"VIOLATED ({len(check.violations)})"
+            bug = f" [known bug {check.known_bug}]" if check.known_bug else ""
+            print(f"  {phase}: {check.name}: {state}{bug}")
+        for error in outcome.errors:
+            print(f"  {phase}: error: {error}")
+    total = result.duration + (result.no_fault.duration if result.no_fault else 0.0)
+    print(f"chaos: {'PASSED' if result.passed else 'FAILED'} in {total:.0f} s")
     return 0 if result.passed else 1
 
 

@@ -4,9 +4,11 @@ It reuses the orchestrators and the logging `work` activity of `tests/worker/fau
 timer chains, fan-out/fan-in through sub-orchestrations) and adds the two patterns that app lacks:
 
 * `approval(spec)`: waits for `spec["events"]` distinct `approve` events (the driver raises them
-  with the values `0..events-1`), then runs one `work` activity; returns the sorted values and the
-  activity's result (`expected_approval`). A repeated value is absorbed, so the output stays the
-  same when an event is delivered twice; the driver counts such repeats in the history instead.
+  once each, with the values `0..events-1`: unique within the instance), then runs one `work`
+  activity; returns the sorted values, the activity's result (`expected_approval`) and, under
+  `received`, every value in the order the orchestration received it. A repeated value does not
+  change the rest of the output (the driver also copies control-queue messages on purpose); the
+  audit compares `received` with the EventRaised rows of the history and the raises.
 * `eternal(spec)`: one `work` activity per generation, then `continue_as_new` until
   `spec["generations"]` generations have run; returns the sum of the activities' results
   (`expected_eternal`). The activity key of generation `g` is `work_key(instance_id, g)`.
@@ -41,6 +43,7 @@ from tests.worker.fault_app import (
 
 __all__ = [
     "APPROVAL_EVENT",
+    "RECEIVED",
     "EXECUTION_PREFIX",
     "parse_execution_line",
     "registry",
@@ -51,6 +54,8 @@ __all__ = [
 ]
 
 APPROVAL_EVENT = "approve"
+RECEIVED = "received"
+"""The key of an approval's output that lists every event value received, in order."""
 EXECUTION_PREFIX = "exec "
 
 Orchestration = Generator[Any, Any, Any]
@@ -92,18 +97,18 @@ def approval(ctx: DurableOrchestrationContext) -> Orchestration:
     """Wait for `events` distinct approvals, then do one piece of work."""
     spec = ctx.get_input()
     ctx.set_custom_status("waiting")
-    seen: set[int] = set()
-    while len(seen) < spec["events"]:
-        value = yield ctx.wait_for_external_event(APPROVAL_EVENT)
-        seen.add(int(value))
+    received: list[int] = []
+    while len(set(received)) < spec["events"]:
+        received.append(int((yield ctx.wait_for_external_event(APPROVAL_EVENT))))
     ctx.set_custom_status("approved")
     item = _work_input(work_key(ctx.instance_id, 0), work_value(0), spec.get("ms", 20))
     result = yield ctx.call_activity("work", item)
-    return {"approvals": sorted(seen), "result": result}
+    return {"approvals": sorted(set(received)), "result": result, RECEIVED: received}
 
 
 def expected_approval(events: int) -> dict[str, Any]:
-    """The output of `approval({"events": events})` once every approval was raised."""
+    """The output of `approval({"events": events})` once every approval was raised, without its
+    `received` log (which depends on the order of delivery)."""
     return {"approvals": list(range(events)), "result": work_value(0)}
 
 

@@ -2,9 +2,10 @@
 rows (read with the Azure SDK by the DTFx layout, not through `durable_ext`), the activity log and
 what the driver observed while the run went on.
 
-`audit_instance` returns the violations of one instance by invariant; `invariants()` lists the
-invariants in report order; `KNOWN_BUGS` are the durable_ext defects this driver found, by the
-violations they caused (the report names them if they ever come back).
+`audit_instance` returns the violations of one instance by invariant, and how many times each of
+its activity tasks ran and each of its external events was recorded and applied; `invariants()`
+lists the invariants in report order; `KNOWN_BUGS` are the durable_ext defects this driver found, by
+the violations they caused (the report names them if they ever come back).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from tests.reliability.chaos_app import APPROVAL_EVENT, RECEIVED
 
 if TYPE_CHECKING:
     from tests.reliability.chaos import Planned
@@ -27,6 +30,7 @@ __all__ = [
     "explain",
     "audit_instance",
     "clock_violations",
+    "raised_event",
 ]
 
 KNOWN_BUGS: dict[str, str] = {
@@ -78,7 +82,21 @@ _SPECS = (
     ),
     (
         "activities-ran",
-        "Every activity the history shows completed ran at least once (the activity log).",
+        "Every activity the history shows completed ran at least once (the activity log), and so "
+        "did every activity of a completed instance's earlier generations (continue-as-new).",
+    ),
+    (
+        "activities-once",
+        "Every activity task of the workload ran exactly once (the activity log): no fault, so a "
+        "held work item must never become visible again while its activity waits, runs or its "
+        "result waits for the orchestration.",
+    ),
+    (
+        "events-once",
+        "Every external event the driver raised is in the instance's history exactly once and was "
+        "received by the orchestration exactly once (its output lists what it received), and "
+        "nothing else was; an event whose control-queue message the driver copied on purpose (or "
+        "whose raise it retried) may appear once per copy.",
     ),
     (
         "instances-agree",
@@ -128,9 +146,18 @@ class InvariantResult:
         return not self.violations
 
 
-def invariants() -> dict[str, InvariantResult]:
-    """A fresh result for every invariant, by name, in report order."""
-    return {name: InvariantResult(name, description) for name, description in _SPECS}
+NO_FAULT_ONLY = frozenset({"activities-once"})
+"""Invariants checked only in the no-fault phase (with faults, activities are at-least-once)."""
+
+
+def invariants(no_fault: bool = False, poison: bool = True) -> dict[str, InvariantResult]:
+    """A fresh result for every invariant of a phase, by name, in report order: `activities-once`
+    only without faults, `poison-isolated` only with a poison message."""
+    return {
+        name: InvariantResult(name, description)
+        for name, description in _SPECS
+        if (no_fault or name not in NO_FAULT_ONLY) and (poison or name != "poison-isolated")
+    }
 
 
 def explain(invariant: InvariantResult, kinds: Mapping[str, str]) -> None:
@@ -154,8 +181,16 @@ class InstanceAudit:
     """What `audit_instance` found for one instance."""
 
     violations: dict[str, list[str]] = field(default_factory=dict)
+    checked: dict[str, int] = field(default_factory=dict)
+    """On how many items an invariant was checked, where that is not this one instance."""
     duplicate_responses: int = 0
     duplicate_events: int = 0
+    activity_runs: Counter[int] = field(default_factory=Counter)
+    """Executions per activity task of the workload → number of such tasks."""
+    events_recorded: Counter[int] = field(default_factory=Counter)
+    """EventRaised rows per raised event → number of such events."""
+    events_applied: Counter[int] = field(default_factory=Counter)
+    """Deliveries to the orchestration per raised event → number of such events."""
 
     def fail(self, invariant: str, instance_id: str, detail: str) -> None:
         self.violations.setdefault(invariant, []).append(f"{instance_id}: {detail}")
@@ -168,6 +203,14 @@ def _json(text: Any) -> Any:
         return text
 
 
+def _outcome(output: Any) -> Any:
+    """An output as the workload plans it: an approval's `received` log is checked on its own
+    (`events-once`), since its order depends on delivery."""
+    if isinstance(output, dict) and RECEIVED in output:
+        return {key: value for key, value in output.items() if key != RECEIVED}
+    return output
+
+
 def audit_instance(
     planned: Planned,
     rows: list[dict[str, Any]],
@@ -175,14 +218,19 @@ def audit_instance(
     runs: Counter[str],
     executions: set[str],
     first_seen: tuple[str | None, datetime | None] | None,
+    event_copies: Mapping[int, int] | None = None,
+    no_fault: bool = False,
 ) -> InstanceAudit:
     """Check one instance.
 
     `rows` are its History rows, `instance` its Instances row, `runs` the activity executions by
     key, `executions` the execution ids its orchestrator logged beginning generation 0 under (the
-    ids of the start messages it ran), and `first_seen` the (execution id, CompletedTime) of its
-    Instances row when the driver first saw it finished."""
+    ids of the start messages it ran), `first_seen` the (execution id, CompletedTime) of its
+    Instances row when the driver first saw it finished, `event_copies` how many extra copies of
+    each of its external events (by value) the driver may have sent (copied messages, retried
+    raises), and `no_fault` says the instance ran without faults (`activities-once`)."""
     audit = InstanceAudit()
+    audit.checked["events-once"] = planned.events
     iid = planned.instance_id
     expected = planned.expected
 
@@ -195,7 +243,7 @@ def audit_instance(
         status = instance.get("RuntimeStatus")
         output = _json(instance.get("Output"))
         completed = instance.get("CompletedTime")
-        if status != "Completed" or output != expected:
+        if status != "Completed" or _outcome(output) != expected:
             audit.fail(
                 "terminal", iid, f"status {status}, output {output!r}, expected {expected!r}"
             )
@@ -207,6 +255,7 @@ def audit_instance(
                 f"{instance.get('ExecutionId')} at {completed}",
             )
 
+    _audit_activities(audit, planned, runs, rows, no_fault)
     sentinels = [r for r in rows if r["RowKey"] == "sentinel"]
     if len(sentinels) != 1:
         audit.fail("history-whole", iid, f"{len(sentinels)} sentinel rows")
@@ -237,7 +286,7 @@ def audit_instance(
         audit.fail("one-completion", iid, f"{len(completions)} ExecutionCompleted rows {rows_at}")
     elif (
         completions[0].get("OrchestrationStatus") != "Completed"
-        or _json(completions[0].get("Result")) != expected
+        or _outcome(_json(completions[0].get("Result"))) != expected
     ):
         last = completions[0]
         audit.fail(
@@ -287,10 +336,6 @@ def audit_instance(
             if target in answered:
                 audit.duplicate_responses += 1
             answered.add(target)
-            if response == "TaskCompleted":
-                key = (_json(scheduled[target].get("Input")) or {}).get("key")
-                if key is not None and runs[key] == 0:
-                    audit.fail("activities-ran", iid, f"{key} completed but never ran")
         if answered != set(scheduled):
             missing = sorted(set(scheduled) - answered)
             audit.fail("decisions-once", iid, f"no {response} for {missing}")
@@ -299,9 +344,101 @@ def audit_instance(
             audit.fail("decisions-once", iid, f"{len(of_type(failed))} {failed}")
     if planned.events:
         audit.duplicate_events += max(len(of_type("EventRaised")) - planned.events, 0)
+        result = _json(completions[0].get("Result")) if len(completions) == 1 else None
+        received = result.get(RECEIVED) if isinstance(result, dict) else None
+        _audit_events(audit, planned, of_type("EventRaised"), received, event_copies or {})
     for violation in clock_violations(events):
         audit.fail("clock-monotonic", iid, violation)
     return audit
+
+
+def _audit_activities(
+    audit: InstanceAudit,
+    planned: Planned,
+    runs: Counter[str],
+    rows: list[dict[str, Any]],
+    no_fault: bool,
+) -> None:
+    """Count the executions of each of the instance's planned activity tasks: exactly one each
+    without faults (`activities-once`), at least one once the instance has completed
+    (`activities-ran`, which also covers the generations continue-as-new dropped from history)."""
+    iid = planned.instance_id
+    keys = {
+        int(r["EventId"]): (_json(r.get("Input")) or {}).get("key")
+        for r in rows
+        if r.get("EventType") == "TaskScheduled"
+    }
+    done = {
+        keys.get(int(r["TaskScheduledId"])) for r in rows if r.get("EventType") == "TaskCompleted"
+    }
+    if any(r.get("EventType") == "ExecutionCompleted" for r in rows):
+        done |= planned.activity_keys
+    for key in sorted(k for k in done if k is not None and runs[k] == 0):
+        audit.fail("activities-ran", iid, f"{key} completed but never ran")
+    if no_fault:
+        audit.checked["activities-once"] = len(planned.activity_keys)
+    for key in sorted(planned.activity_keys):
+        count = runs[key]
+        audit.activity_runs[count] += 1
+        if no_fault and count != 1:
+            audit.fail("activities-once", iid, f"activity {key} ran {count} times")
+
+
+def _audit_events(
+    audit: InstanceAudit,
+    planned: Planned,
+    raised_rows: list[dict[str, Any]],
+    received: list[Any] | None,
+    copies: Mapping[int, int],
+) -> None:
+    """Each event value `0..planned.events-1` was raised once (plus `copies[value]` extra copies
+    at most): it must be in history and received by the orchestration once, or at most once per
+    copy; a value never raised must not be there at all. `received` is None while the instance has
+    no completion (then `terminal` says so)."""
+    iid = planned.instance_id
+    recorded = Counter(
+        _json(r.get("Input")) for r in raised_rows if r.get("Name") == APPROVAL_EVENT
+    )
+    applied = Counter(received or [])
+    for value in range(planned.events):
+        extra = copies.get(value, 0)
+        in_history = recorded.pop(value, 0)
+        audit.events_recorded[in_history] += 1
+        why = f" ({extra} extra copies sent)" if extra else ""
+        if not 1 <= in_history <= 1 + extra:
+            audit.fail("events-once", iid, f"event {value} is in history {in_history} times{why}")
+        if received is None:
+            continue
+        delivered = applied.pop(value, 0)
+        audit.events_applied[delivered] += 1
+        if not 1 <= delivered <= min(in_history, 1 + extra):
+            audit.fail(
+                "events-once",
+                iid,
+                f"event {value} received {delivered} times, in history {in_history} times{why}",
+            )
+    others = sorted(recorded.elements(), key=repr) + sorted(applied.elements(), key=repr)
+    if others:
+        audit.fail("events-once", iid, f"events never raised in history or output: {others}")
+    unnamed = [r["RowKey"] for r in raised_rows if r.get("Name") != APPROVAL_EVENT]
+    if unnamed:
+        audit.fail("events-once", iid, f"EventRaised rows of another name: {unnamed}")
+
+
+def raised_event(body: str, name: str) -> tuple[str, Any] | None:
+    """(instance id, value) when a control-queue message body (DTFx JSON) raises the event `name`;
+    None for anything else (another event, a large-message wrapper, a body that is not JSON)."""
+    message = _json(body)
+    task = message.get("TaskMessage") if isinstance(message, dict) else None
+    if not isinstance(task, dict):
+        return None
+    event = task.get("Event")
+    if not isinstance(event, dict) or event.get("Name") != name:
+        return None
+    if not str(event.get("$type", "")).endswith(".EventRaisedEvent"):
+        return None
+    target = task.get("OrchestrationInstance") or {}
+    return str(target.get("InstanceId")), _json(event.get("Input"))
 
 
 def clock_violations(rows: list[dict[str, Any]]) -> list[str]:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PARTITIONS",
     "LEASE_SECONDS",
+    "LEASE_RENEW_SECONDS",
     "FAULT_POINT_EXIT",
     "FAULT_POINT_NAMES",
     "POISON_BODY",
@@ -53,6 +54,9 @@ log = logging.getLogger("chaos")
 PARTITIONS = 4
 LEASE_SECONDS = 15.0
 """The workers' lease interval (`fast_options`): a zombie is frozen for longer than this."""
+LEASE_RENEW_SECONDS = 2.0
+"""How often the workers renew their leases (`fast_options`): a worker finds out within this
+long that a partition was taken from it."""
 FAULT_POINT_EXIT = 137
 FAULT_POINT_NAMES = (
     "after-outbound-send",
@@ -206,6 +210,11 @@ class ChaosCluster:
             "--seed",
             f"{config.seed}-{slot.index}-{slot.generation}",
         ]
+        if config.max_orchestrations:
+            command += ["--max-orchestrations", str(config.max_orchestrations)]
+        if config.slow_episode_share:
+            command += ["--slow-episodes", f"{config.slow_episode_share:g}"]
+            command += ["--slow-episode-seconds", f"{config.slow_episode_seconds:g}"]
         with log_path.open("ab") as stderr:
             process = subprocess.Popen(
                 command,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +73,7 @@ def _method(result: ChaosResult) -> list[str]:
             "timer firing early (`clock-monotonic`), and no timer may wait longer for it.",
         ]
     return [
-        "## Method",
+        "## Fault phase: method",
         "",
         f"**Workers.** {c.workers} worker processes (`tests/reliability/chaos_worker.py`) serve one "
         f"task hub of {PARTITIONS} partitions with {LEASE_SECONDS:.0f} s partition leases (renewed "
@@ -108,7 +109,66 @@ def _method(result: ChaosResult) -> list[str]:
     ]
 
 
-def _invariants(result: ChaosResult) -> list[str]:
+def _distribution(counts: Counter[int], noun: str) -> str:
+    """`{1: 70, 2: 3}` as "70 tasks ×1, 3 tasks ×2" (`noun` plural)."""
+    if not counts:
+        return f"no {noun}"
+    return ", ".join(f"{counts[n]} {noun} ×{n}" for n in sorted(counts))
+
+
+def _exactness(result: ChaosResult) -> list[str]:
+    """The bullets on executions per activity task and events per raise."""
+    return [
+        f"* **Executions per activity task** (the workload's activity tasks, by how many times "
+        f"they ran): {_distribution(result.activity_runs, 'tasks')}.",
+        f"* **Events per raise** (each external event the driver raised, by how many times it is "
+        f"in history / was received by the orchestration): "
+        f"{_distribution(result.events_recorded, 'events')} / "
+        f"{_distribution(result.events_applied, 'events')}; the driver sent "
+        f"{result.event_copies} extra copies of raised events (copied control-queue messages, "
+        "retried raises), each of which may count once more.",
+    ]
+
+
+def _no_fault(result: ChaosResult) -> list[str]:
+    """The section on the no-fault phase with short visibility timeouts."""
+    c: ChaosConfig = result.config
+    mix = ", ".join(
+        f"{result.kinds.get(kind, 0)} {KIND_TEXT[kind].split(' (')[0]}" for kind in KIND_TEXT
+    )
+    out = [
+        "## No-fault phase: held messages under short visibility timeouts",
+        "",
+        f"Before the faults, on a task hub of its own: {c.workers} workers that are never killed, "
+        "with no crash points, no clock skew, no copied or poison messages and no outage, but with "
+        f"control-queue and work-item visibility timeouts (and the in-process handoff hold) of "
+        f"**{c.visibility_seconds:g} s**. {result.long_instances} of the "
+        f"{sum(1 for k in result.kinds.elements() if k != 'fan-child')} top-level instances run "
+        f"activities of {c.long_activity_ms} ms, longer than the visibility timeout (the others "
+        f"{c.activity_ms} ms), and each worker runs "
+        f"{c.max_orchestrations or 'the default number of'} episode(s) at a time, "
+        f"{c.slow_episode_share:.0%} of the episodes held {c.slow_episode_seconds:g} s at their "
+        "start (the `episode-start` stall point: a slow disk or a pause), so that control "
+        "messages and activity results wait in memory for a slot or a busy instance for longer "
+        "than the visibility timeout, while up to "
+        f"{c.concurrency} instances are in flight: {mix}; {result.instances_total} instances in "
+        "all. A message held that long must be renewed until it is deleted: one that expired "
+        "would be received again and run an activity twice or apply an event twice. Here every "
+        "activity task must run exactly once and every event be applied exactly once.",
+        "",
+        f"{result.completed_top_level} top-level instances finished in "
+        f"{result.workload_seconds:.0f} s ({result.duration:.0f} s with start-up and audit).",
+        "",
+        *_exactness(result),
+    ]
+    if result.log_signals:
+        out += ["", "What the workers' logs show:", ""]
+        out += _table(["log signal", "count"], sorted(result.log_signals.items()))
+    out += ["", *_invariants(result, "### Invariants of the no-fault phase")]
+    return out
+
+
+def _invariants(result: ChaosResult, heading: str = "## Invariants") -> list[str]:
     rows = []
     for inv in result.invariants:
         if inv.held:
@@ -118,20 +178,21 @@ def _invariants(result: ChaosResult) -> list[str]:
         else:
             state = f"**violated** ({len(inv.violations)})"
         rows.append((f"`{inv.name}`", inv.description, inv.checked, state))
-    out = ["## Invariants", ""]
+    sub = heading.split(" ", 1)[0] + "#"
+    out = [heading, ""]
     out += _table(["invariant", "what is checked", "checked on", "result"], rows)
     violated = [i for i in result.invariants if not i.held]
     for inv in violated:
-        out += ["", f"### `{inv.name}`: {len(inv.violations)} violation(s)", ""]
+        out += ["", f"{sub} `{inv.name}`: {len(inv.violations)} violation(s)", ""]
         out += [f"* {v}" for v in inv.violations[:12]]
         if len(inv.violations) > 12:
             out.append(f"* … and {len(inv.violations) - 12} more")
     bugs = sorted({i.known_bug for i in violated if i.known_bug})
     if bugs:
-        out += ["", "### Known bugs behind these violations", ""]
+        out += ["", f"{sub} Known bugs behind these violations", ""]
         out += [f"* `{bug}`: {KNOWN_BUGS[bug]}" for bug in bugs]
     if result.errors:
-        out += ["", "### Errors of the run", ""]
+        out += ["", f"{sub} Errors of the run", ""]
         out += [f"* {error}" for error in result.errors]
     return out
 
@@ -141,7 +202,7 @@ def _figures(result: ChaosResult) -> list[str]:
     seconds = result.workload_seconds or 1.0
     everything = [v for values in result.latencies.values() for v in values]
     out = [
-        "## Figures",
+        "## Fault phase: figures",
         "",
         f"* **Throughput:** {result.completed_top_level} top-level instances "
         f"({result.instances_total} with sub-orchestrations) finished in {seconds:.0f} s: "
@@ -161,10 +222,11 @@ def _figures(result: ChaosResult) -> list[str]:
         f"distinct activities: {result.activity_repeats} re-executions (activities are "
         "at-least-once: a crash or a zombie between running an activity and deleting its work item "
         "repeats it).",
+        *_exactness(result),
         f"* **Duplicates absorbed:** {result.duplicate_responses} duplicate responses appended to "
         "histories and ignored by replay; "
-        f"{result.duplicate_events} external events delivered into a history more than once "
-        "(events are at-least-once; the approval orchestrator ignores repeats).",
+        f"{result.duplicate_events} EventRaised rows beyond one per raised event (copies the "
+        "driver sent count here too).",
         f"* **Fenced checkpoints:** {result.fenced_checkpoints} checkpoints refused by the history "
         "sentinel ETag (another worker had written first) and abandoned.",
     ]
@@ -209,7 +271,10 @@ def _figures(result: ChaosResult) -> list[str]:
 
 
 def render_report(result: ChaosResult, command: str = "") -> str:
-    """The whole page, as markdown."""
+    """The whole page, as markdown: the no-fault phase (when there was one), then the faults."""
+    calm = result.no_fault
+    started = calm.started_at if calm is not None else result.started_at
+    minutes = (result.duration + (calm.duration if calm is not None else 0.0)) / 60
     verdict = (
         "**every invariant held**"
         if result.passed
@@ -220,24 +285,39 @@ def render_report(result: ChaosResult, command: str = "") -> str:
         "",
         "<!-- Generated by tests/reliability/chaos.py (`make chaos`); do not edit by hand. -->",
         "",
-        "`durable_ext` promises that an orchestration's state changes exactly once, that "
-        "activities run at least once, and that a worker that dies, stalls or loses its partition "
-        "loses nothing. This page is the evidence: the chaos driver `tests/reliability/chaos.py` "
-        "writes it from a real run against Azurite on the project's development machine, and "
-        "`make chaos` rewrites it.",
+        "`durable_ext` promises that a worker that dies, stalls or loses its partition loses "
+        "nothing, and says precisely what happens once:",
         "",
-        f"Last run: {result.started_at:%Y-%m-%d %H:%M} UTC, {result.duration / 60:.1f} minutes on "
+        "* **Exactly once:** every change of an orchestration's state. Each message's event is "
+        "recorded in the instance's history once (an external event raised once is in history "
+        "once and received by the orchestration once; an activity's result completes its task "
+        "once), each decision (activity scheduled, timer, sub-orchestration) is recorded once, "
+        "and the instance completes once, whatever crashes, duplicates or expired messages "
+        "happen on the way. A client that raises the same event twice has raised two events.",
+        "* **At least once:** activity executions. A worker that dies (or stalls past its lease) "
+        "after running an activity and before its result is recorded leaves the work item to be "
+        "run again. Without such a fault an activity runs exactly once: a work item, a "
+        "control-queue message or a result held in memory is kept invisible (renewed) for as "
+        "long as it waits or runs, however short the visibility timeout.",
+        "",
+        "This page is the evidence: the chaos driver `tests/reliability/chaos.py` writes it from a "
+        "real run against Azurite on the project's development machine, and `make chaos` "
+        "rewrites it.",
+        "",
+        f"Last run: {started:%Y-%m-%d %H:%M} UTC, {minutes:.1f} minutes on "
         f"{result.machine}; {verdict}.",
     ]
     if command:
         out += ["", f"Command: `{command}`"]
+    if calm is not None:
+        out += ["", *_no_fault(calm)]
     out += ["", *_method(result), ""]
     out += ["## Faults injected", ""]
     out += _table(["fault", "count"], sorted(result.faults.items()))
     if result.log_signals:
         out += ["", "What the workers' logs show of them:", ""]
         out += _table(["log signal", "count"], sorted(result.log_signals.items()))
-    out += ["", *_invariants(result), "", *_figures(result), ""]
+    out += ["", *_invariants(result, "## Fault phase: invariants"), "", *_figures(result), ""]
     out += [
         "## What this does not show",
         "",
@@ -252,7 +332,8 @@ def render_report(result: ChaosResult, command: str = "") -> str:
         "",
         "## Reproduce",
         "",
-        "* `make chaos`: this run (10–15 minutes); it rewrites this page.",
+        "* `make chaos`: this run (10–15 minutes), the no-fault phase first; it rewrites this "
+        "page.",
         "* `.venv/bin/python -m tests.reliability.chaos --help`: every knob (workers, instances, "
         "kill interval, fault probability, seed...); `--report FILE` writes the page elsewhere.",
         "* `tests/reliability/test_chaos_quick.py`: a one-minute version in the default test run.",

@@ -244,4 +244,4 @@ async def test_the_instances_row_leaves_pending_once_a_crashed_first_checkpoint_
         assert row.runtime_status == "Running", f"the Instances row still says {row.runtime_status}"
         await rt.client.raise_event(instance_id, "approve", 0)
         status = await rt.client.wait_for_completion(instance_id, timeout=DEADLINE)
-        assert status.output == {"approvals": [0], "result": 10}
+        assert status.output == {"approvals": [0], "result": 10, "received": [0]}
