@@ -28,8 +28,8 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
+from durable_ext.fault_points import stalled
 from durable_ext.runtime import Runtime
-from durable_ext.worker.fault_points import stalled
 from tests.reliability.chaos_app import registry
 from tests.worker.worker_process import READY_MARKER, options_for, parse_args
 
