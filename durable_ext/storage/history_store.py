@@ -7,6 +7,7 @@ import contextlib
 import itertools
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -220,6 +221,13 @@ class HistoryStore:
         async for row in self._rows.query(odata_filter, select=["RowKey", *BLOB_NAME_COLUMNS]):
             names.update(row[c] for c in BLOB_NAME_COLUMNS if row.get(c))
         return names
+
+    def retire_blobs(self, instance_id: str, execution_id: str, names: Iterable[str]) -> None:
+        """Blobs that rows outside this table no longer reference (an Instances row's replaced
+        Input/Output): deleted by the next `delete_unreferenced_blobs` unless a row of committed
+        `execution_id` references them."""
+        self._suspects.add(instance_id, names)
+        self._suspects.committed(instance_id, execution_id)
 
     async def delete_unreferenced_blobs(self, instance_id: str) -> None:
         """After a committed checkpoint, delete the instance's suspect blobs that no row of the

@@ -144,10 +144,11 @@ class InstanceStore:
 
     async def _prepare(self, instance_id: str, columns: dict[str, Any]) -> dict[str, Any]:
         entity: dict[str, Any] = {"PartitionKey": escape_key(instance_id), "RowKey": ""}
+        execution_id = columns.get("ExecutionId")
         for key, value in columns.items():
             if key in _BLOB_COLUMNS and isinstance(value, str) and exceeds_property_limit(value):
-                name = await self._payloads.put_property(
-                    entity["PartitionKey"], "", key, key, value
+                name = await self._payloads.put_row_property(
+                    entity["PartitionKey"], key, value, execution_id
                 )
                 value = self._payloads.url_for(name)
             if key == "Tags" and isinstance(value, dict):

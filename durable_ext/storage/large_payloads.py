@@ -90,6 +90,18 @@ class LargePayloadStore:
         await self.upload(name, text)
         return name
 
+    async def put_row_property(
+        self, partition_key: str, prop: str, text: str, execution_id: str | None
+    ) -> str:
+        """An Instances row's large Input/Output. Named after the execution when it is known, so
+        the client's Pending row and the first checkpoint write the same blob (not two), and a
+        new execution's blob never overwrites the one a reader of the old row may be fetching."""
+        if not execution_id:
+            return await self.put_property(partition_key, "", prop, prop, text)
+        name = f"{_safe_segment(partition_key)}/history--{prop}-{execution_id}-{prop}.json.gz"
+        await self.upload(name, text)
+        return name
+
     def url_for(self, blob_name: str) -> str:
         return f"{self._container.url}/{quote(blob_name)}"
 
@@ -97,6 +109,16 @@ class LargePayloadStore:
         path = unquote(urlparse(url).path)
         marker = f"/{self.container_name}/"
         return path.split(marker, 1)[1] if marker in path else path.rsplit("/", 1)[-1]
+
+    def instance_row_blob(self, value: str | None) -> str | None:
+        """The blob name when an Instances Input/Output value is the URL of a blob written for
+        that row (`put_property` with an empty RowKey); None for inline JSON and other blobs
+        (a start message's blob, a history row's blob), which the row does not own."""
+        if not value or not self.is_blob_url(value):
+            return None
+        name = self.name_from_url(value)
+        folder, _, file = name.partition("/")
+        return name if folder and file.startswith("history--") else None
 
     def is_blob_url(self, value: str) -> bool:
         return value.startswith(("http://", "https://")) and f"/{self.container_name}/" in value

@@ -565,6 +565,11 @@ class OrchestrationDispatcher:
         fault_point("after-outbound-send")
         await stall_point("after-outbound-send")
         first = outcome.first_new_index
+        replaced_row_blobs = (
+            await self._instance_row_blobs(instance_id)
+            if first == 0 and loaded.etag is not None
+            else {}
+        )
         try:
             etag = await self._hub.history.append(
                 instance_id,
@@ -583,25 +588,43 @@ class OrchestrationDispatcher:
         fault_point("after-history-write")
         await stall_point("after-history-write")
         columns = _instance_columns(outcome, first == 0)
-        status: StatusMark | None = StatusMark(
+        mark = StatusMark(
             outcome.execution_id,
             columns["RuntimeStatus"],
             columns["CustomStatus"],
             time.monotonic(),
         )
-        assert status is not None
-        if self._status_changed(previous, status, first == 0):
-            if not await self._merge_instance_row(instance_id, columns, status, etag):
+        status: StatusMark | None = mark
+        if self._status_changed(previous, mark, first == 0):
+            if await self._merge_instance_row(instance_id, columns, mark, etag):
+                overwritten = [b for c, b in replaced_row_blobs.items() if columns.get(c)]
+                self._hub.history.retire_blobs(instance_id, outcome.execution_id, overwritten)
+            else:
                 status = None
                 self._in_background(self._retry_instance_merge(instance_id, columns, etag))
         else:
-            assert previous is not None
             status = previous
         await self._hub.history.delete_unreferenced_blobs(instance_id)
         fault_point("before-inbound-delete")
         await stall_point("before-inbound-delete")
         await self._settle(triage)
         return etag, status
+
+    async def _instance_row_blobs(self, instance_id: str) -> dict[str, str]:
+        """The Input/Output blobs (by column) of an Instances row that a new execution is about
+        to replace: each is deleted once the new row's merge overwrites its column. None when
+        the row cannot be read (a leak until purge, never a failed checkpoint)."""
+        try:
+            row = await self._hub.instances.get(instance_id, fetch_payloads=False)
+        except Exception as exc:  # noqa: BLE001 - a leak, never a failed checkpoint
+            log.warning("Could not read the Instances row of %s: %s", instance_id, exc)
+            return {}
+        if row is None:
+            return {}
+        payloads = self._hub.payloads
+        found = {"Input": payloads.instance_row_blob(row.input)}
+        found["Output"] = payloads.instance_row_blob(row.output)
+        return {column: name for column, name in found.items() if name is not None}
 
     async def _merge_instance_row(
         self, instance_id: str, columns: dict[str, Any], status: StatusMark, etag: str

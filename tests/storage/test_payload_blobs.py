@@ -177,3 +177,38 @@ async def test_a_blob_that_cannot_be_deleted_is_tried_again_after_the_next_check
         await wait_until(leased_gone, timeout=DEADLINE, what="the once-leased blob")
     assert status.runtime_status.value == "Completed", status.to_json()
     assert status.output == [PAD, PAD]
+
+
+async def test_continue_as_new_deletes_the_replaced_instances_row_input_blob(
+    azurite: AzuriteInstance, raw: RawStorage, hub_name: str
+) -> None:
+    """The Instances row's large Input is a blob of its own (`{key}/history--Input-…`); the new
+    execution's merge replaces it, and the old one is deleted, not left until purge."""
+    instance_id = "big-row-input"
+    blobs = Blobs(raw, hub_name, instance_id)
+    row_blobs = f"{blobs.key}/history--"
+
+    async def row_input_blobs() -> set[str]:
+        return {n for n in await raw.blob_names(blobs.container) if n.startswith(row_blobs)}
+
+    connection = azurite.connection_string
+    async with Runtime(
+        registry(), connection=connection, hub=hub_name, options=fast_options()
+    ) as rt:
+        await rt.client.start_new("generations", instance_id, {"generation": 0, "pad": "a" * PAD})
+        await _old_generation_waiting(rt, blobs, instance_id)
+        first = await row_input_blobs()
+        assert len(first) == 1, f"one blob for the row's large Input: {first}"
+
+        await rt.client.raise_event(instance_id, "next")
+        await _new_generation_waiting(rt, blobs, instance_id)
+
+        async def replaced() -> bool:
+            return not first & await row_input_blobs()
+
+        await wait_until(replaced, timeout=DEADLINE, what="the replaced row Input blob to go")
+        now = await row_input_blobs()
+        status = await rt.client.get_status(instance_id, show_input=True)
+
+    assert len(now) == 1, f"exactly the new row Input blob: {now}"
+    assert status.input_ == {"generation": 1, "pad": "b" * PAD}
