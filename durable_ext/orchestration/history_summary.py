@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .history import (
+    EventRaised,
     ExecutionCompleted,
     ExecutionStarted,
     HistoryEvent,
     OrchestratorStarted,
 )
 
-__all__ = ["HistorySummary"]
+__all__ = ["HistorySummary", "raised_key"]
 
 
 @dataclass(slots=True)
@@ -34,6 +35,9 @@ class HistorySummary:
     """The latest event timestamp (the orchestration clock never goes back before it)."""
     episodes: int = 0
     """OrchestratorStarted events: the episode number of the last checkpoint."""
+    raised: set[tuple[str, datetime, int]] = field(default_factory=set)
+    """(name, timestamp, hash of input) of every EventRaised: a client's raise carries the
+    microsecond it was raised at, so a copy of an applied one is recognised (`has_raised`)."""
 
     @classmethod
     def of(cls, events: Iterable[HistoryEvent]) -> HistorySummary:
@@ -55,7 +59,19 @@ class HistorySummary:
                     self.started = event
             elif isinstance(event, ExecutionCompleted) and self.completed is None:
                 self.completed = event
+            elif isinstance(event, EventRaised):
+                self.raised.add(raised_key(event))
+
+    def has_raised(self, event: EventRaised) -> bool:
+        """Whether history holds this EventRaised: same name and input, raised at the same
+        microsecond."""
+        return raised_key(event) in self.raised
 
     @property
     def finished(self) -> bool:
         return self.completed is not None
+
+
+def raised_key(event: EventRaised) -> tuple[str, datetime, int]:
+    """What tells one raised event from another (a copy of a message has the same)."""
+    return (event.name or "", event.timestamp, hash(event.input or ""))

@@ -45,7 +45,7 @@ from ..orchestration.history import (
     TaskFailed,
     TimerFired,
 )
-from ..orchestration.history_summary import HistorySummary
+from ..orchestration.history_summary import HistorySummary, raised_key
 from ..storage.errors import describe_storage_error
 from ..storage.history_store import CheckpointConflict, LoadedHistory
 from ..storage.queues import ReceivedMessage
@@ -370,6 +370,7 @@ class OrchestrationDispatcher:
         started = summary.started
         finished = summary.finished
         scheduled = summary.scheduled
+        client_events: set[tuple[str, datetime, int]] = set()
         for message in messages:
             event = message.data.event
             if isinstance(event, ExecutionStarted):
@@ -416,7 +417,20 @@ class OrchestrationDispatcher:
                 )
                 triage.abandoned.append(message)
                 triage.judged_by_history = True
+            elif _from_client(message) and isinstance(event, EventRaised) and (
+                summary.has_raised(event) or raised_key(event) in client_events
+            ):
+                log.info(
+                    "%s: dropping a copy of event %r raised at %s, already applied",
+                    instance_id,
+                    event.name,
+                    event.timestamp,
+                )
+                triage.consumed.append(message)
+                triage.judged_by_history = True
             else:
+                if _from_client(message) and isinstance(event, EventRaised):
+                    client_events.add(raised_key(event))
                 triage.events.append(event)
                 triage.consumed.append(message)
         return triage
@@ -755,6 +769,12 @@ def _arrival_order(message: ReceivedMessage) -> tuple[bool, datetime, int]:
         message.inserted_on,
         message.data.sequence_number,
     )
+
+
+def _from_client(message: ReceivedMessage) -> bool:
+    """Sent by a client (raise_event, terminate, ...), not by an orchestration."""
+    sender = message.data.sender
+    return sender is None or not sender.instance_id
 
 
 def _started(events: Iterable[HistoryEvent]) -> ExecutionStarted | None:
