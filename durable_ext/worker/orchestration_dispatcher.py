@@ -1,18 +1,27 @@
 """Runs orchestration episodes from the control queues this worker owns.
 
 Per owned partition one loop fetches batches of up to 32 messages and groups them per instance; each
-group is one episode: load history, filter the messages (duplicates, stale executions, out-of-order
-responses, finished or unknown instances), replay, then checkpoint in DTFx order:
+group is one episode: load history (or take the cached one), sort the messages (ExecutionStarted
+first) and filter them (duplicates, stale executions, out-of-order responses, copies of applied
+client events, finished or unknown instances), replay, then checkpoint in DTFx order:
 
 1. send every outbound message;
-2. write the new history rows under the sentinel ETag (409/412 → abandon, another worker won);
-3. merge the Instances row;
-4. delete the inbound messages.
+2. write the new history rows under the sentinel ETag (409/412 → abandon, another worker won;
+   unless the rows stored are our own, from an attempt whose answer was lost: then committed);
+3. merge the Instances row (a failure is retried in the background, never undoes step 2);
+4. delete the inbound messages (retried; never abandoned once step 2 has succeeded).
 
-Crash safety: a crash before 2 re-delivers the inbound messages and the episode replays to the same
-decisions (duplicates of outbound messages are ignored by the receivers); a crash after 2 leaves
-messages whose events history already holds, which replay ignores as duplicates. Activities are
-therefore at-least-once and orchestration state changes exactly-once.
+Every message is held (`HeldMessages`: renewed, invisible to other workers) from the moment it is
+taken until it is deleted or given back, however long it waits for a slot or a long episode.
+
+What this makes exactly-once: each change of an orchestration's state. Each history event is
+written once: a crash before 2 re-delivers the messages and the episode replays to the same
+decisions (duplicates of outbound messages are ignored by the receivers); after 2 the messages are
+only ever deleted, and a copy that comes back anyway (the worker died before 4) is recognised:
+responses by their task id, starts by their execution id, a client's event by the microsecond it
+was raised at. At-least-once: activity executions (a worker that dies between running an activity
+and step 2 of the episode that records its result leaves the work item to run again) and events
+one orchestration sends another when the receiving worker dies between 2 and 4.
 """
 
 from __future__ import annotations

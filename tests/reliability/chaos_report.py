@@ -298,7 +298,10 @@ def render_report(result: ChaosResult, command: str = "") -> str:
         "after running an activity and before its result is recorded leaves the work item to be "
         "run again. Without such a fault an activity runs exactly once: a work item, a "
         "control-queue message or a result held in memory is kept invisible (renewed) for as "
-        "long as it waits or runs, however short the visibility timeout.",
+        "long as it waits or runs, however short the visibility timeout. Also at least once: an "
+        "event that one orchestration sends another, when the receiving worker dies after "
+        "writing it into history and before deleting its message (a client's event is "
+        "recognised by the microsecond it was raised at and applied once).",
         "",
         "This page is the evidence: the chaos driver `tests/reliability/chaos.py` writes it from a "
         "real run against Azurite on the project's development machine, and `make chaos` "
