@@ -774,6 +774,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             env = environment(azurite)
             env["load_average_at_start"] = load_average()
             env["durable_ext_source_at_start"] = source_digest()
+            (workdir / "runs").mkdir()  # the parts' output files go there
             suite = Suite(azurite, sizes, args.runs, engines, workdir / "runs", args.lever_runs)
             parts: list[tuple[str, Callable[[], Any]]] = [
                 ("floor", suite.floor),

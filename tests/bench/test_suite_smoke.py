@@ -264,6 +264,21 @@ def test_sensitivity_is_left_out_when_the_suite_runs_in_memory(tmp_path: Path) -
     assert "already" in report.render_markdown(document, "p.png").split("## Storage sensitivity")[1]
 
 
+def test_episode_part_runs_on_its_own(tmp_path: Path) -> None:
+    """Only the episode part (as when refreshing just its figures): its windows are in results."""
+    results = tmp_path / "r.json"
+    skipped = ["floor", "scenarios", "sensitivity", "levers", "chain", "profile", "replay"]
+    argv = ["--quick", "--engines", "durable_ext", "--no-report", "--skip", *skipped, "idle"]
+
+    assert suite.main([*argv, "--results", str(results)]) == 0
+
+    document = json.loads(results.read_text())
+    assert list(document["raw"]) == ["episode"]
+    rows = document["summary"]["episode"]["rows"]
+    assert [r["position"] for r in rows] == list(QUICK.episode_positions)
+    assert all(r["correct"] for r in rows)
+
+
 def _sensitivity_document(
     disk_rate: float, memory_rate: float, disk_others: float = 0.0, memory_others: float = 0.0
 ) -> dict[str, object]:
