@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ __all__ = [
     "METHOD",
     "ENGINE_LABELS",
     "bound_analysis",
+    "episode_sentence",
     "render_markdown",
     "render_chart",
     "sensitivity_sentence",
@@ -64,6 +66,24 @@ METHOD: dict[str, str] = {
         "durable_ext Azurite's CPU over the same stretch is reported apart (/proc/PID/stat). "
         "`other` is the busy CPU of the rest of the machine over the stretch (/proc/stat): load "
         "that the figures did not cause but had to share two cores with."
+    ),
+    "episode cost": (
+        "CPU per episode along a long cached chain (bench/episode.py, a fresh process holding "
+        "one durable_ext.Runtime on the suite's Azurite): a chain orchestration calls one no-op "
+        "activity per step, and each call stamps the process's CPU time (time.process_time: "
+        "worker, client and every thread) and the wall clock. Between two consecutive calls the "
+        "worker runs exactly one episode (result handed over, episode, checkpoint, next work "
+        "item, activity), so the differences are the CPU per episode. A window of episodes is "
+        "measured from each position in the chain; a window beyond step 0 starts from a chain "
+        "seeded to that step (as tests/worker/test_episode_cost.py does): advanced in memory "
+        "with the engine's own episode code, its history written to the hub as the worker "
+        "writes it, the executor and its HistorySummary handed to the worker's instance cache, "
+        "and the last result sent through the control queue; from there on it is the real "
+        "worker. Each position is measured once per round on a fresh instance (as many rounds "
+        "as runs) and the samples are pooled. The engine alone is timed while advancing a chain "
+        "in memory (thread CPU of continue_episode plus the summary update per cached episode, "
+        "and the median of three full replays of the history at each position: a cache miss's "
+        "engine work, without its history read)."
     ),
     "memory": (
         "Peak RSS is VmHWM of the engine process, reset (clear_refs) just before the scenario "
@@ -1015,6 +1035,116 @@ def _chain_section(document: dict[str, Any]) -> str:
     )
 
 
+def _within_run(document: dict[str, Any], moment: str) -> bool:
+    """Whether `moment` (ISO 8601) falls within the suite run the document is from."""
+    try:
+        began = datetime.fromisoformat(document["generated_at"])
+        at = datetime.fromisoformat(moment)
+    except (KeyError, TypeError, ValueError):
+        return True
+    return began <= at <= began + timedelta(seconds=document.get("duration_s", 0.0))
+
+
+FLAT_SPREAD = 1.5
+"""Largest over smallest median CPU per episode along the chain that still counts as flat."""
+
+
+def episode_sentence(summary: dict[str, Any]) -> str:
+    """Whether the CPU per episode stays flat along the chain, from the summary's figures."""
+    rows = [r for r in summary.get("rows", []) if r.get("cpu_ms_median")]
+    if len(rows) < 2:
+        return ""
+    first, last = rows[0], rows[-1]
+    spread = max(r["cpu_ms_median"] for r in rows) / min(r["cpu_ms_median"] for r in rows)
+    span = (
+        f"{first['cpu_ms_median']:.2f} ms at step {first['position']:,} and "
+        f"{last['cpu_ms_median']:.2f} ms at step {last['position']:,} "
+        f"(a history of {last['history_events']:,} events)"
+    )
+    if spread <= FLAT_SPREAD:
+        verdict = (
+            f"The worker's CPU per episode is **flat** along the chain: {span}; the largest "
+            f"median is {spread:.2f}× the smallest."
+        )
+    else:
+        verdict = (
+            f"The worker's CPU per episode is **not flat** along the chain: {span}; the largest "
+            f"median is {spread:.2f}× the smallest (flat means at most {FLAT_SPREAD}×)."
+        )
+    cached = [r["engine_cached_ms_median"] for r in rows if r.get("engine_cached_ms_median")]
+    replay = [r for r in rows if r.get("engine_replay_ms")]
+    if cached and len(replay) >= 2:
+        low, high = f"{min(cached) * 1000:.0f}", f"{max(cached) * 1000:.0f}"
+        verdict += (
+            f" The engine's own share of a cached episode stays at "
+            f"{low if low == high else f'{low}–{high}'} µs, while replaying the whole history (a cache miss) "
+            f"grows from {replay[0]['engine_replay_ms']:.2f} ms at step "
+            f"{replay[0]['position']:,} to {replay[-1]['engine_replay_ms']:.1f} ms at step "
+            f"{replay[-1]['position']:,}."
+        )
+    return verdict
+
+
+def _episode_section(document: dict[str, Any]) -> str:
+    summary = _get(document, "summary", "episode")
+    if not summary:
+        return "Not measured in this run."
+    if "error" in summary or not summary.get("rows"):
+        return f"The measurement failed: {summary.get('error', 'no windows')}."
+    window = summary.get("window")
+    rounds = summary.get("rounds", 1)
+    rows = [
+        [
+            f"{r['position']:,}–{r['position'] + window:,}",
+            f"{r['history_events']:,}",
+            _num(r["cpu_ms_median"], 2),
+            _num(r["cpu_ms_mean"], 2),
+            _num(r["wall_ms_median"], 2),
+            _num(r["storage_cpu_ms_per_episode"], 1),
+            _num(r["engine_cached_ms_median"] and r["engine_cached_ms_median"] * 1000, 0),
+            _num(r["engine_replay_ms"], 2),
+            "yes" if r["correct"] else "**no**",
+        ]
+        for r in summary["rows"]
+    ]
+    measured_at = summary.get("measured_at")
+    when = (
+        f" Measured on {measured_at}"
+        + (f" at commit `{summary['git_commit'][:10]}`" if summary.get("git_commit") else "")
+        + ", in a run of this part alone (the rest of the page is from the run above)."
+        if measured_at and not _within_run(document, measured_at)
+        else ""
+    )
+    return "\n".join(
+        [
+            f"A chain orchestration with the instance cache on, {window} episodes measured from "
+            f"each position ({rounds} round{'s' if rounds != 1 else ''}, samples pooled; beyond "
+            "step 0 the chain is seeded to the position and handed to the worker's cache, then "
+            "runs for real). `worker CPU` is the process's CPU between two consecutive activity "
+            "calls, which is one episode with its checkpoint and the activity; `engine alone` "
+            "is a cached episode's `continue_episode` and summary update, `full replay` what "
+            f"the engine spends on a cache miss at that step (history read not included).{when}",
+            "",
+            _table(
+                [
+                    "steps",
+                    "history events seeded",
+                    "worker CPU ms/episode (median)",
+                    "(mean)",
+                    "wall ms/episode",
+                    "Azurite CPU ms/episode",
+                    "engine alone µs",
+                    "full replay ms",
+                    "outputs correct",
+                ],
+                rows,
+            ),
+            "",
+            episode_sentence(summary),
+        ]
+    )
+
+
 def _idle_section(document: dict[str, Any]) -> str:
     idle = _get(document, "raw", "idle")
     if not idle:
@@ -1311,6 +1441,10 @@ def render_markdown(document: dict[str, Any], chart_name: str) -> str:
         "## Replay growth: instance cache on and off",
         "",
         _chain_section(document),
+        "",
+        "## CPU per episode along a cached chain",
+        "",
+        _episode_section(document),
         "",
         "## Worker memory with idle orchestrations",
         "",

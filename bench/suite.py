@@ -1,5 +1,6 @@
 """The benchmark suite: every scenario on durable_ext and its peers, the physical floor, replay,
-replay growth with the instance cache on and off, worker memory with idle orchestrations, the
+replay growth with the instance cache on and off, CPU per episode along a long cached chain, worker
+memory with idle orchestrations, the
 levers, and a few scenarios again on an in-memory Azurite (storage sensitivity); then
 bench/results.json, docs/performance.md and docs/performance.png.
 
@@ -39,6 +40,7 @@ from tests.azurite import AzuriteInstance
 from . import report
 from .child import RESULT_PREFIX
 from .engines import ENGINES, missing_reason
+from .episode import summarize_episodes
 from .floor import measure_floor
 from .idle import measure_idle
 from .metrics import load_average, median, pid_memory_mb
@@ -352,6 +354,41 @@ class Suite:
             ]
         return result
 
+    def episode(self) -> dict[str, Any]:
+        positions, window = self.sizes.episode_positions, self.sizes.episode_window
+        _log(
+            f"episode cost: CPU per episode of a cached chain, {window} episodes from steps "
+            + ", ".join(f"{p:,}" for p in positions)
+            + f" ({self.runs} rounds)"
+        )
+        out = self.workdir / "episode.json"
+        command = [sys.executable, "-m", "bench.episode", "--json", str(out)]
+        command += ["--connection", self.azurite.connection_string, "--hub", _hub("episode")]
+        command += ["--positions", *map(str, positions), "--window", str(window)]
+        command += ["--rounds", str(self.runs)]
+        if self.azurite.pid is not None:
+            command += ["--storage-pid", str(self.azurite.pid)]
+        done = subprocess.run(
+            command,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=CHILD_TIMEOUT,
+            check=False,
+        )
+        if done.returncode != 0 or not out.exists():
+            _log(f"  FAILED: exit status {done.returncode}\n{done.stderr[-3000:]}")
+            return {"error": f"exit status {done.returncode}", "stderr": done.stderr[-3000:]}
+        result: dict[str, Any] = json.loads(out.read_text())
+        result["git_commit"] = _command_output(["git", "rev-parse", "HEAD"])
+        for row in summarize_episodes(result)["rows"]:
+            _log(
+                f"  step {row['position']:>6,}  {row['cpu_ms_median']:5.2f} ms CPU per episode "
+                f"(median of {row['episodes']}), engine alone {row['engine_cached_ms_median']:.3f}"
+                f" ms, a full replay {row['engine_replay_ms']:.1f} ms"
+            )
+        return result
+
     def profiles(self) -> dict[str, Any]:
         _log("profiles: durable_ext under cProfile (one run each; slower than unprofiled runs)")
         found: dict[str, Any] = {}
@@ -641,6 +678,8 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         }
     if "chain" in raw:
         summary["chain"] = summarize_chain(raw["chain"])
+    if "episode" in raw:
+        summary["episode"] = summarize_episodes(raw["episode"])
     levers = []
     for lever in raw.get("levers", []):
         entry = {k: v for k, v in lever.items() if k != "off"}
@@ -695,6 +734,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             "sensitivity",
             "levers",
             "chain",
+            "episode",
             "profile",
             "replay",
             "idle",
@@ -734,6 +774,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             env = environment(azurite)
             env["load_average_at_start"] = load_average()
             env["durable_ext_source_at_start"] = source_digest()
+            (workdir / "runs").mkdir()  # the parts' output files go there
             suite = Suite(azurite, sizes, args.runs, engines, workdir / "runs", args.lever_runs)
             parts: list[tuple[str, Callable[[], Any]]] = [
                 ("floor", suite.floor),
@@ -741,12 +782,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 ("sensitivity", suite.sensitivity),
                 ("levers", suite.levers),
                 ("chain", suite.chain),
+                ("episode", suite.episode),
                 ("profile", suite.profiles),
                 ("replay", suite.replay),
                 ("idle", suite.idle),
             ]
             for name, part in parts:
-                ours_only = name in ("sensitivity", "levers", "chain", "profile", "idle")
+                ours_only = name in ("sensitivity", "levers", "chain", "episode", "profile", "idle")
                 if name in args.skip or (ours_only and "durable_ext" not in engines):
                     continue
                 if name == "sensitivity" and args.azurite_in_memory:

@@ -38,6 +38,10 @@ class Sizes:
     """One-activity orchestrations started and awaited one at a time (after the warm-up)."""
     chain: tuple[int, ...] = (50, 100, 200)
     """Chain lengths for the replay-growth measurement (instance cache on and off)."""
+    episode_positions: tuple[int, ...] = (0, 1_000, 2_500, 5_000, 10_000)
+    """Steps of a cached chain at which a window of episodes is measured (bench/episode.py)..."""
+    episode_window: int = 100
+    """...and the episodes in each window."""
     idle: int = 10_000
     """Orchestrations left waiting for an event while the worker's memory is measured."""
     replay_events: int = 10_000
@@ -60,6 +64,8 @@ QUICK = Sizes(
     events=4,
     latency=3,
     chain=(3, 6),
+    episode_positions=(0, 20, 50),
+    episode_window=5,
     idle=20,
     replay_events=200,
     floor_steps=5,

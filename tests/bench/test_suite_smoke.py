@@ -17,6 +17,7 @@ from bench import report, suite
 from bench.child import make_engine, measure
 from bench.counting import classify
 from bench.engines import missing_reason
+from bench.episode import measure_episodes, summarize_episodes
 from bench.floor import DTFX_ORDER, HANDOFF_ORDER, VARIANTS, measure_floor
 from bench.idle import measure_idle
 from bench.workloads import QUICK, SCENARIOS
@@ -134,6 +135,61 @@ async def test_idle_worker_reports_its_memory(azurite: AzuriteInstance, hub_name
     assert result["cached_instances"] == 5
 
 
+async def test_episode_cost_is_sampled_along_a_seeded_cached_chain(
+    azurite: AzuriteInstance, hub_name: str
+) -> None:
+    """Windows of 3 episodes from steps 0, 10 and 30 (the last two seeded into the hub and the
+    worker's cache): every chain completes with its output, every episode has a CPU sample, and
+    the engine alone is timed at each position."""
+    raw = await measure_episodes(
+        azurite.connection_string, hub_name, (0, 10, 30), 3, storage_pid=azurite.pid
+    )
+
+    assert [(w["position"], w["correct"]) for w in raw["windows"]] == [
+        (0, True),
+        (10, True),
+        (30, True),
+    ]
+    assert [w.get("history_events", 0) for w in raw["windows"]] == [0, 40, 120]
+    for found in raw["windows"]:
+        assert len(found["cpu_ms"]) == len(found["wall_ms"]) == 3
+        assert all(ms > 0 for ms in found["wall_ms"])
+        assert found["storage_cpu_ms_per_episode"] is not None
+    summary = summarize_episodes(raw)
+    assert [r["position"] for r in summary["rows"]] == [0, 10, 30]
+    for row in summary["rows"]:
+        assert row["episodes"] == 3
+        assert row["engine_cached_ms_median"] > 0
+        assert row["engine_replay_ms"] > 0
+    assert summary["spread"] >= 1.0
+
+
+@pytest.mark.parametrize(
+    ("cpu_ms", "says"),
+    [((2.0, 2.4, 2.1), "is **flat** along the chain"), ((2.0, 3.5, 9.0), "is **not flat**")],
+)
+def test_episode_sentence_says_whether_cpu_per_episode_is_flat(
+    cpu_ms: tuple[float, ...], says: str
+) -> None:
+    rows = [
+        {
+            "position": position,
+            "history_events": 4 * position,
+            "cpu_ms_median": ms,
+            "engine_cached_ms_median": 0.015,
+            "engine_replay_ms": position / 100 or 0.05,
+        }
+        for position, ms in zip((0, 1_000, 10_000), cpu_ms, strict=True)
+    ]
+
+    sentence = report.episode_sentence({"rows": rows})
+
+    assert says in sentence
+    assert f"{cpu_ms[0]:.2f} ms at step 0 and {cpu_ms[-1]:.2f} ms at step 10,000" in sentence
+    assert "grows from 0.05 ms at step 0 to 100.0 ms at step 10,000" in sentence
+    assert "stays at 15 µs" in sentence
+
+
 @pytest.mark.parametrize("engine_name", ["dbos", "durabletask"])
 def test_peers_run_each_scenario(engine_name: str, tmp_path: Path) -> None:
     if missing_reason(engine_name) is not None:
@@ -172,6 +228,9 @@ def test_suite_writes_results_and_report(tmp_path: Path) -> None:
     assert document["raw"]["floor"]["result_in_memory"]["step_ms"] > 0
     assert {s["scenario"] for s in document["raw"]["replay"]["scenarios"]} == {"chain", "fan_out"}
     assert document["summary"]["chain"]["cache_off"]["replayed_resumes"][-1] > 0
+    episode = document["summary"]["episode"]
+    assert [r["position"] for r in episode["rows"]] == list(QUICK.episode_positions)
+    assert all(r["correct"] and r["episodes"] == QUICK.episode_window for r in episode["rows"])
     sensitivity = document["raw"]["storage_sensitivity"]
     assert sensitivity["persistence"] == "in-memory"
     assert list(sensitivity["scenarios"]) == list(suite.SENSITIVITY_SCENARIOS)
@@ -184,6 +243,8 @@ def test_suite_writes_results_and_report(tmp_path: Path) -> None:
     assert "## Summary" in rendered and "## Method" in rendered
     assert "handoff, result in memory" in rendered and "lean REST" in rendered
     assert "## Storage sensitivity" in rendered and "| hellocities | orchestrations/s |" in rendered
+    assert "## CPU per episode along a cached chain" in rendered
+    assert "| 50–55 | 200 |" in rendered
     assert "With Azurite keeping its data in memory instead of on disk" in rendered
     if chart_available:
         assert markdown.read_text() == rendered
@@ -193,13 +254,29 @@ def test_suite_writes_results_and_report(tmp_path: Path) -> None:
 def test_sensitivity_is_left_out_when_the_suite_runs_in_memory(tmp_path: Path) -> None:
     results = tmp_path / "r.json"
     argv = ["--quick", "--engines", "durable_ext", "--azurite-in-memory", "--no-report"]
-    argv += ["--skip", "floor", "scenarios", "levers", "chain", "profile", "replay", "idle"]
+    skipped = ["floor", "scenarios", "levers", "chain", "episode", "profile", "replay", "idle"]
+    argv += ["--skip", *skipped]
 
     assert suite.main([*argv, "--results", str(results)]) == 0
 
     document = json.loads(results.read_text())
     assert "storage_sensitivity" not in document["raw"]
     assert "already" in report.render_markdown(document, "p.png").split("## Storage sensitivity")[1]
+
+
+def test_episode_part_runs_on_its_own(tmp_path: Path) -> None:
+    """Only the episode part (as when refreshing just its figures): its windows are in results."""
+    results = tmp_path / "r.json"
+    skipped = ["floor", "scenarios", "sensitivity", "levers", "chain", "profile", "replay"]
+    argv = ["--quick", "--engines", "durable_ext", "--no-report", "--skip", *skipped, "idle"]
+
+    assert suite.main([*argv, "--results", str(results)]) == 0
+
+    document = json.loads(results.read_text())
+    assert list(document["raw"]) == ["episode"]
+    rows = document["summary"]["episode"]["rows"]
+    assert [r["position"] for r in rows] == list(QUICK.episode_positions)
+    assert all(r["correct"] for r in rows)
 
 
 def _sensitivity_document(
