@@ -133,7 +133,7 @@ async def test_a_cached_episode_touches_only_its_new_events(
         await wait_until(owned, timeout=DEADLINE, what="the worker to own the partition")
         seeded = len(events)
         history = CountingList(events)
-        stored = LoadedHistory(history, etag, execution_id, len(events) + 1)
+        stored = LoadedHistory(history, etag, execution_id)
         dispatcher.cache.put(
             instance_id, CachedInstance(executor, stored, HistorySummary.of(events))
         )
