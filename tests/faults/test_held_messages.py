@@ -10,13 +10,17 @@ queue meanwhile replaces the held message instead of being processed again.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 from azure.storage.queue.aio import QueueClient
 
-from durable_ext import DurableOrchestrationContext, OrchestrationRuntimeStatus
+from durable_ext import (
+    DurableOrchestrationContext,
+    DurableOrchestrationStatus,
+    OrchestrationRuntimeStatus,
+)
 from durable_ext.fault_points import stalled
 from durable_ext.orchestration.history import EventRaised, TaskCompleted
 from durable_ext.runtime import Runtime
@@ -83,6 +87,23 @@ async def _raised_events(rt: Runtime, instance_id: str, name: str) -> int:
     return sum(isinstance(e, EventRaised) and e.name == name for e in events)
 
 
+async def _approve_while_stalled(
+    rt: Runtime, instance_id: str, hook: Callable[[], Awaitable[None]]
+) -> tuple[DurableOrchestrationStatus, int]:
+    """Raise "Approval" with episodes stalled by `hook`, then "Done"; the final status and how
+    many Approval events history holds."""
+    with stalled("episode-start", hook):
+        await rt.client.raise_event(instance_id, "Approval", "yes")
+        await wait_until(
+            lambda: _raised_events(rt, instance_id, "Approval"),
+            timeout=DEADLINE,
+            what="the event to be applied",
+        )
+    await rt.client.raise_event(instance_id, "Done", "ok")
+    status = await rt.client.wait_for_completion(instance_id, timeout=DEADLINE)
+    return status, await _raised_events(rt, instance_id, "Approval")
+
+
 async def test_an_event_held_three_visibility_timeouts_is_applied_once(
     azurite: Any, hub_name: str
 ) -> None:
@@ -98,16 +119,7 @@ async def test_an_event_held_three_visibility_timeouts_is_applied_once(
                 await asyncio.sleep(STALL_SECONDS)  # the fault: a worker frozen this long
                 seen.extend(m.dequeue_count for m in _held(rt, _is_event("Approval")))
 
-        with stalled("episode-start", hold_episode):
-            await rt.client.raise_event(instance_id, "Approval", "yes")
-            await wait_until(
-                lambda: _raised_events(rt, instance_id, "Approval"),
-                timeout=DEADLINE,
-                what="the event to be applied",
-            )
-        await rt.client.raise_event(instance_id, "Done", "ok")
-        status = await rt.client.wait_for_completion(instance_id, timeout=DEADLINE)
-        applied = await _raised_events(rt, instance_id, "Approval")
+        status, applied = await _approve_while_stalled(rt, instance_id, hold_episode)
 
     assert seen == [1], f"the held event was received again while held: {seen}"
     assert status.runtime_status is OrchestrationRuntimeStatus.Completed, status.to_json()
@@ -138,22 +150,14 @@ async def test_a_copy_of_a_held_message_replaces_it(azurite: Any, hub_name: str)
                     message.message_id, message.pop_receipt, visibility_timeout=0
                 )
                 message.pop_receipt = updated.pop_receipt
+
             async def copy_arrived() -> bool:
                 return message.dequeue_count == 2
 
             await wait_until(copy_arrived, timeout=DEADLINE, what="a copy to arrive")
             receipts.append((message.pop_receipt, message.dequeue_count))
 
-        with stalled("episode-start", force_a_copy):
-            await rt.client.raise_event(instance_id, "Approval", "yes")
-            await wait_until(
-                lambda: _raised_events(rt, instance_id, "Approval"),
-                timeout=DEADLINE,
-                what="the event to be applied",
-            )
-        await rt.client.raise_event(instance_id, "Done", "ok")
-        status = await rt.client.wait_for_completion(instance_id, timeout=DEADLINE)
-        applied = await _raised_events(rt, instance_id, "Approval")
+        status, applied = await _approve_while_stalled(rt, instance_id, force_a_copy)
         left = await rt.hub.control_queue_for(instance_id).count()
 
     assert len(receipts) == 2 and receipts[0][1] == 1 and receipts[1][1] == 2, receipts

@@ -11,6 +11,8 @@ transport's retries). The event is still deleted as applied; the row is brought 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,9 +49,11 @@ def _is_instances_merge(chunk: bytes) -> bool:
     return chunk.startswith(b"MERGE ") and b"Instances(" in _request_line(chunk)
 
 
-async def test_a_retried_checkpoint_that_meets_its_own_write_is_committed(
-    azurite: AzuriteInstance, hub_name: str
-) -> None:
+@contextlib.asynccontextmanager
+async def _waiting_behind_a_link(
+    azurite: AzuriteInstance, hub_name: str, instance_id: str, **options: Any
+) -> AsyncIterator[tuple[Runtime, LossyLink]]:
+    """A worker whose table requests go through a LossyLink, and `_twice` waiting for "A"."""
     table = urlsplit(azurite.table_endpoint)
     link = await LossyLink(table.hostname or "127.0.0.1", table.port or 0).start()
     connection = azurite.connection_string.replace(
@@ -59,9 +63,8 @@ async def test_a_retried_checkpoint_that_meets_its_own_write_is_committed(
     registry.add_orchestrator("twice", _twice)
     try:
         async with Runtime(
-            registry, connection=connection, hub=hub_name, options=fast_options()
+            registry, connection=connection, hub=hub_name, options=fast_options(**options)
         ) as rt:
-            instance_id = "lost-answer"
             await rt.client.start_new("twice", instance_id)
 
             async def running() -> bool:
@@ -69,68 +72,53 @@ async def test_a_retried_checkpoint_that_meets_its_own_write_is_committed(
                 return status.runtime_status is OrchestrationRuntimeStatus.Running
 
             await wait_until(running, timeout=DEADLINE, what="the orchestration to run")
-            link.lose_next_response(_is_history_batch)
-            await rt.client.raise_event(instance_id, "A", "first")
-
-            async def lost() -> bool:
-                return link.lost == 1
-
-            await wait_until(lost, timeout=DEADLINE, what="the checkpoint's answer to be lost")
-            control = rt.hub.control_queue_for(instance_id)
-
-            async def settled() -> bool:
-                return await control.count() == 0
-
-            # Deleted as applied, or (the bug) put back, received again and applied again.
-            await wait_until(settled, timeout=DEADLINE, what="event A to be settled")
-            await rt.client.raise_event(instance_id, "B", "second")
-            status = await rt.client.wait_for_completion(instance_id, timeout=DEADLINE)
-            history = (await rt.hub.history.load(instance_id)).events
+            yield rt, link
     finally:
         await link.close()
 
+
+async def _raise_b_and_finish(rt: Runtime, instance_id: str) -> None:
+    """Once event A is settled: raise B, and check A and B were each applied once."""
+    await rt.client.raise_event(instance_id, "B", "second")
+    status = await rt.client.wait_for_completion(instance_id, timeout=DEADLINE)
+    history = (await rt.hub.history.load(instance_id)).events
     raised = [e.name for e in history if isinstance(e, EventRaised)]
     assert raised == ["A", "B"], f"events in history: {raised}"
     assert status.runtime_status is OrchestrationRuntimeStatus.Completed, status.to_json()
     assert status.output == ["first", "second"]
+
+
+async def test_a_retried_checkpoint_that_meets_its_own_write_is_committed(
+    azurite: AzuriteInstance, hub_name: str
+) -> None:
+    instance_id = "lost-answer"
+    async with _waiting_behind_a_link(azurite, hub_name, instance_id) as (rt, link):
+        link.lose_next_response(_is_history_batch)
+        await rt.client.raise_event(instance_id, "A", "first")
+        control = rt.hub.control_queue_for(instance_id)
+
+        async def settled() -> bool:
+            return link.lost == 1 and await control.count() == 0
+
+        # Deleted as applied, or (the bug) put back, received again and applied again.
+        await wait_until(settled, timeout=DEADLINE, what="event A to be settled")
+        await _raise_b_and_finish(rt, instance_id)
 
 
 async def test_a_failed_instances_merge_after_the_history_write_still_deletes_the_event(
     azurite: AzuriteInstance, hub_name: str
 ) -> None:
-    table = urlsplit(azurite.table_endpoint)
-    link = await LossyLink(table.hostname or "127.0.0.1", table.port or 0).start()
-    connection = azurite.connection_string.replace(
-        azurite.table_endpoint, f"http://127.0.0.1:{link.port}{table.path}"
-    )
-    registry = FunctionRegistry()
-    registry.add_orchestrator("twice", _twice)
-    options = fast_options(instance_status_refresh=timedelta(0))
-    try:
-        async with Runtime(registry, connection=connection, hub=hub_name, options=options) as rt:
-            instance_id = "merge-refused"
-            await rt.client.start_new("twice", instance_id)
+    instance_id = "merge-refused"
+    refresh_every_checkpoint = timedelta(0)
+    async with _waiting_behind_a_link(
+        azurite, hub_name, instance_id, instance_status_refresh=refresh_every_checkpoint
+    ) as (rt, link):
+        link.refuse(_is_instances_merge, times=4)  # the first try and the transport's 3 retries
+        await rt.client.raise_event(instance_id, "A", "first")
+        control = rt.hub.control_queue_for(instance_id)
 
-            async def running() -> bool:
-                status = await rt.client.get_status(instance_id)
-                return status.runtime_status is OrchestrationRuntimeStatus.Running
+        async def settled() -> bool:
+            return link.refused == 4 and await control.count() == 0
 
-            await wait_until(running, timeout=DEADLINE, what="the orchestration to run")
-            link.refuse(_is_instances_merge, times=4)  # the first try and the transport's 3 retries
-            await rt.client.raise_event(instance_id, "A", "first")
-            control = rt.hub.control_queue_for(instance_id)
-
-            async def settled() -> bool:
-                return link.refused == 4 and await control.count() == 0
-
-            await wait_until(settled, timeout=DEADLINE, what="event A to be settled")
-            await rt.client.raise_event(instance_id, "B", "second")
-            status = await rt.client.wait_for_completion(instance_id, timeout=DEADLINE)
-            history = (await rt.hub.history.load(instance_id)).events
-    finally:
-        await link.close()
-
-    raised = [e.name for e in history if isinstance(e, EventRaised)]
-    assert raised == ["A", "B"], f"events in history: {raised}"
-    assert status.runtime_status is OrchestrationRuntimeStatus.Completed, status.to_json()
-    assert status.output == ["first", "second"]
+        await wait_until(settled, timeout=DEADLINE, what="event A to be settled")
+        await _raise_b_and_finish(rt, instance_id)
