@@ -5,15 +5,23 @@
 configuration; unknown keys are ignored; every invalid value raises `SettingsError` naming the
 full setting path and the value. App settings come from local.settings.json `Values` with
 environment variables taking precedence, as Azure Functions Core Tools does.
+
+`AzureFunctionsJobHost__path__to__setting` app settings override host.json values as the Functions
+host applies them (`effective_host_json`); every loader here applies them, so `durable-ext start`,
+the management commands and the embedded engine see the same settings. `read_app_host_json` is
+the host.json policy of the embedded engine: in Azure a missing or unreadable host.json is a
+`HostJsonError`, never a silent switch to the default task hub.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import logging
 import os
 import re
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -21,9 +29,12 @@ from typing import Any
 
 __all__ = [
     "DurableTaskSettings",
+    "HostJson",
+    "HostJsonError",
     "HttpSettings",
     "SettingsError",
     "app_settings",
+    "effective_host_json",
     "format_timespan",
     "get_app_setting",
     "load_durable_task_settings",
@@ -31,7 +42,11 @@ __all__ = [
     "load_http_settings",
     "load_local_settings",
     "parse_timespan",
+    "read_app_host_json",
+    "running_in_azure",
 ]
+
+_log = logging.getLogger(__name__)
 
 DEFAULT_HUB_NAME = "TestHubName"
 DEFAULT_CONNECTION_NAME = "AzureWebJobsStorage"
@@ -54,6 +69,15 @@ _TIMESPAN_PATTERNS = (
 
 class SettingsError(ValueError):
     """A setting is missing or invalid; the message names the setting and what to do."""
+
+
+class HostJsonError(SettingsError):
+    """host.json is missing, unreadable or not a JSON object: `path` is the file, `cause` why."""
+
+    def __init__(self, path: Path, cause: str) -> None:
+        super().__init__(f"{path}: {cause}")
+        self.path = path
+        self.cause = cause
 
 
 def _default_concurrency() -> int:
@@ -154,17 +178,29 @@ def _show(value: Any) -> str:
 
 
 class _Section:
-    """One object of host.json, read with case-insensitive keys; JSON null counts as unset."""
+    """One object of host.json, read with case-insensitive keys; JSON null counts as unset.
+    `overrides` (lower-case path -> app setting name) says which values came from app settings."""
 
-    def __init__(self, values: Mapping[str, Any], path: str) -> None:
+    def __init__(
+        self, values: Mapping[str, Any], path: str, overrides: Mapping[str, str] | None = None
+    ) -> None:
         self._values = {key.lower(): value for key, value in values.items()}
         self.path = path
+        self._overrides = overrides or {}
+
+    @classmethod
+    def root(cls, host_json: Mapping[str, Any] | None, settings: Mapping[str, str]) -> _Section:
+        """host.json with the app setting overrides applied."""
+        effective = effective_host_json(host_json, settings)
+        return cls(effective, "", effective.overrides)
 
     def _child(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
 
     def setting(self, key: str) -> str:
-        return f"host.json: {self._child(key)}"
+        """Where the value of `key` comes from: its host.json path or the app setting."""
+        name = self._overrides.get(self._child(key).lower())
+        return f"app setting {name}" if name else f"host.json: {self._child(key)}"
 
     def get(self, key: str) -> Any:
         return self._values.get(key.lower())
@@ -173,7 +209,7 @@ class _Section:
         value = self.get(key)
         if value is not None and not isinstance(value, Mapping):
             raise SettingsError(f"{self.setting(key)} must be an object, got {_show(value)}")
-        return _Section(value or {}, self._child(key))
+        return _Section(value or {}, self._child(key), self._overrides)
 
     def string(self, key: str, default: str) -> str:
         value = self.get(key)
@@ -258,6 +294,120 @@ def get_app_setting(settings: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
+# -- AzureFunctionsJobHost__* app settings -----------------------------------------------------
+
+# The Functions host loads host.json under the configuration section `AzureFunctionsJobHost`
+# (one key per value, array items by index) and the environment variables after it, so
+# `AzureFunctionsJobHost__a__b` (or `AzureFunctionsJobHost:a:b`) replaces host.json's `a.b`, with
+# keys compared ignoring case (azure-functions-host `HostJsonFileConfigurationSource`;
+# azure-webjobs-sdk `ConfigureWebJobs` adds the environment variables last).
+_JOB_HOST_SECTION = "azurefunctionsjobhost"
+
+
+class HostJson(dict[str, Any]):
+    """host.json as the Functions host sees it: the file with the `AzureFunctionsJobHost__*` app
+    settings applied. `overrides` maps each overridden path (lower case, `.`-separated, e.g.
+    `extensions.durabletask.hubname`) to the app setting that set it."""
+
+    def __init__(self, values: Mapping[str, Any], overrides: Mapping[str, str]) -> None:
+        super().__init__(values)
+        self.overrides: dict[str, str] = dict(overrides)
+
+
+class _IndexedArray(dict[str, Any]):
+    """A host.json array, keyed by item index while overrides are applied to it."""
+
+
+@dataclass(frozen=True)
+class _Override:
+    name: str
+    path: tuple[str, ...]
+    value: str
+
+
+def _job_host_overrides(settings: Mapping[str, str]) -> list[_Override]:
+    """The non-empty `AzureFunctionsJobHost__*` app settings, one per host.json path."""
+    found: dict[tuple[str, ...], _Override] = {}
+    for name in sorted(settings):
+        value = settings[name]
+        section, _, rest = name.replace("__", ":").partition(":")
+        if section.lower() != _JOB_HOST_SECTION or not rest or not value:
+            continue
+        path = tuple(rest.split(":"))
+        if "" in path:
+            raise SettingsError(f"app setting {name}: the host.json path has an empty key")
+        other = found.get(key := tuple(part.lower() for part in path))
+        if other is not None and other.value != value:
+            raise SettingsError(
+                f"app settings {other.name} and {name} set host.json {'.'.join(path)} to "
+                f"different values ({_show(other.value)} and {_show(value)})"
+            )
+        found[key] = _Override(name, path, value)
+    return list(found.values())
+
+
+def _key_in(node: Mapping[str, Any], key: str) -> str:
+    """The key of `node` equal to `key` ignoring case, else `key` itself."""
+    return next((existing for existing in node if existing.lower() == key.lower()), key)
+
+
+def _apply_override(document: dict[str, Any], override: _Override) -> None:
+    node = document
+    for depth, part in enumerate(override.path):
+        if isinstance(node, _IndexedArray) and not part.isdecimal():
+            raise SettingsError(
+                f"app setting {override.name}: host.json {'.'.join(override.path[:depth])} is "
+                f"an array, and {part!r} is not an item index"
+            )
+        key = _key_in(node, part)
+        child = node.get(key)
+        if depth == len(override.path) - 1:
+            if isinstance(child, Mapping | list):
+                raise SettingsError(
+                    f"app setting {override.name}: host.json {'.'.join(override.path)} is an "
+                    f"{'object' if isinstance(child, Mapping) else 'array'}; set its items "
+                    f"({override.name}__<{'key' if isinstance(child, Mapping) else 'index'}>) "
+                    "instead"
+                )
+            node[key] = override.value
+        elif isinstance(child, list):
+            node[key] = _IndexedArray({str(index): item for index, item in enumerate(child)})
+        elif isinstance(child, Mapping):
+            node[key] = dict(child) if not isinstance(child, dict) else child
+        else:
+            node[key] = {}  # an absent, null or scalar value: the override's keys make an object
+        node = node[key]
+
+
+def _restore_arrays(value: Any) -> Any:
+    """Indexed arrays back to JSON arrays, items ordered by index (as .NET binds `a:0`, `a:5`)."""
+    if not isinstance(value, dict):
+        return value
+    items = {key: _restore_arrays(item) for key, item in value.items()}
+    if isinstance(value, _IndexedArray):
+        return [items[key] for key in sorted(items, key=int)]
+    return items
+
+
+def effective_host_json(
+    host_json: Mapping[str, Any] | None, app_settings: Mapping[str, str] | None = None
+) -> HostJson:
+    """host.json with the `AzureFunctionsJobHost__*` app settings applied, as the Functions host
+    applies them: `__` (or `:`) separates keys, keys match ignoring case, an array item is set by
+    its index (an index past the end appends), values stay strings (each setting parses its
+    string as the host does: "true", "10", "00:00:30"), app settings win over host.json, and an
+    empty value is ignored. A HostJson is returned as it is (its overrides are applied)."""
+    if isinstance(host_json, HostJson):
+        return host_json
+    document: dict[str, Any] = copy.deepcopy(dict(host_json or {}))
+    overrides = _job_host_overrides(app_settings or {})
+    for override in overrides:
+        _apply_override(document, override)
+    return HostJson(
+        _restore_arrays(document), {".".join(o.path).lower(): o.name for o in overrides}
+    )
+
+
 def _resolve_app_setting_refs(text: str, setting: str, settings: Mapping[str, str]) -> str:
     """Replace each `%NAME%` in `text` with the app setting NAME."""
 
@@ -320,10 +470,11 @@ def _connection_name(storage: _Section) -> str:
 def load_durable_task_settings(
     host_json: Mapping[str, Any] | None, app_settings: Mapping[str, str] | None = None
 ) -> DurableTaskSettings:
-    """Read `extensions.durableTask` of host.json (and `%NAME%` app setting references in
-    `hubName`) into settings with the Durable Functions defaults."""
+    """Read `extensions.durableTask` of host.json, with the `AzureFunctionsJobHost__*` overrides
+    and `%NAME%` app setting references in `hubName`, into settings with the Durable Functions
+    defaults."""
     settings = app_settings or {}
-    durable = _Section(host_json or {}, "").section("extensions").section("durableTask")
+    durable = _Section.root(host_json, settings).section("extensions").section("durableTask")
     storage = durable.section("storageProvider")
     tracing = durable.section("tracing")
     extras = durable.section("durableExt")
@@ -403,41 +554,83 @@ def load_durable_task_settings(
     )
 
 
-def load_http_settings(host_json: Mapping[str, Any] | None) -> HttpSettings:
-    """Read `extensions.http.routePrefix` (default "api"; "" serves functions at the root)."""
-    http = _Section(host_json or {}, "").section("extensions").section("http")
+def load_http_settings(
+    host_json: Mapping[str, Any] | None, app_settings: Mapping[str, str] | None = None
+) -> HttpSettings:
+    """Read `extensions.http.routePrefix` (default "api"; "" serves functions at the root),
+    with the `AzureFunctionsJobHost__*` overrides."""
+    http = _Section.root(host_json, app_settings or {}).section("extensions").section("http")
     return HttpSettings(route_prefix=http.string("routePrefix", "api").strip().strip("/"))
 
 
 # -- files and the environment ---------------------------------------------------------------
 
 
-def _read_json_object(path: Path) -> dict[str, Any]:
+def _read_json_object(path: Path, error: Callable[[Path, str], SettingsError]) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
-        raise SettingsError(f"{path}: cannot read the file: {exc.strerror or exc}") from exc
+        raise error(path, f"cannot read the file: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
-        raise SettingsError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from exc
+        raise error(path, f"not UTF-8 text (bad byte at offset {exc.start})") from exc
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SettingsError(
-            f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        raise error(
+            path, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from exc
     if not isinstance(document, dict):
-        raise SettingsError(f"{path}: must contain a JSON object, got {type(document).__name__}")
+        raise error(path, f"must contain a JSON object, got {type(document).__name__}")
     return document
 
 
+def _settings_file_error(path: Path, cause: str) -> SettingsError:
+    return SettingsError(f"{path}: {cause}")
+
+
 def load_host_json(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The parsed host.json; SettingsError if it is missing or not a JSON object."""
+    """The parsed host.json; HostJsonError if it is missing, unreadable or not a JSON object."""
     host_json = Path(path)
-    if not host_json.is_file():
-        raise SettingsError(
-            f"{host_json}: host.json not found (the function app root must contain one)"
+    if not host_json.exists():
+        raise HostJsonError(
+            host_json, "host.json not found (the function app root must contain one)"
         )
-    return _read_json_object(host_json)
+    return _read_json_object(host_json, HostJsonError)
+
+
+_AZURE_MARKERS = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME", "CONTAINER_NAME", "WEBSITE_POD_NAME")
+
+
+def running_in_azure(app_settings: Mapping[str, str]) -> bool:
+    """Whether these are the app settings of a function app in Azure, by the variables the
+    Functions host checks: WEBSITE_INSTANCE_ID (App Service plans: Dedicated, Elastic Premium,
+    Windows Consumption), CONTAINER_NAME or WEBSITE_POD_NAME (Linux and Flex Consumption),
+    WEBSITE_SKU=FlexConsumption, and WEBSITE_SITE_NAME, which every plan sets."""
+    if any(app_settings.get(name) for name in _AZURE_MARKERS):
+        return True
+    return app_settings.get("WEBSITE_SKU", "").lower() == "flexconsumption"
+
+
+def read_app_host_json(path: str | os.PathLike[str], app_settings: Mapping[str, str]) -> HostJson:
+    """The effective host.json of an app run by the Functions host (the embedded engine).
+
+    An unreadable or invalid file is a HostJsonError; so is a missing one in Azure
+    (`running_in_azure`), where the defaults would silently run another task hub than the app's.
+    Locally a missing file gives the defaults, with a warning naming the task hub they use.
+    """
+    host_json = Path(path)
+    if host_json.exists():
+        return effective_host_json(load_host_json(host_json), app_settings)
+    if running_in_azure(app_settings):
+        raise HostJsonError(
+            host_json,
+            "host.json not found; in Azure the app must deploy the host.json of its root "
+            "(it names the task hub: the defaults would run the app on another one)",
+        )
+    effective = effective_host_json({}, app_settings)
+    hub_name = load_durable_task_settings(effective, app_settings).hub_name
+    _log.warning("%s not found: using the default settings, with task hub %r", host_json, hub_name)
+    return effective
 
 
 def load_local_settings(path: str | os.PathLike[str]) -> dict[str, str]:
@@ -445,7 +638,7 @@ def load_local_settings(path: str | os.PathLike[str]) -> dict[str, str]:
     local_settings = Path(path)
     if not local_settings.exists():
         return {}
-    document = _read_json_object(local_settings)
+    document = _read_json_object(local_settings, _settings_file_error)
     if document.get("IsEncrypted") is True:
         raise SettingsError(
             f"{local_settings}: the values are encrypted (IsEncrypted is true); "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -10,11 +11,14 @@ from typing import Any
 
 import pytest
 
+from durable_ext.host.local_host import load_config
 from durable_ext.settings import (
     DurableTaskSettings,
+    HostJsonError,
     HttpSettings,
     SettingsError,
     app_settings,
+    effective_host_json,
     format_timespan,
     get_app_setting,
     load_durable_task_settings,
@@ -22,11 +26,13 @@ from durable_ext.settings import (
     load_http_settings,
     load_local_settings,
     parse_timespan,
+    read_app_host_json,
 )
 
 DURABLE = "host.json: extensions.durableTask"
 STORAGE = f"{DURABLE}.storageProvider"
 EXTRAS = f"{DURABLE}.durableExt"
+OVERRIDE = "AzureFunctionsJobHost__extensions__durableTask__"
 
 
 def durable_task(**settings: Any) -> dict[str, Any]:
@@ -497,10 +503,12 @@ def test_load_host_json_with_bom(tmp_path: Path) -> None:
 
 def test_missing_host_json(tmp_path: Path) -> None:
     path = tmp_path / "host.json"
-    with pytest.raises(SettingsError) as error:
+    with pytest.raises(HostJsonError) as error:
         load_host_json(path)
-    assert str(path) in str(error.value)
-    assert "not found" in str(error.value)
+    assert error.value.path == path
+    assert str(error.value) == (
+        f"{path}: host.json not found (the function app root must contain one)"
+    )
 
 
 def test_invalid_host_json_names_file_line_and_column(tmp_path: Path) -> None:
@@ -611,3 +619,274 @@ def test_app_settings_reads_the_process_environment(monkeypatch: pytest.MonkeyPa
 )
 def test_get_app_setting(settings: dict[str, str], name: str, expected: str | None) -> None:
     assert get_app_setting(settings, name) == expected
+
+
+# -- AzureFunctionsJobHost__* app settings override host.json ---------------------------------
+
+
+def test_app_setting_overrides_the_hub_name() -> None:
+    settings = {f"{OVERRIDE}hubName": "AppSettingHub"}
+    assert load_durable_task_settings(durable_task(hubName="FileHub"), settings).hub_name == (
+        "AppSettingHub"
+    )
+    assert load_durable_task_settings(None, settings).hub_name == "AppSettingHub"
+
+
+def test_app_setting_overrides_typed_values_from_strings() -> None:
+    host_json = durable_task(
+        maxConcurrentActivityFunctions=5,
+        extendedSessionsEnabled=True,
+        storageProvider={
+            "partitionCount": 4,
+            "connectionName": "FileStorage",
+            "controlQueueVisibilityTimeout": "00:05:00",
+        },
+        tracing={"traceInputsAndOutputs": False},
+    )
+    settings = load_durable_task_settings(
+        host_json,
+        {
+            f"{OVERRIDE}maxConcurrentActivityFunctions": "12",
+            f"{OVERRIDE}extendedSessionsEnabled": "False",
+            f"{OVERRIDE}extendedSessionIdleTimeoutInSeconds": " 45 ",
+            f"{OVERRIDE}storageProvider__partitionCount": "10",
+            f"{OVERRIDE}storageProvider__connectionName": "OtherStorage",
+            f"{OVERRIDE}storageProvider__controlQueueVisibilityTimeout": "00:02:30",
+            f"{OVERRIDE}storageProvider__maxQueuePollingInterval": "00:00:00.5",
+            f"{OVERRIDE}storageProvider__workItemQueueVisibilityTimeout": "1.00:00:00",
+            f"{OVERRIDE}tracing__traceInputsAndOutputs": "TRUE",
+            f"{OVERRIDE}durableExt__leaseInterval": "00:00:20",
+        },
+    )
+    assert settings.max_concurrent_activity_functions == 12
+    assert settings.extended_sessions_enabled is False
+    assert settings.extended_session_idle_timeout == timedelta(seconds=45)
+    assert settings.partition_count == 10
+    assert settings.connection_name == "OtherStorage"
+    assert settings.control_queue_visibility_timeout == timedelta(minutes=2, seconds=30)
+    assert settings.max_queue_polling_interval == timedelta(milliseconds=500)
+    assert settings.work_item_queue_visibility_timeout == timedelta(days=1)
+    assert settings.trace_inputs_and_outputs is True
+    assert settings.lease_interval == timedelta(seconds=20)
+    # what no app setting names still comes from host.json
+    assert settings.control_queue_batch_size == 32
+
+
+def test_a_number_overriding_a_timespan_is_days_as_in_dotnet() -> None:
+    settings = {f"{OVERRIDE}storageProvider__workItemQueueVisibilityTimeout": "2"}
+    assert load_durable_task_settings(None, settings).work_item_queue_visibility_timeout == (
+        timedelta(days=2)
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "AZUREFUNCTIONSJOBHOST__EXTENSIONS__DURABLETASK__HUBNAME",
+        "azurefunctionsjobhost__extensions__durabletask__hubname",
+        "AzureFunctionsJobHost:extensions:durableTask:hubName",
+    ],
+)
+def test_override_names_ignore_case_and_may_use_colons(name: str) -> None:
+    # host.json spells the keys differently again: the override replaces them, whatever the case
+    host_json = {"Extensions": {"DurableTask": {"HubName": "FileHub"}}}
+    effective = effective_host_json(host_json, {name: "EnvHub"})
+    assert effective == {"Extensions": {"DurableTask": {"HubName": "EnvHub"}}}
+    assert load_durable_task_settings(host_json, {name: "EnvHub"}).hub_name == "EnvHub"
+
+
+def test_override_creates_missing_sections_and_leaves_host_json_unchanged() -> None:
+    host_json = {"version": "2.0", "extensions": {"http": {"routePrefix": "api"}}}
+    effective = effective_host_json(
+        host_json,
+        {f"{OVERRIDE}storageProvider__partitionCount": "8", "Unrelated__setting": "x"},
+    )
+    assert effective == {
+        "version": "2.0",
+        "extensions": {
+            "http": {"routePrefix": "api"},
+            "durableTask": {"storageProvider": {"partitionCount": "8"}},
+        },
+    }
+    assert host_json == {"version": "2.0", "extensions": {"http": {"routePrefix": "api"}}}
+    assert effective.overrides == {
+        "extensions.durabletask.storageprovider.partitioncount": (
+            f"{OVERRIDE}storageProvider__partitionCount"
+        )
+    }
+
+
+def test_override_sets_array_items_by_index() -> None:
+    host_json = {"watchDirectories": ["a", "b"], "items": [{"x": 1}, {"x": 2}]}
+    effective = effective_host_json(
+        host_json,
+        {
+            "AzureFunctionsJobHost__watchDirectories__1": "B",
+            "AzureFunctionsJobHost__watchDirectories__7": "appended",
+            "AzureFunctionsJobHost__watchDirectories__4": "first appended",
+            "AzureFunctionsJobHost__items__0__x": "10",
+        },
+    )
+    assert effective["watchDirectories"] == ["a", "B", "first appended", "appended"]
+    assert effective["items"] == [{"x": "10"}, {"x": 2}]
+
+
+def test_empty_override_is_ignored() -> None:
+    settings = {f"{OVERRIDE}hubName": ""}
+    assert load_durable_task_settings(durable_task(hubName="FileHub"), settings).hub_name == (
+        "FileHub"
+    )
+
+
+def test_override_of_route_prefix() -> None:
+    settings = {"AzureFunctionsJobHost__extensions__http__routePrefix": "/svc/"}
+    assert load_http_settings({"extensions": {"http": {"routePrefix": "api"}}}, settings) == (
+        HttpSettings(route_prefix="svc")
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (
+            "storageProvider__partitionCount",
+            "twenty",
+            'must be an integer from 1 to 16, got "twenty"',
+        ),
+        ("storageProvider__partitionCount", "17", 'must be an integer from 1 to 16, got "17"'),
+        ("extendedSessionsEnabled", "yes", 'must be true or false, got "yes"'),
+        ("storageProvider__maxQueuePollingInterval", "30s", "must be a TimeSpan"),
+        ("storageProvider__controlQueueVisibilityTimeout", "00:00:30", "from 00:01:00"),
+        ("hubName", "my-hub", "must contain only letters and digits"),
+        ("storageProvider__type", "mssql", 'must be "AzureStorage"'),
+    ],
+)
+def test_invalid_override_names_the_app_setting(name: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        load_durable_task_settings(durable_task(hubName="FileHub"), {f"{OVERRIDE}{name}": value})
+    assert str(error.value).startswith(f"app setting {OVERRIDE}{name} ")
+    assert message in str(error.value)
+
+
+def test_invalid_host_json_value_still_names_host_json() -> None:
+    host_json = storage_provider(partitionCount=20)
+    with pytest.raises(SettingsError, match=f"^{STORAGE}.partitionCount must be"):
+        load_durable_task_settings(host_json, {f"{OVERRIDE}hubName": "EnvHub"})
+
+
+@pytest.mark.parametrize(
+    ("host_json", "settings", "message"),
+    [
+        (
+            storage_provider(partitionCount=4),
+            {f"{OVERRIDE}storageProvider": "x"},
+            f"app setting {OVERRIDE}storageProvider: host.json "
+            "extensions.durableTask.storageProvider is an object; set its items",
+        ),
+        (
+            {"watchDirectories": ["a"]},
+            {"AzureFunctionsJobHost__watchDirectories__first": "x"},
+            "host.json watchDirectories is an array, and 'first' is not an item index",
+        ),
+        (
+            None,
+            {f"{OVERRIDE}__hubName": "x"},
+            "the host.json path has an empty key",
+        ),
+        (
+            None,
+            {f"{OVERRIDE}hubName": "OneHub", f"{OVERRIDE.upper()}HUBNAME": "OtherHub"},
+            "set host.json extensions.durableTask.hubName to different values",
+        ),
+    ],
+)
+def test_override_that_cannot_apply(
+    host_json: dict[str, Any] | None, settings: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError) as error:
+        effective_host_json(host_json, settings)
+    assert message in str(error.value)
+
+
+def test_durable_ext_start_config_has_the_overrides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "host.json").write_text(json.dumps(durable_task(hubName="FileHub")))
+    (tmp_path / "local.settings.json").write_text(
+        json.dumps({"Values": {f"{OVERRIDE}hubName": "LocalHub", f"{OVERRIDE}defaultVersion": "1"}})
+    )
+    monkeypatch.setenv(f"{OVERRIDE}hubName", "EnvHub")
+    config = load_config(tmp_path)
+    # environment variables win over Values, as with `func start`; both win over host.json
+    settings = load_durable_task_settings(config.host_json, config.values)
+    assert (settings.hub_name, settings.default_version) == ("EnvHub", "1")
+
+
+# -- host.json of a running app: Azure never falls back to the defaults ------------------------
+
+AZURE_SETTINGS = [
+    {"WEBSITE_INSTANCE_ID": "0123abcd"},
+    {"WEBSITE_SITE_NAME": "my-app"},
+    {"CONTAINER_NAME": "my-app_0123"},
+    {"WEBSITE_SKU": "FlexConsumption"},
+]
+
+
+@pytest.mark.parametrize("azure", AZURE_SETTINGS)
+def test_missing_host_json_in_azure_is_an_error(tmp_path: Path, azure: dict[str, str]) -> None:
+    path = tmp_path / "host.json"
+    with pytest.raises(HostJsonError) as error:
+        read_app_host_json(path, {**azure, f"{OVERRIDE}hubName": "EnvHub"})
+    assert error.value.path == path
+    assert error.value.cause.startswith("host.json not found; in Azure the app must deploy")
+    assert str(error.value).startswith(f"{path}: host.json not found")
+
+
+def test_missing_host_json_locally_warns_with_the_hub_name(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "host.json"
+    with caplog.at_level(logging.WARNING, logger="durable_ext.settings"):
+        host_json = read_app_host_json(path, {f"{OVERRIDE}hubName": "EnvHub"})
+    assert host_json == {"extensions": {"durableTask": {"hubName": "EnvHub"}}}
+    assert [record.getMessage() for record in caplog.records] == [
+        f"{path} not found: using the default settings, with task hub 'EnvHub'"
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="durable_ext.settings"):
+        assert read_app_host_json(path, {}) == {}
+    assert "with task hub 'TestHubName'" in caplog.records[0].getMessage()
+
+
+@pytest.mark.parametrize("azure", [{}, *AZURE_SETTINGS])
+@pytest.mark.parametrize(
+    ("content", "cause"),
+    [
+        (b'{"version": "2.0",', "invalid JSON at line 1, column 19: "),
+        (b'{"version": "2.0\xff"}', "not UTF-8 text (bad byte at offset 16)"),
+        (b"[]", "must contain a JSON object, got list"),
+        (None, "cannot read the file: Is a directory"),
+    ],
+)
+def test_unreadable_or_invalid_host_json_is_an_error_everywhere(
+    tmp_path: Path, azure: dict[str, str], content: bytes | None, cause: str
+) -> None:
+    path = tmp_path / "host.json"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    with pytest.raises(HostJsonError) as error:
+        read_app_host_json(path, azure)
+    assert error.value.path == path
+    assert error.value.cause.startswith(cause)
+
+
+@pytest.mark.parametrize("azure", [{}, *AZURE_SETTINGS])
+def test_valid_host_json_is_read_with_overrides(tmp_path: Path, azure: dict[str, str]) -> None:
+    path = tmp_path / "host.json"
+    path.write_text(json.dumps(durable_task(hubName="FileHub", storageProvider={})))
+    settings = {**azure, f"{OVERRIDE}storageProvider__partitionCount": "6"}
+    host_json = read_app_host_json(path, settings)
+    durable = load_durable_task_settings(host_json, settings)
+    assert (durable.hub_name, durable.partition_count) == ("FileHub", 6)

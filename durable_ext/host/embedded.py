@@ -3,7 +3,8 @@
 There is no `durable-ext start` in Azure: the first durable-client call (or `start_embedded(app)` in
 function_app.py, which starts the worker at import so timers fire without traffic) starts a
 `Runtime` on a background thread with its own event loop, configured from the app settings
-(environment) and host.json in the script root. Clients are created per event loop.
+(environment) and host.json in the script root (`read_app_host_json`: in Azure a missing host.json
+is an error, not the default task hub). Clients are created per event loop.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from ..client import DurableOrchestrationClient
 from ..runtime import Runtime
-from ..settings import DurableTaskSettings, load_durable_task_settings, load_host_json
+from ..settings import DurableTaskSettings, load_durable_task_settings, read_app_host_json
 from ..storage.connection import StorageConnection
 from ..storage.task_hub import TaskHub
 from ..worker.options import WorkerOptions
@@ -33,8 +34,9 @@ class EmbeddedWorker:
     def __init__(self, app: Any) -> None:
         script_root = os.environ.get("AzureWebJobsScriptRoot")  # noqa: SIM112 - the host's own name
         root = Path(script_root or os.getcwd())
-        host_json = load_host_json(root / "host.json") if (root / "host.json").exists() else {}
-        self.settings: DurableTaskSettings = load_durable_task_settings(host_json, dict(os.environ))
+        environ = dict(os.environ)
+        host_json = read_app_host_json(root / "host.json", environ)  # HostJsonError in Azure
+        self.settings: DurableTaskSettings = load_durable_task_settings(host_json, environ)
         self.connection = StorageConnection.from_app_settings(
             self.settings.connection_name, dict(os.environ)
         )

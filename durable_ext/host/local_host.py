@@ -28,6 +28,7 @@ from ..settings import (
     DurableTaskSettings,
     SettingsError,
     app_settings,
+    effective_host_json,
     get_app_setting,
     load_durable_task_settings,
     load_host_json,
@@ -56,9 +57,10 @@ class LocalHostConfig:
 
 
 def load_config(app_root: Path) -> LocalHostConfig:
-    """Read host.json and local.settings.json (environment variables override Values)."""
-    host_json = load_host_json(app_root / "host.json")
+    """Read host.json and local.settings.json (environment variables override Values); the
+    host.json is the effective one, with the `AzureFunctionsJobHost__*` app settings applied."""
     values = app_settings(load_local_settings(app_root / "local.settings.json"))
+    host_json = effective_host_json(load_host_json(app_root / "host.json"), values)
     return LocalHostConfig(app_root, values, host_json)
 
 
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         for name, value in config.values.items():  # as func start: the app sees them in os.environ
             os.environ.setdefault(name, value)
         durable = load_durable_task_settings(config.host_json, config.values)
-        http = load_http_settings(config.host_json)
+        http = load_http_settings(config.host_json, config.values)
         connection = StorageConnection.from_app_settings(durable.connection_name, config.values)
         application = load_app(app_root)
     except (SettingsError, AppLoadError) as exc:
