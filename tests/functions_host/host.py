@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from aiohttp import web
+from azure.functions import FunctionRegister
 
 from .http_conversion import from_return_value, to_http_request
 from .indexing import AppIndex, index_functions
@@ -35,7 +36,15 @@ from .timers import Clock, SystemClock, run_timer, timer_request
 __all__ = ["FakeHost", "HostFunctionErrors"]
 
 log = logging.getLogger("tests.functions_host")
-SERVED_TRIGGERS = ("httpTrigger", "timerTrigger")
+# Settings of the machine running the tests that must not leak into the app's settings.
+_FOREIGN_SETTINGS = (
+    "AzureWebJobs",
+    "AzureFunctionsJobHost",
+    "DURABLE_EXT_",
+    "FUNCTIONS_",
+    "PYTHON_",
+    "WEBSITE_",
+)
 
 
 class HostFunctionErrors(RuntimeError):
@@ -49,7 +58,13 @@ class HostFunctionErrors(RuntimeError):
 
 
 class FakeHost:
-    """Index `app_dir`'s `function_app.py` and serve it on 127.0.0.1 (`async with` it)."""
+    """Index `app_dir`'s `function_app.py` and serve it on 127.0.0.1 (`async with` it).
+
+    `app_settings` become environment variables for the host's lifetime (Functions settings of
+    the test machine are removed meanwhile); `keys` default to generated ones; `clock` drives
+    the timers (real time by default); with `allow_function_errors` the host serves the
+    functions not in error instead of raising `HostFunctionErrors`.
+    """
 
     def __init__(
         self,
@@ -62,11 +77,16 @@ class FakeHost:
     ) -> None:
         self.app_dir = Path(app_dir).resolve()
         self.keys = keys or HostKeys()
-        self.app_settings = {"AzureWebJobsScriptRoot": str(self.app_dir), **(app_settings or {})}
+        self.app_settings = {
+            "AzureWebJobsScriptRoot": str(self.app_dir),
+            "FUNCTIONS_WORKER_RUNTIME": "python",
+            **(app_settings or {}),
+        }
         self.clock: Clock = clock or SystemClock()
         self.allow_function_errors = allow_function_errors
         self.invocations = InvocationLog()
         self.index = AppIndex(())
+        self.register: FunctionRegister | None = None
         self.route_prefix = "api"
         self._stack = ExitStack()
         self._invoker: Invoker | None = None
@@ -123,10 +143,12 @@ class FakeHost:
                 .strip("/")
             )
             self._stack.callback(_restore_environment, dict(os.environ))
+            for name in [n for n in os.environ if n.startswith(_FOREIGN_SETTINGS)]:
+                del os.environ[name]
             os.environ.update(self.app_settings)
             script = os.environ.get("PYTHON_SCRIPT_FILE_NAME") or DEFAULT_SCRIPT_FILE
-            _, register = self._stack.enter_context(imported_app(self.app_dir, script))
-            self.index = index_functions(register, has_bundle="extensionBundle" in host_json)
+            _, self.register = self._stack.enter_context(imported_app(self.app_dir, script))
+            self.index = index_functions(self.register, has_bundle="extensionBundle" in host_json)
             if self.index.errors and not self.allow_function_errors:
                 raise HostFunctionErrors(self.index.errors)
             self._invoker = Invoker(self.invocations)

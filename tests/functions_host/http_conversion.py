@@ -65,7 +65,7 @@ def _from_json_shape(text: str) -> HttpResult | None:
         return None
     if not isinstance(document, dict) or "body" not in document:
         return None
-    status = int(document.get("statusCode", document.get("status", 200)))
+    status = int(document.get("statusCode") or document.get("status") or 200)
     headers = [(str(k), str(v)) for k, v in (document.get("headers") or {}).items()]
     body = document["body"]
     data = body if isinstance(body, str) else json.dumps(body)

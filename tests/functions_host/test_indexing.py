@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -24,6 +26,9 @@ async def test_the_rules_app_is_indexed_from_its_bindings() -> None:
             if fn.trigger_type == "httpTrigger"
         }
         tick = host.index.get("tick")
+        assert host.register is not None
+        with pytest.raises(ValueError, match="does not have a unique function name"):
+            host.register.get_functions()  # the library allows one call: the host made it
         assert os.environ["AzureWebJobsScriptRoot"] == str(APPS / "rules")  # noqa: SIM112
     assert seen == {
         "hello": ("httpTrigger", "hello", ("GET",), "anonymous", True),
@@ -75,11 +80,34 @@ async def test_a_binding_parameter_mismatch_fails_the_whole_app() -> None:
     )
 
 
-def _fn(name: str, bindings: list[dict[str, object]]) -> IndexedFunction:
+async def test_duplicate_function_names_fail_the_whole_app(tmp_path: Path) -> None:
+    (tmp_path / "function_app.py").write_text(
+        "import azure.functions as func\n"
+        "app = func.FunctionApp()\n"
+        "@app.function_name('same')\n"
+        "@app.route(route='a')\n"
+        "def a(req): ...\n"
+        "@app.function_name('same')\n"
+        "@app.route(route='b')\n"
+        "def b(req): ...\n"
+    )
+    with pytest.raises(WorkerIndexingError, match="Function same does not have a unique"):
+        async with FakeHost(tmp_path):
+            pass
+
+
+async def test_an_app_without_function_app_instance_fails(tmp_path: Path) -> None:
+    (tmp_path / "function_app.py").write_text("import azure.functions as func\n")
+    with pytest.raises(WorkerIndexingError, match="Could not find top level function app"):
+        async with FakeHost(tmp_path):
+            pass
+
+
+def _fn(name: str, bindings: list[dict[str, Any]]) -> IndexedFunction:
     return IndexedFunction(name, "", tuple(bindings), print, "", False, False)
 
 
-HTTP = {"type": "httpTrigger", "name": "req", "direction": "IN", "route": "x"}
+HTTP: dict[str, Any] = {"type": "httpTrigger", "name": "req", "direction": "IN", "route": "x"}
 
 
 @pytest.mark.parametrize(

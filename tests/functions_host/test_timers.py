@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import azure.functions as func
+from azure.functions.timer import TimerRequest
 
 from tests.functions_host import FakeHost, ManualClock
 from tests.functions_host.conftest import APPS
@@ -20,7 +20,7 @@ async def test_a_timer_fires_on_its_schedule_and_once_past_due_after_a_gap() -> 
         clock.advance(timedelta(seconds=1))
         first = await host.invocations.wait_for(lambda i: i.function == "tick")
         request = first.trigger_value
-        assert isinstance(request, func.TimerRequest)
+        assert isinstance(request, TimerRequest)
         assert (request.past_due, request.schedule) == (False, {"AdjustForDST": True})
         assert request.schedule_status["Next"] == "2026-01-01T00:10:00+00:00"
 
