@@ -15,6 +15,10 @@ from durable_ext.settings import HostJsonError
 def test_embedded_engine_in_azure_without_host_json_raises(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    def engines() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "durable-ext-worker"}
+
+    before = engines()  # other tests' embedded engines may still run
     monkeypatch.setenv("AzureWebJobsScriptRoot", str(tmp_path))
     monkeypatch.setenv("WEBSITE_INSTANCE_ID", "0123abcd")
     monkeypatch.setenv("AzureFunctionsJobHost__extensions__durableTask__hubName", "EnvHub")
@@ -22,4 +26,4 @@ def test_embedded_engine_in_azure_without_host_json_raises(
         start_embedded(DFApp())
     assert error.value.path == tmp_path / "host.json"
     assert "host.json not found; in Azure" in error.value.cause
-    assert not any(thread.name == "durable-ext-worker" for thread in threading.enumerate())
+    assert engines() == before, "no engine thread may start"
