@@ -17,6 +17,7 @@ from azure.functions import AuthLevel, BindingApi, FunctionRegister, SettingsApi
 from azure.functions.decorators.function_app import FunctionBuilder
 
 from .client import DurableOrchestrationClient
+from .management_functions import register_management_functions
 from .worker.registry import FunctionRegistry
 
 __all__ = ["Blueprint", "DFApp", "DurableFunction", "set_client_provider", "ClientProvider"]
@@ -224,10 +225,14 @@ class Blueprint(TriggerApi, BindingApi, SettingsApi):
 
 
 class DFApp(Blueprint, FunctionRegister):
-    """The function app: HTTP/timer/queue functions for the host, durable functions for our worker."""
+    """The function app: HTTP/timer/queue functions for the host, durable functions for our worker.
+
+    It also registers the management API as HTTP functions (`durable_ext.management_functions`).
+    """
 
     def __init__(self, http_auth_level: AuthLevel | str = AuthLevel.FUNCTION) -> None:
         super().__init__(http_auth_level=http_auth_level)
+        register_management_functions(self, lambda: _client_for(self, None, None))
 
     def register_functions(self, function_container: Any) -> None:
         """Add a Blueprint's functions (durable ones included) to this app."""

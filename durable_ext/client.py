@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -39,9 +40,47 @@ __all__ = [
     "InstanceAlreadyExistsError",
     "validate_instance_id",
     "MAX_INSTANCE_ID_LENGTH",
+    "WEBHOOK_PATH",
+    "MANAGEMENT_ROUTE",
+    "management_function_path",
+    "public_base_url",
 ]
 
 WEBHOOK_PATH = "/runtime/webhooks/durabletask"
+"""Where Durable Functions' own host serves the management API (`durable-ext start` too)."""
+MANAGEMENT_ROUTE = "durabletask"
+"""The route root of the app's management functions, under the app's `routePrefix`."""
+LOCAL_BASE_URL = "http://localhost:7071"
+_LOOPBACK = ("localhost", "127.0.0.1", "[::1]", "::1")
+
+
+def management_function_path(route_prefix: str = "api") -> str:
+    """The path of the app's management functions: `/{routePrefix}/durabletask`."""
+    return "/" + "/".join(p for p in (route_prefix.strip("/"), MANAGEMENT_ROUTE) if p)
+
+
+def _is_loopback(netloc: str) -> bool:
+    host = netloc.rsplit("@", 1)[-1]
+    host = host.split("]")[0] + "]" if host.startswith("[") else host.split(":")[0]
+    return host.lower() in _LOOPBACK
+
+
+def public_base_url(request_url: str | None) -> str:
+    """`scheme://host` for generated URLs: the request's, else `https://{WEBSITE_HOSTNAME}` (the
+    app's name in Azure), else `http://localhost:7071`. A loopback request URL gives way to a
+    WEBSITE_HOSTNAME that is not loopback, so Azure never hands out `localhost` URLs."""
+    website = (os.environ.get("WEBSITE_HOSTNAME") or "").strip().rstrip("/")
+    from_setting = None
+    if website:
+        scheme = "http" if _is_loopback(website) else "https"
+        from_setting = f"{scheme}://{website}"
+    if request_url:
+        parts = urlsplit(request_url)
+        if parts.scheme and parts.netloc:
+            if _is_loopback(parts.netloc) and from_setting and not _is_loopback(website):
+                return from_setting
+            return f"{parts.scheme}://{parts.netloc}"
+    return from_setting or LOCAL_BASE_URL
 
 
 class InstanceNotFoundError(LookupError):
@@ -57,10 +96,16 @@ class InstanceAlreadyExistsError(RuntimeError):
 
 
 def management_urls(
-    base_url: str, instance_id: str, task_hub: str, connection: str, system_key: str | None
+    base_url: str,
+    instance_id: str,
+    task_hub: str,
+    connection: str,
+    system_key: str | None,
+    path: str = WEBHOOK_PATH,
 ) -> dict[str, str]:
-    """The check-status payload: an instance's management URIs, in the extension's order."""
-    root = base_url.rstrip("/") + WEBHOOK_PATH + "/instances/" + quote(instance_id, safe="")
+    """The check-status payload: an instance's management URIs under `base_url + path`, in the
+    extension's order."""
+    root = base_url.rstrip("/") + path.rstrip("/") + "/instances/" + quote(instance_id, safe="")
     query = {"taskHub": task_hub, "connection": connection}
     if system_key:
         query["code"] = system_key
@@ -87,17 +132,29 @@ class DurableOrchestrationClient:
         *,
         connection_name: str = "Storage",
         system_key: str | None = None,
+        management_path: str = management_function_path(),
     ) -> None:
         self._hub = hub
         self._registry = registry
         self._connection_name = connection_name
         self._system_key = system_key
+        self._management_path = management_path
         self.task_hub_name = hub.names.hub
 
     @property
     def connection_name(self) -> str:
         """The connection name the management URLs carry (`connection=`)."""
         return self._connection_name
+
+    @property
+    def management_path(self) -> str:
+        """The path the management URLs point at (the app's management functions)."""
+        return self._management_path
+
+    @property
+    def system_key(self) -> str | None:
+        """The management API's key (`code=` of the management URLs), if there is one."""
+        return self._system_key
 
     # -- starting ------------------------------------------------------------------------------
     async def start_new(
@@ -422,19 +479,24 @@ class DurableOrchestrationClient:
 
     # -- HTTP helpers ----------------------------------------------------------------------------
     def create_http_management_payload(
-        self, instance_id: str, base_url: str = "http://localhost:7071"
+        self, instance_id: str, base_url: str | None = None
     ) -> dict[str, str]:
-        """The management URLs of an instance (check-status payload fields)."""
+        """The management URLs of an instance (check-status payload fields), pointing at the
+        app's management functions on `base_url` (default: `public_base_url(None)`, i.e.
+        `https://{WEBSITE_HOSTNAME}` in Azure, `http://localhost:7071` elsewhere)."""
         return management_urls(
-            base_url, instance_id, self.task_hub_name, self._connection_name, self._system_key
+            base_url or public_base_url(None),
+            instance_id,
+            self.task_hub_name,
+            self._connection_name,
+            self._system_key,
+            self._management_path,
         )
 
     def get_client_response_links(self, request: Any, instance_id: str) -> dict[str, str]:
-        """Management URLs built on the request's scheme and host."""
-        if request is None:
-            return self.create_http_management_payload(instance_id)
-        parts = urlsplit(str(request.url))
-        return self.create_http_management_payload(instance_id, f"{parts.scheme}://{parts.netloc}")
+        """Management URLs built on the request's scheme and host (see `public_base_url`)."""
+        url = None if request is None else str(request.url)
+        return self.create_http_management_payload(instance_id, public_base_url(url))
 
     def create_check_status_response(self, request: Any, instance_id: str) -> Any:
         """202 Accepted with the management URLs, `Location` and `Retry-After: 10`."""

@@ -1,10 +1,13 @@
-"""The Durable Functions HTTP management API, as an aiohttp application over the client.
+"""The Durable Functions HTTP management API: one set of handlers, served two ways.
 
-`create_management_routes(...)` returns a sub-application for `WEBHOOK_PATH`
-(`/runtime/webhooks/durabletask`). Routes, status codes, headers and JSON shapes follow the
-Durable Functions extension's `HttpApiHandler`; docs/management-api.md lists them with the
-deliberate differences, and docs/openapi.json describes them formally. Every request is validated
-before anything is written, so a rejected request changes nothing in storage.
+The handlers take an `ApiRequest` and answer a `web.Response`. `create_management_routes(...)`
+serves them as an aiohttp sub-application for `WEBHOOK_PATH` (`/runtime/webhooks/durabletask`, what
+`durable-ext start` mounts); `durable_ext.management_functions` serves the same handlers as the
+app's HTTP functions (`/{routePrefix}/durabletask/...`, what the Functions host runs in Azure).
+Routes, status codes, headers and JSON shapes follow the Durable Functions extension's
+`HttpApiHandler`; docs/management-api.md lists them with the deliberate differences, and
+docs/openapi.json describes them formally. Every request is validated before anything is written,
+so a rejected request changes nothing in storage.
 """
 
 from __future__ import annotations
@@ -13,15 +16,17 @@ import hmac
 import json
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from .client import (
+    WEBHOOK_PATH,
     DurableOrchestrationClient,
     InstanceAlreadyExistsError,
     InstanceGoneError,
@@ -38,7 +43,22 @@ from .storage.instance_store import (
     decode_continuation,
 )
 
-__all__ = ["create_management_routes", "INSTANCE_OPERATIONS", "ClientFor"]
+__all__ = [
+    "create_management_routes",
+    "INSTANCE_OPERATIONS",
+    "ClientFor",
+    "ApiRequest",
+    "ApiSettings",
+    "ApiHandler",
+    "respond",
+    "api_headers",
+    "start",
+    "instance",
+    "instances",
+    "instance_operation",
+    "raise_event",
+    "entities",
+]
 
 log = logging.getLogger("durable_ext.http_api")
 
@@ -56,15 +76,52 @@ _STATUS_NAMES = {s.value.lower(): s for s in OrchestrationRuntimeStatus}
 
 
 @dataclass(frozen=True, slots=True)
-class _Settings:
+class ApiSettings:
+    """How one mount of the API answers: its clients, keys and where it is mounted."""
+
     client_for: ClientFor
     system_key: str | None
     master_key: str | None
     default_connection: str
-    use_forwarded_host: bool
+    mount_path: str = WEBHOOK_PATH
+    """The path the routes are under; generated URIs point there."""
+    key_required: bool = False
+    """Refuse every request when no `system_key` is set (in Azure nothing may be open)."""
 
 
-_SETTINGS = web.AppKey("durable_ext_management", _Settings)
+@dataclass(frozen=True, slots=True)
+class ApiRequest:
+    """One management request, whichever server received it."""
+
+    settings: ApiSettings
+    method: str
+    path: str
+    target: str
+    """The path and query string as received (the `Location` of a running instance's status)."""
+    base_url: str
+    """`scheme://host` the generated URIs start with."""
+    query: tuple[tuple[str, str], ...]
+    headers: CIMultiDictProxy[str]
+    match_info: Mapping[str, str]
+    read: Callable[[], Awaitable[bytes]]
+    """The body (read only once the request is authorised)."""
+
+    @property
+    def content_type(self) -> str:
+        """The media type of the body, without parameters (`application/octet-stream` if none)."""
+        value = self.headers.get("Content-Type", "")
+        return value.split(";")[0].strip().lower() or "application/octet-stream"
+
+
+ApiHandler = Callable[[ApiRequest], Awaitable[web.Response]]
+
+
+def api_headers(items: Iterable[tuple[str, str]]) -> CIMultiDictProxy[str]:
+    """Case-insensitive request headers."""
+    return CIMultiDictProxy(CIMultiDict(items))
+
+
+_SETTINGS = web.AppKey("durable_ext_management", ApiSettings)
 
 
 def create_management_routes(
@@ -85,20 +142,21 @@ def create_management_routes(
     when the request names none. `use_forwarded_host` (`httpSettings.useForwardedHost`) builds
     URIs from `X-Forwarded-Host`/`X-Forwarded-Proto` when both are present.
     """
-    app = web.Application(middlewares=[_errors, _authorize])
-    app[_SETTINGS] = _Settings(
-        client_for, system_key, master_key, default_connection, use_forwarded_host
-    )
-    add = app.router.add_route
-    add("POST", "/orchestrators/{functionName}", _start)
-    add("POST", "/orchestrators/{functionName}/{instanceId}", _start)
+    app = web.Application(middlewares=[_errors])
+    settings = ApiSettings(client_for, system_key, master_key, default_connection)
+
+    def add(method: str, path: str, handler: ApiHandler) -> None:
+        app.router.add_route(method, path, _served(handler, settings, use_forwarded_host))
+
+    add("POST", "/orchestrators/{functionName}", start)
+    add("POST", "/orchestrators/{functionName}/{instanceId}", start)
     for path in ("/instances", "/instances/"):
-        add("GET", path, _list_instances)
-        add("DELETE", path, _purge_instances)
-    add("GET", "/instances/{instanceId}", _get_status)
-    add("DELETE", "/instances/{instanceId}", _purge_instance)
-    add("POST", "/instances/{instanceId}/{operation}", _instance_operation)
-    add("POST", "/instances/{instanceId}/{operation}/{eventName}", _raise_event)
+        add("GET", path, instances)
+        add("DELETE", path, instances)
+    add("GET", "/instances/{instanceId}", instance)
+    add("DELETE", "/instances/{instanceId}", instance)
+    add("POST", "/instances/{instanceId}/{operation}", instance_operation)
+    add("POST", "/instances/{instanceId}/{operation}/{eventName}", raise_event)
     for path in (
         "/entities",
         "/entities/",
@@ -106,9 +164,37 @@ def create_management_routes(
         "/entities/{entityName}/{entityKey}",
     ):
         for method in ("GET", "POST", "DELETE"):
-            add(method, path, _entities)
+            add(method, path, entities)
     add("*", "/{tail:.*}", _no_route)
+    app[_SETTINGS] = settings
     return app
+
+
+def _served(handler: ApiHandler, settings: ApiSettings, use_forwarded_host: bool) -> Handler:
+    """An aiohttp handler for an API handler (the request's URL relative to the mount point)."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        scheme, host = request.scheme, request.host
+        if use_forwarded_host:
+            forwarded_host = request.headers.get("X-Forwarded-Host")
+            forwarded_proto = request.headers.get("X-Forwarded-Proto")
+            if forwarded_host and forwarded_proto:
+                scheme = forwarded_proto.split(",")[0].strip()
+                host = forwarded_host.split(",")[0].strip()
+        api_request = ApiRequest(
+            settings=settings,
+            method=request.method,
+            path=request.path,
+            target=str(request.rel_url),
+            base_url=f"{scheme}://{host}",
+            query=tuple(request.query.items()),
+            headers=request.headers,
+            match_info=dict(request.match_info),
+            read=request.read,
+        )
+        return await respond(handler, api_request)
+
+    return handle
 
 
 # -- errors and authorisation ----------------------------------------------------------------------
@@ -131,9 +217,10 @@ def _error(status: int, message: str) -> web.Response:
     return _json({"error": message}, status)
 
 
-@web.middleware
-async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def respond(handler: ApiHandler, request: ApiRequest) -> web.Response:
+    """Authorise the request, run the handler, and turn its errors into JSON error responses."""
     try:
+        _authorize(request)
         return await handler(request)
     except _ApiError as exc:
         return _error(exc.status, exc.message)
@@ -143,9 +230,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _error(410, str(exc))
     except InstanceAlreadyExistsError as exc:
         return _error(409, str(exc))
-    except web.HTTPException as exc:
-        if exc.status in (404, 405):
-            return _error(404, f"No management API route matches {request.method} {request.path}.")
+    except web.HTTPException as exc:  # e.g. 413 from reading a body over the size limit
         return _error(exc.status, exc.reason)
     except Exception:
         log.exception("Management API request %s %s failed", request.method, request.path)
@@ -153,21 +238,29 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 @web.middleware
-async def _authorize(request: web.Request, handler: Handler) -> web.StreamResponse:
-    settings = request.app[_SETTINGS]
-    if settings.system_key:
-        presented = request.headers.get("x-functions-key") or _Params(request).get("code") or ""
-        offered = presented.encode("utf-8", "surrogateescape")
-        accepted = [
-            hmac.compare_digest(offered, key.encode())
-            for key in (settings.system_key, settings.master_key)
-            if key
-        ]
-        if not any(accepted):
-            raise _ApiError(
-                401, "A valid system key is required: pass it as code= or x-functions-key."
-            )
-    return await handler(request)
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status in (404, 405):
+            return _error(404, f"No management API route matches {request.method} {request.path}.")
+        return _error(exc.status, exc.reason)
+
+
+def _authorize(request: ApiRequest) -> None:
+    """Refuse (401) a request without the system key (or the master key) when one is required."""
+    settings = request.settings
+    if not settings.system_key and not settings.key_required:
+        return
+    presented = request.headers.get("x-functions-key") or _Params(request).get("code") or ""
+    offered = presented.encode("utf-8", "surrogateescape")
+    accepted = [
+        hmac.compare_digest(offered, key.encode())
+        for key in (settings.system_key, settings.master_key)
+        if key
+    ]
+    if not any(accepted):
+        raise _ApiError(401, "A valid system key is required: pass it as code= or x-functions-key.")
 
 
 # -- request helpers -------------------------------------------------------------------------------
@@ -176,9 +269,9 @@ async def _authorize(request: web.Request, handler: Handler) -> web.StreamRespon
 class _Params:
     """Query parameters with case-insensitive names (as the extension reads them), typed."""
 
-    def __init__(self, request: web.Request) -> None:
+    def __init__(self, request: ApiRequest) -> None:
         self._values: dict[str, list[str]] = {}
-        for name, value in request.query.items():
+        for name, value in request.query:
             self._values.setdefault(name.lower(), []).append(value)
 
     def get(self, name: str) -> str | None:
@@ -262,10 +355,10 @@ class _StatusOptions:
 class _Call:
     """One request: its parameters, the client of its task hub, and the responses it builds."""
 
-    def __init__(self, request: web.Request) -> None:
+    def __init__(self, request: ApiRequest) -> None:
         self.request = request
         self.params = _Params(request)
-        self.settings = request.app[_SETTINGS]
+        self.settings = request.settings
         hub = (self.params.get("taskHub") or "").strip() or None
         try:
             self.client = self.settings.client_for(hub)
@@ -279,25 +372,16 @@ class _Call:
             self.params.flag("showInput", True),
         )
 
-    def base_url(self) -> str:
-        scheme, host = self.request.scheme, self.request.host
-        if self.settings.use_forwarded_host:
-            forwarded_host = self.request.headers.get("X-Forwarded-Host")
-            forwarded_proto = self.request.headers.get("X-Forwarded-Proto")
-            if forwarded_host and forwarded_proto:
-                scheme = forwarded_proto.split(",")[0].strip()
-                host = forwarded_host.split(",")[0].strip()
-        return f"{scheme}://{host}"
-
     def links(self, instance_id: str) -> dict[str, str]:
         """The check-status payload: an instance's management URIs, in the extension's order."""
         connection = self.params.get("connection") or self.settings.default_connection
         return management_urls(
-            self.base_url(),
+            self.request.base_url,
             instance_id,
             self.client.task_hub_name,
             connection,
             self.settings.system_key,
+            self.settings.mount_path,
         )
 
     def check_status(self, instance_id: str) -> web.Response:
@@ -314,7 +398,7 @@ class _Call:
             raise _ApiError(404, f"No instance with ID '{instance_id}' found.")
         runtime_status = status.runtime_status.value
         if runtime_status in ACTIVE_STATUSES:
-            location = self.base_url() + str(self.request.rel_url)
+            location = self.request.base_url + self.request.target
             return _json(status.to_json(), 202, {"Location": location, "Retry-After": "5"})
         failed = runtime_status == OrchestrationRuntimeStatus.Failed.value
         return _json(status.to_json(), 500 if failed and fail_with_500 else 200)
@@ -345,7 +429,7 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-async def _json_body(request: web.Request, *, required: bool) -> Any:
+async def _json_body(request: ApiRequest, *, required: bool) -> Any:
     raw = await request.read()
     try:
         text = raw.decode("utf-8-sig")
@@ -364,7 +448,8 @@ async def _json_body(request: web.Request, *, required: bool) -> Any:
 # -- handlers --------------------------------------------------------------------------------------
 
 
-async def _start(request: web.Request) -> web.Response:
+async def start(request: ApiRequest) -> web.Response:
+    """`POST /orchestrators/{functionName}[/{instanceId}]`."""
     call = _Call(request)
     wait, options = call.params.wait(), call.status_options()
     version = call.params.get("version") or None
@@ -381,14 +466,28 @@ async def _start(request: web.Request) -> web.Response:
     return await call.when_done(instance_id, wait, options)
 
 
-async def _get_status(request: web.Request) -> web.Response:
+async def instance(request: ApiRequest) -> web.Response:
+    """`GET /instances/{instanceId}` (status) and `DELETE` (purge)."""
+    if request.method.upper() == "DELETE":
+        return await _purge_instance(request)
+    return await _get_status(request)
+
+
+async def instances(request: ApiRequest) -> web.Response:
+    """`GET /instances` (list) and `DELETE` (purge by filter)."""
+    if request.method.upper() == "DELETE":
+        return await _purge_instances(request)
+    return await _list_instances(request)
+
+
+async def _get_status(request: ApiRequest) -> web.Response:
     call = _Call(request)
     options = call.status_options()
     fail_with_500 = call.params.flag("returnInternalServerErrorOnFailure", False)
     return await call.status(request.match_info["instanceId"], options, fail_with_500)
 
 
-async def _list_instances(request: web.Request) -> web.Response:
+async def _list_instances(request: ApiRequest) -> web.Response:
     call = _Call(request)
     params = call.params
     query = InstanceQuery(
@@ -413,7 +512,7 @@ async def _list_instances(request: web.Request) -> web.Response:
     return _json(body, 200, {"x-ms-continuation-token": token or ""})
 
 
-async def _purge_instance(request: web.Request) -> web.Response:
+async def _purge_instance(request: ApiRequest) -> web.Response:
     call = _Call(request)
     instance_id = request.match_info["instanceId"]
     runtime_status = await call.require_instance(instance_id)
@@ -433,7 +532,7 @@ async def _purge_instance(request: web.Request) -> web.Response:
     return _json({"instancesDeleted": result.instances_deleted})
 
 
-async def _purge_instances(request: web.Request) -> web.Response:
+async def _purge_instances(request: ApiRequest) -> web.Response:
     call = _Call(request)
     created_from = call.params.time("createdTimeFrom")
     if created_from is None:
@@ -446,7 +545,8 @@ async def _purge_instances(request: web.Request) -> web.Response:
     return _json({"instancesDeleted": result.instances_deleted})
 
 
-async def _raise_event(request: web.Request) -> web.Response:
+async def raise_event(request: ApiRequest) -> web.Response:
+    """`POST /instances/{instanceId}/raiseEvent/{eventName}` (the operation matched in any case)."""
     if request.match_info["operation"].lower() != RAISE_EVENT.lower():
         return await _no_route(request)
     call = _Call(request)
@@ -465,7 +565,8 @@ async def _raise_event(request: web.Request) -> web.Response:
     return web.Response(status=202)
 
 
-async def _instance_operation(request: web.Request) -> web.Response:
+async def instance_operation(request: ApiRequest) -> web.Response:
+    """`POST /instances/{instanceId}/{operation}`: terminate, suspend, resume, rewind, restart."""
     operation = request.match_info["operation"].lower()
     if operation not in INSTANCE_OPERATIONS:
         return await _no_route(request)
@@ -503,9 +604,10 @@ async def _restart(call: _Call, instance_id: str) -> web.Response:
     return await call.when_done(restarted, wait, options)
 
 
-async def _entities(request: web.Request) -> web.Response:
+async def entities(request: ApiRequest) -> web.Response:
+    """The entity routes (not supported yet)."""
     return _error(501, "Durable entities are not supported by durable_ext yet.")
 
 
-async def _no_route(request: web.Request) -> web.Response:
+async def _no_route(request: ApiRequest) -> web.Response:
     return _error(404, f"No management API route matches {request.method} {request.path}.")

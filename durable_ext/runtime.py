@@ -10,7 +10,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
-from .client import DurableOrchestrationClient
+from .client import DurableOrchestrationClient, management_function_path
 from .storage.connection import StorageConnection
 from .storage.task_hub import TaskHub
 from .worker import FunctionRegistry, TaskHubWorker, WorkerOptions
@@ -43,6 +43,7 @@ class Runtime:
         run_worker: bool = True,
         connection_name: str = "Storage",
         system_key: str | None = None,
+        management_path: str = management_function_path(),
     ) -> None:
         self.registry = registry_of(app)
         if isinstance(connection, str):
@@ -52,7 +53,11 @@ class Runtime:
         self._run_worker = run_worker
         self.worker: TaskHubWorker | None = None
         self.client = DurableOrchestrationClient(
-            self.hub, self.registry, connection_name=connection_name, system_key=system_key
+            self.hub,
+            self.registry,
+            connection_name=connection_name,
+            system_key=system_key,
+            management_path=management_path,
         )
 
     async def __aenter__(self) -> Runtime:

@@ -15,9 +15,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..client import DurableOrchestrationClient
+from ..client import DurableOrchestrationClient, management_function_path
 from ..runtime import Runtime
-from ..settings import DurableTaskSettings, load_durable_task_settings, read_app_host_json
+from ..settings import (
+    DurableTaskSettings,
+    load_durable_task_settings,
+    load_http_settings,
+    read_app_host_json,
+)
 from ..storage.connection import StorageConnection
 from ..storage.task_hub import TaskHub
 from ..worker.options import WorkerOptions
@@ -37,6 +42,9 @@ class EmbeddedWorker:
         environ = dict(os.environ)
         host_json = read_app_host_json(root / "host.json", environ)  # HostJsonError in Azure
         self.settings: DurableTaskSettings = load_durable_task_settings(host_json, environ)
+        self.management_path = management_function_path(
+            load_http_settings(host_json, environ).route_prefix
+        )
         self.connection = StorageConnection.from_app_settings(
             self.settings.connection_name, dict(os.environ)
         )
@@ -80,6 +88,7 @@ class EmbeddedWorker:
                 hub,
                 connection_name=self.settings.connection_name,
                 system_key=os.environ.get("DURABLE_EXT_SYSTEM_KEY"),
+                management_path=self.management_path,
             )
             self._clients[key] = client
         return client

@@ -1,8 +1,10 @@
 """`durable-ext start`: serve a function app locally, like `func start`, with the durable worker.
 
 Reads host.json and local.settings.json, starts Azurite for `UseDevelopmentStorage=true` when
-nothing answers, runs the worker, serves the app's HTTP functions under `/{routePrefix}/...` and the
-management API under `/runtime/webhooks/durabletask`, and stops cleanly on Ctrl+C or SIGTERM.
+nothing answers, runs the worker, serves the app's HTTP functions under `/{routePrefix}/...` (the
+management functions `DFApp` registers among them) and the same management API under
+`/runtime/webhooks/durabletask` for tools that build DF URLs themselves, and stops cleanly on
+Ctrl+C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from aiohttp import web
 from azure.functions import FunctionRegister
 
 from .. import app as app_module
-from ..client import DurableOrchestrationClient
+from ..client import DurableOrchestrationClient, management_function_path
 from ..http_api import create_management_routes
 from ..runtime import Runtime, registry_of
 from ..settings import (
@@ -116,6 +118,7 @@ async def _serve(
         options=WorkerOptions.from_settings(durable),
         connection_name=durable.connection_name.removeprefix("AzureWebJobs"),
         system_key=system_key,
+        management_path=management_function_path(route_prefix),
     )
     try:
         async with runtime:
@@ -173,7 +176,11 @@ async def _serve_http(
     )
     for fn, path in served:
         print(f"        {fn.name}: [{','.join(fn.methods)}] {base}{path}")
-    print(f"\n        Management API: {base}{WEBHOOK_PREFIX}/instances\n", flush=True)
+    print(
+        f"\n        Management API: {base}{management_function_path(route_prefix)}/instances"
+        f" (also {base}{WEBHOOK_PREFIX}/instances)\n",
+        flush=True,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,8 +1,5 @@
-"""The repository's sample app (function_app/) through the fake host, as Azure would run it.
-
-Issue 11 is about what breaks here (the starter's statusQueryGetUri points at
-/runtime/webhooks/durabletask/..., which the host does not route to an app; see the harness README).
-"""
+"""The repository's sample app (function_app/) through the fake host, as Azure would run it
+(the management functions: test_management_functions.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from durable_ext.management_functions import MANAGEMENT_FUNCTIONS
 from tests.azurite import AzuriteInstance
 from tests.functions_host import FakeHost
 from tests.sample_app.host_process import REPO_ROOT, make_app_root
@@ -41,6 +39,7 @@ async def test_the_sample_app_indexes_and_runs_an_orchestration_through_its_star
         ("http_start", "orchestrators/{functionName}", ("POST",), "anonymous"),
         ("http_start_and_wait", "orchestrators/{functionName}/wait", ("GET", "POST"), "anonymous"),
         ("start_cleanup", "cleanup", ("POST",), "anonymous"),
+        *((name, route, methods, "anonymous") for name, methods, route, _ in MANAGEMENT_FUNCTIONS),
     }
     async with (
         aiohttp.ClientSession() as http,

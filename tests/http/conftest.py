@@ -64,6 +64,7 @@ async def api(azurite: Any, hub_name: str) -> AsyncIterator[ApiFactory]:
             options=fast_options(),
             run_worker=run_worker,
             system_key=system_key,
+            management_path=WEBHOOK_PATH,  # the client's URLs point where this API is mounted
         )
         async with runtime:
 

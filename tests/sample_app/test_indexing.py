@@ -6,6 +6,7 @@ import ast
 import importlib
 from pathlib import Path
 
+from durable_ext.management_functions import MANAGEMENT_FUNCTIONS
 from tests.sample_app.host_process import REPO_ROOT
 from tests.sample_app.indexing import (
     assert_host_sees_only_native_bindings,
@@ -28,11 +29,10 @@ def test_the_root_shim_is_valid_python_that_re_exports_the_app() -> None:
 def test_the_host_sees_only_http_functions_with_their_bindings() -> None:
     functions = index_like_the_python_worker(importlib.import_module("function_app"))
     assert_host_sees_only_native_bindings(functions)
-    assert sorted(str(f.get_function_name()) for f in functions) == [
-        "http_start",
-        "http_start_and_wait",
-        "start_cleanup",
-    ]
+    assert sorted(str(f.get_function_name()) for f in functions) == sorted(
+        ["http_start", "http_start_and_wait", "start_cleanup"]
+        + [name for name, *_ in MANAGEMENT_FUNCTIONS]
+    )
 
 
 def test_every_pattern_is_registered_with_the_worker() -> None:

@@ -1,0 +1,161 @@
+"""The management API as the app's own HTTP functions, so the Functions host serves it in Azure.
+
+The host never routes `/runtime/webhooks/durabletask` to an app (it refuses app routes starting
+with `admin` or `runtime`), so `DFApp` registers these functions under the app's `routePrefix`:
+
+| Function | Methods | Route |
+|---|---|---|
+| `durabletask_start` | POST | `durabletask/orchestrators/{functionName}/{instanceId?}` |
+| `durabletask_instances` | GET, DELETE | `durabletask/instances` |
+| `durabletask_instance` | GET, DELETE | `durabletask/instances/{instanceId}` |
+| `durabletask_instance_operation` | POST | `durabletask/instances/{instanceId}/{operation}` |
+| `durabletask_raise_event` | POST | `durabletask/instances/{instanceId}/{operation}/{eventName}` |
+| `durabletask_entities` | GET, POST, DELETE | `durabletask/entities/{entityName?}/{entityKey?}` |
+
+They call the handlers of `http_api` (one implementation, also mounted by `durable-ext start` at
+`/runtime/webhooks/durabletask`). They are ANONYMOUS for the host and check the key themselves: the
+key is the app setting `DURABLE_EXT_SYSTEM_KEY` (the client's `system_key`; a Key Vault reference
+in Azure), presented as `code=` or `x-functions-key`; `DURABLE_EXT_MASTER_KEY`, when set, is
+accepted too. Without a key the API is open, except in Azure (`WEBSITE_INSTANCE_ID` set), where it
+refuses every request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import azure.functions as func
+from aiohttp import web
+
+from . import http_api
+from .client import DurableOrchestrationClient, public_base_url
+
+__all__ = ["register_management_functions", "MANAGEMENT_FUNCTIONS", "ClientSource"]
+
+log = logging.getLogger("durable_ext.http_api")
+
+ClientSource = Callable[[], Awaitable[DurableOrchestrationClient]]
+
+MANAGEMENT_FUNCTIONS: tuple[tuple[str, tuple[str, ...], str, http_api.ApiHandler], ...] = (
+    (
+        "durabletask_start",
+        ("POST",),
+        "durabletask/orchestrators/{functionName}/{instanceId?}",
+        http_api.start,
+    ),
+    ("durabletask_instances", ("GET", "DELETE"), "durabletask/instances", http_api.instances),
+    (
+        "durabletask_instance",
+        ("GET", "DELETE"),
+        "durabletask/instances/{instanceId}",
+        http_api.instance,
+    ),
+    (
+        "durabletask_instance_operation",
+        ("POST",),
+        "durabletask/instances/{instanceId}/{operation}",
+        http_api.instance_operation,
+    ),
+    (
+        "durabletask_raise_event",
+        ("POST",),
+        "durabletask/instances/{instanceId}/{operation}/{eventName}",
+        http_api.raise_event,
+    ),
+    (
+        "durabletask_entities",
+        ("GET", "POST", "DELETE"),
+        "durabletask/entities/{entityName?}/{entityKey?}",
+        http_api.entities,
+    ),
+)
+"""(function name, methods, route under routePrefix, handler) of every management function."""
+
+
+def register_management_functions(app: Any, client: ClientSource) -> None:
+    """Register the management functions on `app` (a `DFApp`); `client()` gives the client."""
+    for name, methods, route, handler in MANAGEMENT_FUNCTIONS:
+        function = _function(name, handler, client)
+        routed = app.route(
+            route=route,
+            methods=list(methods),
+            auth_level=func.AuthLevel.ANONYMOUS,
+            trigger_arg_name="req",
+        )(function)
+        app.function_name(name)(routed)
+
+
+def _function(
+    name: str, handler: http_api.ApiHandler, client: ClientSource
+) -> Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]:
+    async def management(req: func.HttpRequest) -> func.HttpResponse:
+        return await serve(handler, req, client)
+
+    management.__name__ = management.__qualname__ = name
+    return management
+
+
+async def serve(
+    handler: http_api.ApiHandler, req: func.HttpRequest, client: ClientSource
+) -> func.HttpResponse:
+    """Answer one management request that came in through an HTTP function."""
+    try:
+        durable_client = await client()
+    except Exception:
+        log.exception("Management API request %s %s: no durable client", req.method, req.url)
+        return _to_function_response(
+            web.json_response(
+                {"error": "The durable engine is not available; see the app's log."}, status=503
+            )
+        )
+    url = urlsplit(req.url)
+    body = req.get_body() or b""
+
+    async def read() -> bytes:
+        return body
+
+    request = http_api.ApiRequest(
+        settings=_settings(durable_client),
+        method=req.method,
+        path=url.path,
+        target=url.path + (f"?{url.query}" if url.query else ""),
+        base_url=public_base_url(req.url),
+        query=tuple(req.params.items()),
+        headers=http_api.api_headers(req.headers.items()),
+        match_info=dict(req.route_params),
+        read=read,
+    )
+    return _to_function_response(await http_api.respond(handler, request))
+
+
+def _settings(client: DurableOrchestrationClient) -> http_api.ApiSettings:
+    def client_for(task_hub: str | None) -> DurableOrchestrationClient:
+        if task_hub and task_hub.lower() != client.task_hub_name.lower():
+            raise LookupError(task_hub)
+        return client
+
+    return http_api.ApiSettings(
+        client_for=client_for,
+        system_key=client.system_key,
+        master_key=os.environ.get("DURABLE_EXT_MASTER_KEY") or None,
+        default_connection=client.connection_name,
+        mount_path=client.management_path,
+        key_required=bool(os.environ.get("WEBSITE_INSTANCE_ID")),
+    )
+
+
+def _to_function_response(response: web.Response) -> func.HttpResponse:
+    skipped = ("content-length", "content-type")
+    headers = {k: v for k, v in response.headers.items() if k.lower() not in skipped}
+    body = response.body
+    return func.HttpResponse(
+        body=body if isinstance(body, bytes) else b"",
+        status_code=response.status,
+        headers=headers,
+        mimetype=response.content_type if body else None,
+        charset=response.charset,
+    )

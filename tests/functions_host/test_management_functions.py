@@ -1,0 +1,126 @@
+"""The management API as the app's own functions, through the fake host as Azure would run it.
+
+The sample app (function_app/) is started the way the Python worker starts it; every request goes
+through the host's routing and key checks to an indexed function. The management key is the app
+setting DURABLE_EXT_SYSTEM_KEY, checked by the (anonymous) management functions themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import aiohttp
+import pytest
+
+from durable_ext.management_functions import MANAGEMENT_FUNCTIONS
+from tests.azurite import AzuriteInstance
+from tests.functions_host import FakeHost
+from tests.sample_app.host_process import REPO_ROOT, make_app_root
+
+KEY = "mgmt-" + secrets.token_urlsafe(24)
+TIMEOUT = 30.0
+
+
+def sample_app_root(tmp_path: Path, azurite: AzuriteInstance) -> Path:
+    return make_app_root(
+        tmp_path / "app",
+        code=[REPO_ROOT / "function_app", REPO_ROOT / "function_app.py"],
+        hub_name="Mgmt" + secrets.token_hex(4),
+        connection_string=azurite.connection_string,
+    )
+
+
+@pytest.fixture
+async def keyed_sample_host(azurite: AzuriteInstance, tmp_path: Path) -> AsyncIterator[FakeHost]:
+    """The sample app with a management key, as an app setting."""
+    settings = {"AzureWebJobsStorage": azurite.connection_string, "DURABLE_EXT_SYSTEM_KEY": KEY}
+    async with FakeHost(sample_app_root(tmp_path, azurite), app_settings=settings) as host:
+        yield host
+
+
+def without_key(url: str) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "code"]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+async def poll(
+    http: aiohttp.ClientSession, url: str, until: Callable[[int, Any], bool]
+) -> tuple[int, Any]:
+    """GET `url` until `until(status, json)` holds (deadline TIMEOUT)."""
+    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    while True:
+        async with http.get(url) as response:
+            status, body = response.status, await response.json()
+        if until(status, body):
+            return status, body
+        assert asyncio.get_running_loop().time() < deadline, (status, body)
+        await asyncio.sleep(0.1)
+
+
+def test_the_management_functions_have_routes_the_host_accepts() -> None:
+    for name, methods, route, _ in MANAGEMENT_FUNCTIONS:
+        assert not route.lower().startswith(("admin", "runtime")), name
+        assert methods
+
+
+async def test_start_follow_status_raise_event_and_complete_through_the_host(
+    keyed_sample_host: FakeHost,
+) -> None:
+    host = keyed_sample_host
+    indexed = {fn.name: (fn.route, fn.auth_level) for fn in host.index.functions}
+    for name, _, route, _ in MANAGEMENT_FUNCTIONS:
+        assert indexed[name] == (route, "anonymous")
+    request = {"requestId": "PO-7", "amount": 10}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(host.url("orchestrators/approval_workflow"), json=request) as started:
+            assert started.status == 202, await started.text()
+            links = await started.json()
+        status_uri = links["statusQueryGetUri"]
+        assert status_uri.startswith(f"{host.url('durabletask/instances')}/{links['id']}?")
+        assert f"code={KEY}" in status_uri and f"code={KEY}" in links["sendEventPostUri"]
+
+        status, body = await poll(http, status_uri, lambda s, b: b["runtimeStatus"] == "Running")
+        assert status == 202
+        assert host.invocations.of("durabletask_instance")
+        async with http.get(without_key(status_uri)) as refused:
+            assert refused.status == 401
+        async with http.get(status_uri.replace(KEY, KEY[:-1] + "x")) as wrong:
+            assert wrong.status == 401
+
+        event_uri = links["sendEventPostUri"].replace("{eventName}", "ApprovalEvent")
+        async with http.post(without_key(event_uri), json=True) as refused:
+            assert refused.status == 401
+        async with http.post(event_uri, json=True) as raised:
+            assert raised.status == 202, await raised.text()
+        assert host.invocations.of("durabletask_raise_event")
+
+        status, body = await poll(http, status_uri, lambda s, b: s == 200)
+        assert body["runtimeStatus"] == "Completed"
+        assert body["output"] == "Approved: PO-7"
+
+
+async def test_in_azure_without_a_key_the_management_functions_refuse_everything(
+    azurite: AzuriteInstance, tmp_path: Path
+) -> None:
+    settings = {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "WEBSITE_INSTANCE_ID": "0123abcd",
+    }
+    async with (
+        FakeHost(sample_app_root(tmp_path, azurite), app_settings=settings) as host,
+        aiohttp.ClientSession() as http,
+    ):
+        for method, route in (
+            ("GET", "durabletask/instances"),
+            ("GET", "durabletask/instances/x"),
+            ("POST", "durabletask/orchestrators/hello_sequence"),
+            ("POST", "durabletask/instances/x/terminate"),
+        ):
+            async with http.request(method, host.url(route)) as response:
+                assert response.status == 401, (method, route)
