@@ -85,8 +85,23 @@ class DurableFunction:
         return self.function
 
 
+def _no_host_bindings(kind: str, name: str) -> TypeError:
+    """The error for a Functions binding decorator stacked on a durable function."""
+    return TypeError(
+        f"{kind} {name!r}: Azure Functions binding decorators (such as @app.blob_output or "
+        "@app.queue_output) cannot be used on orchestrators, activities or entities: durable_ext's "
+        "engine runs them, not the Functions host, so no binding would be supplied. Use the Azure "
+        "SDK inside an activity instead (for example azure.storage.blob.aio.BlobClient), or a "
+        "binding on an HTTP, timer or queue function."
+    )
+
+
 def _plain_function(fn: Any, decorator: str) -> Callable[..., Any]:
     if isinstance(fn, FunctionBuilder):
+        bindings = [b for b in fn._function.get_bindings() if b.type != "http"]
+        if bindings:
+            name = fn._function.get_user_function().__name__
+            raise _no_host_bindings(decorator.removesuffix("_trigger"), name)
         raise TypeError(
             f"@{decorator} must be the decorator closest to the function (below @app.function_name)."
         )
@@ -134,6 +149,12 @@ class Blueprint(TriggerApi, BindingApi, SettingsApi):
         self.durable_registry = FunctionRegistry()
         self.entities: dict[str, DurableFunction] = {}
         self.owner: Blueprint = self
+
+    def _validate_type(self, func: Any) -> FunctionBuilder:
+        """The library's hook for every binding decorator: none may wrap a durable function."""
+        if isinstance(func, DurableFunction):
+            raise _no_host_bindings(func.kind.removesuffix("Trigger"), func.name)
+        return super()._validate_type(func)
 
     def orchestration_trigger(
         self, context_name: str, orchestration: str | None = None, input_type: type | None = None

@@ -38,6 +38,7 @@ from ..storage.errors import describe_storage_error
 from ..storage.messages import MessageData
 from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
+from .activity_context import activity_context
 from .backoff import PollingBackoff
 from .handoff import OrchestrationHandoff
 from .held_messages import HeldMessages
@@ -57,12 +58,15 @@ def _decode_input(text: str | None) -> Any:
 
 
 async def invoke_activity(
-    activity: RegisteredActivity, text: str | None, pool: ThreadPoolExecutor
+    activity: RegisteredActivity, text: str | None, pool: ThreadPoolExecutor, instance_id: str = ""
 ) -> str:
-    """Run an activity on its input text; the JSON text of its result."""
+    """Run an activity on its input text (and a `context` if it takes one, for the orchestration
+    `instance_id`); the JSON text of its result."""
     value = _decode_input(text)
     args: tuple[Any, ...] = () if activity.input_name else (value,)
-    kwargs = {activity.input_name: value} if activity.input_name else {}
+    kwargs: dict[str, Any] = {activity.input_name: value} if activity.input_name else {}
+    if activity.takes_context:
+        kwargs["context"] = activity_context(activity, instance_id)
     function = activity.function
     if inspect.iscoroutinefunction(function):
         result = await function(*args, **kwargs)
@@ -232,7 +236,8 @@ class ActivityDispatcher:
         now = clock.utc_now()
         try:
             activity = self._registry.activity(name)
-            result = await invoke_activity(activity, scheduled.input, self._pool)
+            instance_id = message.data.instance.instance_id
+            result = await invoke_activity(activity, scheduled.input, self._pool, instance_id)
         except UnknownFunctionError as exc:
             return self._failed(scheduled, name, exc, now, with_trace=False)
         except Exception as exc:  # noqa: BLE001 - the activity's own failure goes to the orchestrator

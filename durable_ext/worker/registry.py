@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,8 @@ class RegisteredActivity:
     function: Callable[..., Any]
     input_name: str | None = None
     """The parameter that receives the input (others get None); None = first parameter."""
+    takes_context: bool = False
+    """It has a `context` parameter (besides its input), which gets an `ActivityContext`."""
 
 
 class FunctionRegistry:
@@ -50,7 +53,9 @@ class FunctionRegistry:
         self, name: str, function: Callable[..., Any], input_name: str | None = None
     ) -> None:
         self._check_new(name, self._activities)
-        self._activities[name.lower()] = RegisteredActivity(name, function, input_name)
+        self._activities[name.lower()] = RegisteredActivity(
+            name, function, input_name, _takes_context(function, input_name)
+        )
 
     @staticmethod
     def _check_new(name: str, table: dict[str, Any]) -> None:
@@ -94,3 +99,12 @@ class FunctionRegistry:
     @property
     def activity_names(self) -> list[str]:
         return [a.name for a in self._activities.values()]
+
+
+def _takes_context(function: Callable[..., Any], input_name: str | None) -> bool:
+    try:
+        names = list(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return False
+    input_parameter = input_name or (names[0] if names else None)
+    return "context" in names and input_parameter != "context"
