@@ -25,6 +25,7 @@ from azure.functions import FunctionRegister
 from .. import app as app_module
 from ..client import DurableOrchestrationClient, management_function_path
 from ..http_api import create_management_routes
+from ..management_functions import MANAGEMENT_FUNCTIONS
 from ..runtime import Runtime, registry_of
 from ..settings import (
     DurableTaskSettings,
@@ -174,8 +175,10 @@ async def _serve_http(
         f"\nFunctions ({len(registry_of(application).orchestrator_names)} orchestrators, "
         f"{len(registry_of(application).activity_names)} activities on hub {runtime.hub.names.hub}):\n"
     )
+    management = {name for name, *_ in MANAGEMENT_FUNCTIONS}
     for fn, path in served:
-        print(f"        {fn.name}: [{','.join(fn.methods)}] {base}{path}")
+        if fn.name not in management:
+            print(f"        {fn.name}: [{','.join(fn.methods)}] {base}{path}")
     print(
         f"\n        Management API: {base}{management_function_path(route_prefix)}/instances"
         f" (also {base}{WEBHOOK_PREFIX}/instances)\n",

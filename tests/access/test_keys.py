@@ -25,6 +25,7 @@ from durable_ext.host import http_functions
 from tests.access.conftest import KeyedHost, wrong_like
 
 WEBHOOKS = "/runtime/webhooks/durabletask"
+FUNCTIONS = "/api/durabletask"
 TIMEOUT = 30.0
 
 
@@ -159,6 +160,27 @@ def test_the_management_api_wants_the_system_or_master_key(
             {"header": keys.master},
         ):
             reply = call(method, WEBHOOKS + path, body=body, **presented)
+            assert reply.status not in (401, 500), (method, path, presented, reply)
+
+
+def test_the_management_functions_want_the_same_keys(keyed_host: KeyedHost, call: Caller) -> None:
+    """The app's management functions (/api/durabletask/..., anonymous for the host) check the
+    same keys themselves: the system key or the master key, never the function key."""
+    keys = keyed_host.keys
+    for method, path, body in MANAGEMENT_CALLS:
+        if path.startswith("/no/"):
+            continue  # no function has that route: the host's plain 404
+        for presented in (
+            {},
+            {"code": keys.function},
+            {"header": keys.function},
+            {"code": wrong_like(keys.system)},
+            {"header": b"\xff\xfe"},
+        ):
+            reply = call(method, FUNCTIONS + path, body=body, **presented)
+            assert reply.status == 401, (method, path, presented, reply.status)
+        for presented in ({"code": keys.system}, {"header": keys.master}):
+            reply = call(method, FUNCTIONS + path, body=body, **presented)
             assert reply.status not in (401, 500), (method, path, presented, reply)
 
 

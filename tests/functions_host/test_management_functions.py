@@ -124,3 +124,35 @@ async def test_in_azure_without_a_key_the_management_functions_refuse_everything
         ):
             async with http.request(method, host.url(route)) as response:
                 assert response.status == 401, (method, route)
+
+
+async def test_in_azure_the_urls_name_the_app_not_localhost(
+    azurite: AzuriteInstance, tmp_path: Path
+) -> None:
+    """The fake host listens on 127.0.0.1: a loopback request URL gives way to WEBSITE_HOSTNAME."""
+    settings = {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "DURABLE_EXT_SYSTEM_KEY": KEY,
+        "WEBSITE_HOSTNAME": "myapp.azurewebsites.net",
+    }
+    public = "https://myapp.azurewebsites.net/api/durabletask/instances/"
+    async with (
+        FakeHost(sample_app_root(tmp_path, azurite), app_settings=settings) as host,
+        aiohttp.ClientSession() as http,
+    ):
+        async with http.post(host.url("orchestrators/hello_sequence")) as started:
+            assert started.status == 202, await started.text()
+            links = await started.json()
+        async with http.post(
+            host.url("durabletask/orchestrators/hello_sequence"), params={"code": KEY}
+        ) as started_by_api:
+            assert started_by_api.status == 202, await started_by_api.text()
+            api_links = await started_by_api.json()
+        for payload in (links, api_links):
+            for name, uri in payload.items():
+                if name != "id":
+                    assert uri.startswith(public + payload["id"]), (name, uri)
+                    assert f"code={KEY}" in uri
+        local = links["statusQueryGetUri"].replace("https://myapp.azurewebsites.net", host.base_url)
+        status, body = await poll(http, local, lambda s, b: s == 200)
+        assert body["output"] == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
