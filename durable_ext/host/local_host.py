@@ -175,9 +175,9 @@ async def _serve_http(
         f"\nFunctions ({len(registry_of(application).orchestrator_names)} orchestrators, "
         f"{len(registry_of(application).activity_names)} activities on hub {runtime.hub.names.hub}):\n"
     )
-    management = {name for name, *_ in MANAGEMENT_FUNCTIONS}
+    management_names = {name for name, *_ in MANAGEMENT_FUNCTIONS}
     for fn, path in served:
-        if fn.name not in management:
+        if fn.name not in management_names:
             print(f"        {fn.name}: [{','.join(fn.methods)}] {base}{path}")
     print(
         f"\n        Management API: {base}{management_function_path(route_prefix)}/instances"
