@@ -151,11 +151,6 @@ class DurableOrchestrationClient:
         """The path the management URLs point at (the app's management functions)."""
         return self._management_path
 
-    @property
-    def system_key(self) -> str | None:
-        """The management API's key (`code=` of the management URLs), if there is one."""
-        return self._system_key
-
     # -- starting ------------------------------------------------------------------------------
     async def start_new(
         self,

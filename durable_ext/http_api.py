@@ -121,8 +121,6 @@ def api_headers(items: Iterable[tuple[str, str]]) -> CIMultiDictProxy[str]:
     return CIMultiDictProxy(CIMultiDict(items))
 
 
-_SETTINGS = web.AppKey("durable_ext_management", ApiSettings)
-
 
 def create_management_routes(
     client_for: ClientFor,
@@ -166,7 +164,6 @@ def create_management_routes(
         for method in ("GET", "POST", "DELETE"):
             add(method, path, entities)
     add("*", "/{tail:.*}", _no_route)
-    app[_SETTINGS] = settings
     return app
 
 

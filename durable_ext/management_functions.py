@@ -14,10 +14,10 @@ with `admin` or `runtime`), so `DFApp` registers these functions under the app's
 
 They call the handlers of `http_api` (one implementation, also mounted by `durable-ext start` at
 `/runtime/webhooks/durabletask`). They are ANONYMOUS for the host and check the key themselves: the
-key is the app setting `DURABLE_EXT_SYSTEM_KEY` (the client's `system_key`; a Key Vault reference
-in Azure), presented as `code=` or `x-functions-key`; `DURABLE_EXT_MASTER_KEY`, when set, is
-accepted too. Without a key the API is open, except in Azure (`WEBSITE_INSTANCE_ID` set), where it
-refuses every request.
+key is the app setting `DURABLE_EXT_SYSTEM_KEY` (the key the client's URLs carry; a Key Vault
+reference in Azure), presented as `code=` or `x-functions-key`; `DURABLE_EXT_MASTER_KEY`, when set, is
+accepted too. Without a key the API is open under `durable-ext start`, and elsewhere unless the
+settings are Azure's (`settings.running_in_azure`): there it refuses every request.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,12 +34,26 @@ from aiohttp import web
 
 from . import http_api
 from .client import DurableOrchestrationClient, public_base_url
+from .settings import get_app_setting, running_in_azure
 
-__all__ = ["register_management_functions", "MANAGEMENT_FUNCTIONS", "ClientSource"]
+__all__ = [
+    "register_management_functions",
+    "MANAGEMENT_FUNCTIONS",
+    "ClientSource",
+    "set_open_without_key",
+]
 
 log = logging.getLogger("durable_ext.http_api")
 
 ClientSource = Callable[[], Awaitable[DurableOrchestrationClient]]
+_open_without_key = False
+
+
+def set_open_without_key(value: bool) -> None:
+    """Serve the API without a key when none is set, even where the settings look like Azure
+    (`durable-ext start` does: it never runs in the Functions host)."""
+    global _open_without_key
+    _open_without_key = value
 
 MANAGEMENT_FUNCTIONS: tuple[tuple[str, tuple[str, ...], str, http_api.ApiHandler], ...] = (
     (
@@ -102,16 +117,27 @@ def _function(
 async def serve(
     handler: http_api.ApiHandler, req: func.HttpRequest, client: ClientSource
 ) -> func.HttpResponse:
-    """Answer one management request that came in through an HTTP function."""
-    try:
-        durable_client = await client()
-    except Exception:
-        log.exception("Management API request %s %s: no durable client", req.method, req.url)
-        return _to_function_response(
-            web.json_response(
+    """Answer one management request that came in through an HTTP function: the key is checked
+    before the client is asked for (so a caller without the key learns nothing, even a 503)."""
+    environ = dict(os.environ)
+    keys = http_api.ApiSettings(
+        client_for=_no_client,
+        system_key=get_app_setting(environ, "DURABLE_EXT_SYSTEM_KEY"),
+        master_key=get_app_setting(environ, "DURABLE_EXT_MASTER_KEY"),
+        default_connection="",
+        key_required=running_in_azure(environ) and not _open_without_key,
+    )
+
+    async def with_client(request: http_api.ApiRequest) -> web.Response:
+        try:
+            durable_client = await client()
+        except Exception:
+            log.exception("Management API request %s %s: no durable client", req.method, url.path)
+            return web.json_response(
                 {"error": "The durable engine is not available; see the app's log."}, status=503
             )
-        )
+        return await handler(replace(request, settings=_settings(keys, durable_client)))
+
     url = urlsplit(req.url)
     body = req.get_body() or b""
 
@@ -119,7 +145,7 @@ async def serve(
         return body
 
     request = http_api.ApiRequest(
-        settings=_settings(durable_client),
+        settings=keys,
         method=req.method,
         path=url.path,
         target=url.path + (f"?{url.query}" if url.query else ""),
@@ -129,22 +155,26 @@ async def serve(
         match_info=dict(req.route_params),
         read=read,
     )
-    return _to_function_response(await http_api.respond(handler, request))
+    return _to_function_response(await http_api.respond(with_client, request))
 
 
-def _settings(client: DurableOrchestrationClient) -> http_api.ApiSettings:
+def _no_client(task_hub: str | None) -> DurableOrchestrationClient:
+    raise LookupError(task_hub)
+
+
+def _settings(
+    keys: http_api.ApiSettings, client: DurableOrchestrationClient
+) -> http_api.ApiSettings:
     def client_for(task_hub: str | None) -> DurableOrchestrationClient:
         if task_hub and task_hub.lower() != client.task_hub_name.lower():
             raise LookupError(task_hub)
         return client
 
-    return http_api.ApiSettings(
+    return replace(
+        keys,
         client_for=client_for,
-        system_key=client.system_key,
-        master_key=os.environ.get("DURABLE_EXT_MASTER_KEY") or None,
         default_connection=client.connection_name,
         mount_path=client.management_path,
-        key_required=bool(os.environ.get("WEBSITE_INSTANCE_ID")),
     )
 
 

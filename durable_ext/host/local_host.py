@@ -25,7 +25,7 @@ from azure.functions import FunctionRegister
 from .. import app as app_module
 from ..client import DurableOrchestrationClient, management_function_path
 from ..http_api import create_management_routes
-from ..management_functions import MANAGEMENT_FUNCTIONS
+from ..management_functions import MANAGEMENT_FUNCTIONS, set_open_without_key
 from ..runtime import Runtime, registry_of
 from ..settings import (
     DurableTaskSettings,
@@ -126,6 +126,7 @@ async def _serve(
             return await _serve_http(args, application, runtime, route_prefix, keys, system_key)
     finally:
         app_module.set_client_provider(None)
+        set_open_without_key(False)
         if azurite is not None:
             azurite.terminate()
             azurite.wait(10)
@@ -149,6 +150,7 @@ async def _serve_http(
         return client
 
     app_module.set_client_provider(provide)
+    set_open_without_key(True)
     web_app = web.Application(client_max_size=64 * 1024 * 1024)
     served = add_http_functions(
         web_app, http_functions(application.get_functions()), route_prefix, keys

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import pytest
 from durable_ext.management_functions import MANAGEMENT_FUNCTIONS
 from tests.azurite import AzuriteInstance
 from tests.functions_host import FakeHost
+from tests.functions_host.conftest import APPS
 from tests.sample_app.host_process import REPO_ROOT, make_app_root
 
 KEY = "mgmt-" + secrets.token_urlsafe(24)
@@ -156,3 +158,22 @@ async def test_in_azure_the_urls_name_the_app_not_localhost(
         local = links["statusQueryGetUri"].replace("https://myapp.azurewebsites.net", host.base_url)
         status, body = await poll(http, local, lambda s, b: s == 200)
         assert body["output"] == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
+
+
+async def test_management_calls_answer_503_while_the_engine_cannot_run(tmp_path: Path) -> None:
+    """No host.json in Azure: the engine refuses to start (it would run another task hub). The
+    key is checked first: without it 401; with it 503, and the reason stays in the log."""
+    app = tmp_path / "app"
+    app.mkdir()
+    shutil.copy2(APPS / "activity_context" / "function_app.py", app / "function_app.py")
+    settings = {
+        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        "WEBSITE_SITE_NAME": "myapp",
+        "DURABLE_EXT_SYSTEM_KEY": KEY,
+    }
+    async with FakeHost(app, app_settings=settings) as host, aiohttp.ClientSession() as http:
+        async with http.get(host.url("durabletask/instances")) as refused:
+            assert refused.status == 401
+        async with http.get(host.url("durabletask/instances"), params={"code": KEY}) as down:
+            assert down.status == 503
+            assert "host.json" not in await down.text()
