@@ -65,12 +65,6 @@ async def poll(
         await asyncio.sleep(0.1)
 
 
-def test_the_management_functions_have_routes_the_host_accepts() -> None:
-    for name, methods, route, _ in MANAGEMENT_FUNCTIONS:
-        assert not route.lower().startswith(("admin", "runtime")), name
-        assert methods
-
-
 async def test_start_follow_status_raise_event_and_complete_through_the_host(
     keyed_sample_host: FakeHost,
 ) -> None:
