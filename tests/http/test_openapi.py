@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from durable_ext.client import DurableOrchestrationClient
+from durable_ext.client import MANAGEMENT_ROUTE, DurableOrchestrationClient
 from durable_ext.http_api import INSTANCE_OPERATIONS, create_management_routes
+from durable_ext.management_functions import MANAGEMENT_FUNCTIONS
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
@@ -35,6 +36,25 @@ def served_routes() -> set[tuple[str, str]]:
     return served
 
 
+def function_routes() -> set[tuple[str, str]]:
+    """(method, path) of every management function's route (optional segments spelled out)."""
+    served: set[tuple[str, str]] = set()
+    for _, methods, route, _ in MANAGEMENT_FUNCTIONS:
+        segments = route.removeprefix(MANAGEMENT_ROUTE).strip("/").split("/")
+        while True:
+            path = "/" + "/".join(s.replace("?", "") for s in segments)
+            path = path.replace("{operation}/{eventName}", "raiseEvent/{eventName}")
+            if path.endswith("/{operation}"):
+                paths = [path.replace("{operation}", op) for op in INSTANCE_OPERATIONS]
+            else:
+                paths = [path]
+            served |= {(m.lower(), p) for m in methods for p in paths}
+            if not segments[-1].endswith("?}"):
+                break
+            segments = segments[:-1]
+    return served
+
+
 def documented_routes(spec: dict[str, Any]) -> set[tuple[str, str]]:
     return {(m, path) for path, item in spec["paths"].items() for m in item if m in METHODS}
 
@@ -43,6 +63,13 @@ def test_openapi_parses_and_covers_every_route() -> None:
     spec = json.loads(SPEC.read_text(encoding="utf-8"))
     assert spec["openapi"].startswith("3.0")
     assert documented_routes(spec) == served_routes()
+
+
+def test_the_management_functions_serve_every_documented_route() -> None:
+    """The app's functions have the same routes (the host ignores a trailing slash)."""
+    spec = json.loads(SPEC.read_text(encoding="utf-8"))
+    documented = {(m, p) for m, p in documented_routes(spec) if not p.endswith("/")}
+    assert function_routes() == documented
 
 
 def test_every_operation_documents_its_responses_and_references_resolve() -> None:
