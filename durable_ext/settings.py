@@ -598,14 +598,16 @@ def load_host_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     return _read_json_object(host_json, HostJsonError)
 
 
-_AZURE_MARKERS = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME", "CONTAINER_NAME", "WEBSITE_POD_NAME")
+_AZURE_MARKERS = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME", "WEBSITE_POD_NAME")
 
 
 def running_in_azure(app_settings: Mapping[str, str]) -> bool:
     """Whether these are the app settings of a function app in Azure, by the variables the
     Functions host checks: WEBSITE_INSTANCE_ID (App Service plans: Dedicated, Elastic Premium,
-    Windows Consumption), CONTAINER_NAME or WEBSITE_POD_NAME (Linux and Flex Consumption),
-    WEBSITE_SKU=FlexConsumption, and WEBSITE_SITE_NAME, which every plan sets."""
+    Windows Consumption), WEBSITE_POD_NAME (Flex Consumption), WEBSITE_SKU=FlexConsumption, and
+    WEBSITE_SITE_NAME, which every plan sets. Not CONTAINER_NAME alone: the host reads it on Linux
+    Consumption, where WEBSITE_SITE_NAME is set too, but any container runtime may set it (a
+    devcontainer running `durable-ext start` is not Azure)."""
     if any(app_settings.get(name) for name in _AZURE_MARKERS):
         return True
     return app_settings.get("WEBSITE_SKU", "").lower() == "flexconsumption"

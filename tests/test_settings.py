@@ -827,9 +827,14 @@ def test_durable_ext_start_config_has_the_overrides(
 AZURE_SETTINGS = [
     {"WEBSITE_INSTANCE_ID": "0123abcd"},
     {"WEBSITE_SITE_NAME": "my-app"},
-    {"CONTAINER_NAME": "my-app_0123"},
+    {"WEBSITE_POD_NAME": "my-app-7d9f"},
     {"WEBSITE_SKU": "FlexConsumption"},
 ]
+
+
+def test_container_name_alone_is_not_azure(tmp_path: Path) -> None:
+    """Container runtimes set CONTAINER_NAME too; a devcontainer keeps the local defaults."""
+    assert read_app_host_json(tmp_path / "host.json", {"CONTAINER_NAME": "devcontainer"}) == {}
 
 
 @pytest.mark.parametrize("azure", AZURE_SETTINGS)
