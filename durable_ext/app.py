@@ -224,10 +224,16 @@ class Blueprint(TriggerApi, BindingApi, SettingsApi):
 
 
 class DFApp(Blueprint, FunctionRegister):
-    """The function app: HTTP/timer/queue functions for the host, durable functions for our worker."""
+    """The function app: HTTP/timer/queue functions for the host, durable functions for our worker.
+
+    It also registers the engine's heartbeat timer and health function (`host.engine_functions`).
+    """
 
     def __init__(self, http_auth_level: AuthLevel | str = AuthLevel.FUNCTION) -> None:
         super().__init__(http_auth_level=http_auth_level)
+        from .host.engine_functions import register_engine_functions
+
+        register_engine_functions(self)
 
     def register_functions(self, function_container: Any) -> None:
         """Add a Blueprint's functions (durable ones included) to this app."""
