@@ -60,6 +60,8 @@ INITIAL_BACKOFF = 1.0
 MAX_BACKOFF = 60.0
 STANDBY_RETRY = 2.0
 """Seconds between attempts of a client-only process to take over the instance lock."""
+CLIENT_WAIT = 30.0
+"""How long a durable client waits for a starting engine to open the task hub (never at import)."""
 START_TIMEOUT = 60.0
 """An attempt to open the task hub that takes longer than this counts as failed."""
 DEFAULT_FUNCTION_TIMEOUT = timedelta(minutes=5)
@@ -114,6 +116,7 @@ class EmbeddedEngine:
         self._wake: asyncio.Event | None = None
         self._stopping = threading.Event()
         self._clients: dict[int, DurableOrchestrationClient] = {}
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._thread = threading.Thread(target=self._run, name="durable-ext-worker", daemon=True)
 
     # -- control -------------------------------------------------------------------------------
@@ -150,10 +153,29 @@ class EmbeddedEngine:
 
     def _set(self, state: EngineState) -> None:
         with self._mutex:
-            if state is not self._state:
-                log.info("Durable engine: %s -> %s", self._state.value, state.value)
-                self._state = state
-                self._since = datetime.now(UTC)
+            if state is self._state:
+                return
+            log.info("Durable engine: %s -> %s", self._state.value, state.value)
+            self._state = state
+            self._since = datetime.now(UTC)
+            waiters, self._waiters = self._waiters, []
+        for loop, future in waiters:
+            with contextlib.suppress(RuntimeError):  # that loop has closed
+                loop.call_soon_threadsafe(_resolve, future)
+
+    async def settled(self, timeout: float) -> EngineState:
+        """Wait (up to `timeout`) until the engine is no longer STARTING; its state then."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (remaining := deadline - loop.time()) > 0:
+            future: asyncio.Future[None] = loop.create_future()
+            with self._mutex:
+                if self._state is not EngineState.STARTING:
+                    return self._state
+                self._waiters.append((loop, future))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(future, remaining)
+        return self.status().state
 
     def status(self) -> EngineStatus:
         """A snapshot of the engine's state (without its load: see `load`)."""
@@ -234,7 +256,9 @@ class EmbeddedEngine:
         return self._settings, self._connection
 
     async def client(self) -> DurableOrchestrationClient:
-        """A client whose storage clients belong to the calling event loop."""
+        """A client whose storage clients belong to the calling event loop (once a starting
+        engine has opened the task hub, or failed, or CLIENT_WAIT has passed)."""
+        await self.settled(CLIENT_WAIT)
         key = id(asyncio.get_running_loop())
         client = self._clients.get(key)
         if client is None:
@@ -348,6 +372,11 @@ class EmbeddedEngine:
             self._lock.release()
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 # -- the per-process registry ------------------------------------------------------------------
 
 
@@ -419,22 +448,26 @@ def _install_signal_handlers() -> None:
                 _previous_handlers[signum] = signal.signal(signum, _on_signal)
 
 
-def _restore_signal_handlers() -> dict[int, Any]:
+def _restore_signal_handlers() -> None:
+    """Put back the handlers `start_embedded` replaced (only the main thread can)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
     with _registry_lock:
         previous = dict(_previous_handlers)
         _previous_handlers.clear()
-    if threading.current_thread() is threading.main_thread():
-        for signum, handler in previous.items():
-            if signal.getsignal(signum) is _on_signal:
-                signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
-    return previous
+    for signum, handler in previous.items():
+        if signal.getsignal(signum) is _on_signal:
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     log.info("Signal %d: stopping the durable engine", signum)
-    previous = _previous_handlers.get(signum, signal.SIG_DFL)
+    previous = _previous_handlers.get(signum)
+    previous = signal.SIG_DFL if previous is None else previous
     stop_embedded()
     _restore_signal_handlers()
+    if signal.getsignal(signum) is _on_signal:
+        signal.signal(signum, previous)
     if callable(previous):
         previous(signum, frame)
     elif previous != signal.SIG_IGN:

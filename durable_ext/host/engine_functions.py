@@ -35,6 +35,7 @@ __all__ = [
     "HEARTBEAT_FUNCTION",
     "HEARTBEAT_SCHEDULE_SETTING",
     "DEFAULT_HEARTBEAT_SCHEDULE",
+    "ENGINE_FUNCTIONS",
     "heartbeat",
     "hold_limit",
     "register_engine_functions",
@@ -45,6 +46,8 @@ log = logging.getLogger("durable_ext.embedded")
 HEARTBEAT_FUNCTION = "durabletask_heartbeat"
 HEALTH_FUNCTION = "durabletask_health"
 HEALTH_ROUTE = "durabletask/health"
+ENGINE_FUNCTIONS = (HEARTBEAT_FUNCTION, HEALTH_FUNCTION)
+"""The names of the functions every DFApp registers (besides the app's own)."""
 HEARTBEAT_SCHEDULE_SETTING = "DURABLE_EXT_HEARTBEAT_SCHEDULE"
 DEFAULT_HEARTBEAT_SCHEDULE = "*/30 * * * * *"
 """Six-field NCRONTAB: every 30 seconds."""
@@ -113,12 +116,15 @@ def register_engine_functions(app: Any) -> None:
     """Register the heartbeat timer and the health function on `app` (a `DFApp`)."""
     schedule = os.environ.get(HEARTBEAT_SCHEDULE_SETTING) or DEFAULT_HEARTBEAT_SCHEDULE
 
-    @app.function_name(HEARTBEAT_FUNCTION)
-    @app.timer_trigger(arg_name="timer", schedule=schedule, run_on_startup=False, use_monitor=False)
     async def durabletask_heartbeat(timer: func.TimerRequest) -> None:
         await heartbeat(app)
 
-    @app.function_name(HEALTH_FUNCTION)
-    @app.route(route=HEALTH_ROUTE, methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
     async def durabletask_health(req: func.HttpRequest) -> func.HttpResponse:
         return await health(app)
+
+    timer = app.timer_trigger(
+        arg_name="timer", schedule=schedule, run_on_startup=False, use_monitor=False
+    )
+    app.function_name(HEARTBEAT_FUNCTION)(timer(durabletask_heartbeat))
+    route = app.route(route=HEALTH_ROUTE, methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+    app.function_name(HEALTH_FUNCTION)(route(durabletask_health))

@@ -8,7 +8,13 @@ import azure.functions as func
 import pytest
 
 import durable_ext as df
+from durable_ext.host.engine_functions import ENGINE_FUNCTIONS
 from durable_ext.testing import run_orchestration
+
+
+def app_functions(app: df.DFApp) -> list[func.Function]:
+    """The app's own functions for the host (without the engine's heartbeat and health)."""
+    return [f for f in app.get_functions() if f.get_function_name() not in ENGINE_FUNCTIONS]
 
 
 def make_app() -> df.DFApp:
@@ -40,13 +46,13 @@ def test_durable_functions_are_registered_not_indexed() -> None:
     app = make_app()
     assert app.durable_registry.orchestrator_names == ["hello"]
     assert app.durable_registry.activity_names == ["say_hello"]
-    functions = app.get_functions()
+    functions = app_functions(app)
     assert [f.get_function_name() for f in functions] == ["starter"]
     assert {b.type for b in functions[0].get_bindings()} == {"httpTrigger", "http"}
 
 
 def test_client_parameter_is_hidden_from_the_host() -> None:
-    [starter] = make_app().get_functions()
+    [starter] = app_functions(make_app())
     user_function = starter.get_user_function()
     assert list(inspect.signature(user_function).parameters) == ["req"]
     assert "client" not in user_function.__annotations__

@@ -29,6 +29,8 @@ def test_the_host_sees_only_http_functions_with_their_bindings() -> None:
     functions = index_like_the_python_worker(importlib.import_module("function_app"))
     assert_host_sees_only_native_bindings(functions)
     assert sorted(str(f.get_function_name()) for f in functions) == [
+        "durabletask_health",
+        "durabletask_heartbeat",
         "http_start",
         "http_start_and_wait",
         "start_cleanup",
