@@ -37,6 +37,7 @@ from ..settings import (
     read_app_host_json,
 )
 from ..storage.connection import StorageConnection
+from ..storage.names import TaskHubNames
 from ..storage.task_hub import TaskHub
 from ..worker.options import WorkerOptions
 from .engine_status import EngineLoad, EngineState, EngineStatus
@@ -62,6 +63,9 @@ STANDBY_RETRY = 2.0
 """Seconds between attempts of a client-only process to take over the instance lock."""
 CLIENT_WAIT = 30.0
 """How long a durable client waits for a starting engine to open the task hub (never at import)."""
+PROBE_TIMEOUT = 15.0
+"""One storage request without retries tells an unreachable account within this (the SDK's own
+retries would take a minute and a half to give up on a refused connection)."""
 START_TIMEOUT = 60.0
 """An attempt to open the task hub that takes longer than this counts as failed."""
 DEFAULT_FUNCTION_TIMEOUT = timedelta(minutes=5)
@@ -181,7 +185,11 @@ class EmbeddedEngine:
         """A snapshot of the engine's state (without its load: see `load`)."""
         with self._mutex:
             state, since = self._state, self._since
-            last_error, attempts, next_attempt = self._last_error, self._attempts, self._next_attempt
+            last_error, attempts, next_attempt = (
+                self._last_error,
+                self._attempts,
+                self._next_attempt,
+            )
         settings, runtime, lock = self._settings, self._runtime, self._lock
         worker = runtime.worker if runtime is not None else None
         return EngineStatus(
@@ -321,6 +329,7 @@ class EmbeddedEngine:
             self._set(EngineState.STANDBY)
             return None
         self._set(EngineState.STARTING)
+        await asyncio.wait_for(_probe(connection, settings.hub_name), PROBE_TIMEOUT)
         runtime = Runtime(
             self._app,
             connection=connection,
@@ -370,6 +379,13 @@ class EmbeddedEngine:
     def _release_lock(self) -> None:
         if self._lock is not None:
             self._lock.release()
+
+
+async def _probe(connection: StorageConnection, hub_name: str) -> None:
+    """Raise at once (no retries) if the storage account cannot be reached."""
+    async with connection.blob_service() as blobs:
+        container = blobs.get_container_client(TaskHubNames(hub_name).leases_container)
+        await container.exists(retry_total=0)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

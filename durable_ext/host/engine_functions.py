@@ -51,8 +51,11 @@ ENGINE_FUNCTIONS = (HEARTBEAT_FUNCTION, HEALTH_FUNCTION)
 HEARTBEAT_SCHEDULE_SETTING = "DURABLE_EXT_HEARTBEAT_SCHEDULE"
 DEFAULT_HEARTBEAT_SCHEDULE = "*/30 * * * * *"
 """Six-field NCRONTAB: every 30 seconds."""
-HOLD_POLL = 1.0
+HOLD_POLL = 0.5
 """Seconds between two looks at the engine's load while the heartbeat holds."""
+IDLE_GRACE = 2.0
+"""The heartbeat lets go once the engine has been idle this long (work passes between queues,
+dispatchers and timers with short idle gaps)."""
 
 
 def hold_limit(function_timeout: timedelta) -> float:
@@ -84,15 +87,20 @@ async def heartbeat(app: Any) -> float:
         engine.kick()
     began = time.monotonic()
     deadline = began + hold_limit(engine.function_timeout)
+    await engine.settled(max(deadline - began, 0.0))
+    idle_since: float | None = None
     while (remaining := deadline - time.monotonic()) > 0:
         if engine.status().state is not EngineState.RUNNING:
             break
-        if not _keeps_busy(await engine.load(backlog=False), remaining):
+        if _keeps_busy(await engine.load(backlog=False), remaining):
+            idle_since = None
+        elif idle_since is None:
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since >= IDLE_GRACE:
             break
         await asyncio.sleep(min(HOLD_POLL, remaining))
     held = time.monotonic() - began
-    if held >= HOLD_POLL:
-        log.info("Heartbeat held %.0f s while durable work was in flight", held)
+    log.info("Heartbeat: engine %s, held %.1f s", engine.status().state.value, held)
     return held
 
 

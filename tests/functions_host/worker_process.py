@@ -1,0 +1,37 @@
+"""One more Python worker process of the same app instance (`FUNCTIONS_WORKER_PROCESS_COUNT` > 1).
+
+`python -m tests.functions_host.worker_process <app dir> <app settings as JSON>` serves the app
+folder with a `FakeHost` of its own, prints one JSON line (`url`, `pid`, the health function's
+key) and runs until stdin closes or a signal ends it. Each such process imports the app, as each
+worker process does; SIGTERM reaches the app's handlers as it would in a container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from .host import FakeHost
+from .timers import ManualClock
+
+
+async def main(app_dir: Path, settings: dict[str, str]) -> None:
+    async with FakeHost(app_dir, app_settings=settings, clock=ManualClock()) as host:
+        print(
+            json.dumps(
+                {
+                    "url": host.base_url,
+                    "pid": os.getpid(),
+                    "health_key": host.keys.function_key("durabletask_health"),
+                }
+            ),
+            flush=True,
+        )
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(Path(sys.argv[1]), json.loads(sys.argv[2])))
