@@ -50,6 +50,7 @@ __all__ = [
     "embedded_engine",
     "engine_status",
     "engine_unavailable_reason",
+    "function_timeout_of",
     "start_embedded",
     "stop_embedded",
 ]
@@ -87,7 +88,8 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}"
 
 
-def _function_timeout(host_json: dict[str, Any]) -> timedelta:
+def function_timeout_of(host_json: dict[str, Any]) -> timedelta:
+    """host.json's functionTimeout (its default when unset; -1, unbounded, as 30 minutes)."""
     text = str(host_json.get("functionTimeout") or "").strip()
     if not text:
         return DEFAULT_FUNCTION_TIMEOUT
@@ -259,7 +261,7 @@ class EmbeddedEngine:
             connection = StorageConnection.from_app_settings(
                 settings.connection_name, self._environ
             )
-            self.function_timeout = _function_timeout(host_json)
+            self.function_timeout = function_timeout_of(host_json)
             self._settings, self._connection = settings, connection
         return self._settings, self._connection
 
