@@ -121,7 +121,7 @@ class EmbeddedEngine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._stopping = threading.Event()
-        self._clients: dict[int, DurableOrchestrationClient] = {}
+        self._clients: dict[int, tuple[DurableOrchestrationClient, TaskHub]] = {}
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._thread = threading.Thread(target=self._run, name="durable-ext-worker", daemon=True)
 
@@ -270,21 +270,28 @@ class EmbeddedEngine:
         engine has opened the task hub, or failed, or CLIENT_WAIT has passed)."""
         await self.settled(CLIENT_WAIT)
         key = id(asyncio.get_running_loop())
-        client = self._clients.get(key)
-        if client is None:
-            try:
-                settings, connection = self._load_settings()
-            except SettingsError as exc:
-                raise EngineUnavailableError(f"no durable client: {exc}") from exc
-            hub = TaskHub(connection, settings.hub_name, settings.partition_count)
-            hub.open()
-            client = DurableOrchestrationClient(
-                hub,
-                connection_name=settings.connection_name,
-                system_key=os.environ.get("DURABLE_EXT_SYSTEM_KEY"),
-            )
-            self._clients[key] = client
+        known = self._clients.get(key)
+        if known is not None:
+            return known[0]
+        try:
+            settings, connection = self._load_settings()
+        except SettingsError as exc:
+            raise EngineUnavailableError(f"no durable client: {exc}") from exc
+        hub = TaskHub(connection, settings.hub_name, settings.partition_count)
+        hub.open()
+        client = DurableOrchestrationClient(
+            hub,
+            connection_name=settings.connection_name,
+            system_key=os.environ.get("DURABLE_EXT_SYSTEM_KEY"),
+        )
+        self._clients[key] = (client, hub)
         return client
+
+    async def close_client(self) -> None:
+        """Close the client of the calling event loop, if it has one (before that loop ends)."""
+        known = self._clients.pop(id(asyncio.get_running_loop()), None)
+        if known is not None:
+            await known[1].close()
 
     # -- the supervisor ------------------------------------------------------------------------
 

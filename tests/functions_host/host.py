@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 from azure.functions import FunctionRegister
 
-from durable_ext.host.embedded import stop_embedded
+from durable_ext.host.embedded import embedded_engine, stop_embedded
 
 from .http_conversion import from_return_value, to_http_request
 from .indexing import AppIndex, index_functions
@@ -172,6 +172,9 @@ class FakeHost:
             await self._runner.cleanup()
             self._runner = None
         if self.register is not None:  # the process ends: so does the app's embedded engine
+            engine = embedded_engine(self.register)
+            if engine is not None:
+                await engine.close_client()
             stop_embedded(self.register)
             self.register = None
         self._stack.close()
