@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -60,6 +61,8 @@ log = logging.getLogger("durable_ext.embedded")
 INITIAL_BACKOFF = 1.0
 """Seconds before the first retry of a failed start; doubled per failure up to MAX_BACKOFF."""
 MAX_BACKOFF = 60.0
+PUBLISH_INTERVAL = 1.0
+"""Seconds between two writes of the running engine's load for the standby processes."""
 STANDBY_RETRY = 2.0
 """Seconds between attempts of a client-only process to take over the instance lock."""
 CLIENT_WAIT = 30.0
@@ -199,6 +202,7 @@ class EmbeddedEngine:
             since=since,
             hub_name=settings.hub_name if settings is not None else None,
             worker_id=settings.worker_id if settings is not None else None,
+            # frozenset(dict) of ints is one step under the GIL: safe from another thread
             owned_partitions=tuple(sorted(worker.leases.owned)) if worker is not None else (),
             last_error=last_error,
             attempts=attempts,
@@ -212,8 +216,11 @@ class EmbeddedEngine:
 
     async def load(self, backlog: bool = True, timeout: float = 10.0) -> EngineLoad | None:
         """In-flight work, the next durable timer and (with `backlog`) the approximate queue
-        lengths, measured on the engine's loop; None when the engine is not running."""
+        lengths, measured on the engine's loop; in standby, the in-flight work and next timer the
+        engine's process last published; None when neither is known."""
         loop = self._loop
+        if self._runtime is None and self.status().state is EngineState.STANDBY:
+            return self._peer_load()
         if loop is None or self._runtime is None:
             return None
         future = asyncio.run_coroutine_threadsafe(self._measure(backlog), loop)
@@ -356,13 +363,60 @@ class EmbeddedEngine:
         self._set(EngineState.RUNNING)
         try:
             while not self._stopping.is_set():
-                assert self._wake is not None
-                await self._wake.wait()
-                self._wake.clear()
+                load = await self._measure(backlog=False)
+                if load is not None:
+                    self._publish(load)
+                await self._pause(PUBLISH_INTERVAL)
         finally:
             self._runtime = None
             log.info("Durable engine stopping: releasing partitions")
             await runtime.__aexit__(None, None, None)
+
+    def _load_path(self) -> Path | None:
+        return self._lock.path.with_suffix(".load") if self._lock is not None else None
+
+    def _publish(self, load: EngineLoad) -> None:
+        """Write the engine's in-flight work for the standby processes' heartbeats."""
+        path = self._load_path()
+        if path is None:
+            return
+        document = {
+            "updated": time.time(),
+            "orchestrations": load.orchestrations_in_flight,
+            "activities": load.activities_in_flight,
+            "nextTimerAt": (
+                time.time() + load.next_timer_in_seconds
+                if load.next_timer_in_seconds is not None
+                else None
+            ),
+        }
+        with contextlib.suppress(OSError):
+            temporary = path.with_suffix(f".{os.getpid()}.tmp")
+            temporary.write_text(json.dumps(document))
+            temporary.replace(path)
+
+    def _peer_load(self) -> EngineLoad | None:
+        """What the engine's process last published, if recent."""
+        path = self._load_path()
+        if path is None:
+            return None
+        now = time.time()
+        try:
+            document = json.loads(path.read_text())
+            if now - float(document["updated"]) > 3 * PUBLISH_INTERVAL:
+                return None
+            timer_at = document["nextTimerAt"]
+            return EngineLoad(
+                orchestrations_in_flight=int(document["orchestrations"]),
+                activities_in_flight=int(document["activities"]),
+                next_timer_in_seconds=(
+                    max(float(timer_at) - now, 0.0) if timer_at is not None else None
+                ),
+                control_queue_messages=None,
+                work_item_messages=None,
+            )
+        except (OSError, ValueError, KeyError, TypeError):  # not written yet, or half-written
+            return None
 
     def _failed(self, error: Exception, retry_in: float) -> None:
         with self._mutex:

@@ -198,11 +198,23 @@ async def one_engine(http: aiohttp.ClientSession, infos: list[Any]) -> tuple[Any
 async def test_two_worker_processes_run_one_engine_and_sigterm_hands_it_over_at_once(
     azurite: AzuriteInstance, tmp_path: Path
 ) -> None:
-    root, _ = sample_app_root(tmp_path, azurite)
+    root, hub = sample_app_root(tmp_path, azurite)
     settings = {"AzureWebJobsStorage": azurite.connection_string}
     with worker_processes(root, settings, 2) as infos:
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession() as http, observer(azurite, hub) as storage:
             running, standby = await wait_for(lambda: one_engine(http, infos), timeout=60)
+            job = {"jobId": "j2", "pollingIntervalSeconds": 4, "completeAfterChecks": 2}
+            url = f"{running['url']}/api/orchestrators/job_monitor"
+            async with http.post(url, json=job) as response:
+                assert response.status == 202, await response.text()
+                instance_id = (await response.json())["id"]
+
+            async def standby_sees_the_timer() -> bool:
+                body = (await health(http, standby["url"], standby["health_key"]))[1]
+                return body.get("nextTimerInSeconds") is not None
+
+            # A heartbeat that lands in the client-only process holds for the engine's work too.
+            await wait_for(standby_sees_the_timer, timeout=30)
             began = time.monotonic()
             os.kill(running["pid"], signal.SIGTERM)
             assert running["process"].wait(60) == -signal.SIGTERM
@@ -214,6 +226,8 @@ async def test_two_worker_processes_run_one_engine_and_sigterm_hands_it_over_at_
             body = await wait_for(took_over, timeout=25)
             # Within the 30 s lease interval: the stopped engine released its partitions.
             assert time.monotonic() - began < 30 and body["state"] == "running"
+            status = await storage.client.wait_for_completion(instance_id, timeout=30)
+            assert status.output == {"jobId": "j2", "status": "Completed", "checks": 2}
             url = f"{standby['url']}/api/orchestrators/hello_sequence/wait?timeout=30"
             async with http.post(url) as response:
                 assert response.status == 200, await response.text()
