@@ -104,12 +104,11 @@ def function_timeout_of(host_json: dict[str, Any]) -> timedelta:
 class EmbeddedEngine:
     """A supervisor thread that keeps a `Runtime` of `app` running in this process."""
 
-    def __init__(self, app: Any, *, lock_folder: Path | None = None) -> None:
+    def __init__(self, app: Any) -> None:
         script_root = os.environ.get("AzureWebJobsScriptRoot")  # noqa: SIM112 - the host's name
         self.script_root = Path(script_root or os.getcwd())
         self._app = app
         self._environ = dict(os.environ)
-        self._lock_folder = lock_folder
         self._mutex = threading.Lock()
         self._state = EngineState.STARTING
         self._since = datetime.now(UTC)
@@ -339,7 +338,7 @@ class EmbeddedEngine:
         lock; raises when the attempt fails."""
         settings, connection = self._load_settings()
         if self._lock is None:
-            path = instance_lock_path(self.script_root, settings.hub_name, self._lock_folder)
+            path = instance_lock_path(self.script_root, settings.hub_name)
             self._lock = InstanceLock(path)
         if not self._lock.acquire():
             self._set(EngineState.STANDBY)

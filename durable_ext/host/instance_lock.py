@@ -21,10 +21,10 @@ except ImportError:  # pragma: no cover - Windows: the Functions Python worker r
 __all__ = ["InstanceLock", "instance_lock_path"]
 
 
-def instance_lock_path(script_root: Path, hub_name: str, folder: Path | None = None) -> Path:
+def instance_lock_path(script_root: Path, hub_name: str) -> Path:
     """The lock file of one app (script root) on one task hub, in the instance's temp folder."""
     digest = hashlib.sha256(f"{script_root.resolve()}|{hub_name.lower()}".encode()).hexdigest()
-    return (folder or Path(tempfile.gettempdir())) / f"durable-ext-engine-{digest[:16]}.lock"
+    return Path(tempfile.gettempdir()) / f"durable-ext-engine-{digest[:16]}.lock"
 
 
 class InstanceLock:
