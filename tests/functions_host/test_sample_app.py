@@ -36,9 +36,9 @@ async def test_the_sample_app_indexes_and_runs_an_orchestration_through_its_star
     sample_host: FakeHost,
 ) -> None:
     functions = sample_host.index.functions
-    assert {
-        (fn.name, fn.schedule) for fn in functions if fn.trigger_type == "timerTrigger"
-    } == {("durabletask_heartbeat", "*/30 * * * * *")}
+    assert {(fn.name, fn.schedule) for fn in functions if fn.trigger_type == "timerTrigger"} == {
+        ("durabletask_heartbeat", "*/30 * * * * *")
+    }
     assert {
         (fn.name, fn.route, fn.methods, fn.auth_level)
         for fn in functions

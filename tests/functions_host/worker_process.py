@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 
 from .host import FakeHost
@@ -30,7 +31,20 @@ async def main(app_dir: Path, settings: dict[str, str]) -> None:
             ),
             flush=True,
         )
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+        await _stdin_closed()
+
+
+async def _stdin_closed() -> None:
+    """Wait until stdin closes (read on a daemon thread: nothing waits for it at exit)."""
+    loop = asyncio.get_running_loop()
+    closed = asyncio.Event()
+
+    def read() -> None:
+        sys.stdin.read()
+        loop.call_soon_threadsafe(closed.set)
+
+    threading.Thread(target=read, daemon=True).start()
+    await closed.wait()
 
 
 if __name__ == "__main__":
