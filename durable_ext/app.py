@@ -248,12 +248,16 @@ class Blueprint(TriggerApi, BindingApi, SettingsApi):
 class DFApp(Blueprint, FunctionRegister):
     """The function app: HTTP/timer/queue functions for the host, durable functions for our worker.
 
-    It also registers the management API as HTTP functions (`durable_ext.management_functions`).
+    It also registers the management API as HTTP functions (`durable_ext.management_functions`) and
+    the engine's heartbeat timer and health function (`host.engine_functions`).
     """
 
     def __init__(self, http_auth_level: AuthLevel | str = AuthLevel.FUNCTION) -> None:
         super().__init__(http_auth_level=http_auth_level)
         register_management_functions(self, lambda: _client_for(self, None, None))
+        from .host.engine_functions import register_engine_functions
+
+        register_engine_functions(self)
 
     def register_functions(self, function_container: Any) -> None:
         """Add a Blueprint's functions (durable ones included) to this app."""

@@ -43,8 +43,10 @@ for pattern in (
     app.register_functions(pattern.bp)
 
 # In Azure there is no `durable-ext start`: the worker runs inside the Python worker process.
-# Starting it at import (rather than on the first durable-client call) keeps timers and eternal
-# orchestrations running without HTTP traffic. The Functions host sets AzureWebJobsScriptRoot.
+# Starting it at import (rather than on the first durable-client call or heartbeat) keeps timers
+# and eternal orchestrations running without HTTP traffic. It returns at once and never raises:
+# the engine starts in the background and retries (see docs/azure.md). The Functions host sets
+# AzureWebJobsScriptRoot.
 if os.environ.get("AzureWebJobsScriptRoot"):  # noqa: SIM112 - the host's own spelling
     from durable_ext.host.embedded import start_embedded
 

@@ -1,29 +1,43 @@
-"""The embedded engine (inside the Python worker) refuses to start in Azure without host.json."""
+"""The embedded engine (inside the Python worker) does not run in Azure without host.json: it
+reports why instead of raising at import or silently using another task hub."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 
 from durable_ext import DFApp
-from durable_ext.host.embedded import start_embedded
-from durable_ext.settings import HostJsonError
+from durable_ext.host.embedded import (
+    EngineUnavailableError,
+    engine_status,
+    engine_unavailable_reason,
+    start_embedded,
+    stop_embedded,
+)
+from durable_ext.host.engine_status import EngineState
+from tests.wait import wait_for
 
 
-def test_embedded_engine_in_azure_without_host_json_raises(
+async def test_embedded_engine_in_azure_without_host_json_reports_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def engines() -> set[threading.Thread]:
-        return {t for t in threading.enumerate() if t.name == "durable-ext-worker"}
-
-    before = engines()  # other tests' embedded engines may still run
     monkeypatch.setenv("AzureWebJobsScriptRoot", str(tmp_path))
     monkeypatch.setenv("WEBSITE_INSTANCE_ID", "0123abcd")
     monkeypatch.setenv("AzureFunctionsJobHost__extensions__durableTask__hubName", "EnvHub")
-    with pytest.raises(HostJsonError) as error:
-        start_embedded(DFApp())
-    assert error.value.path == tmp_path / "host.json"
-    assert "host.json not found; in Azure" in error.value.cause
-    assert engines() == before, "no engine thread may start"
+    app = DFApp()
+    engine = start_embedded(app)  # returns at once, whatever the settings
+    try:
+        await wait_for(lambda: engine_status(app).state is EngineState.FAILED, timeout=10)
+        status = engine_status(app)
+        assert status.last_error is not None and status.last_error.startswith("HostJsonError: ")
+        assert "host.json not found; in Azure" in status.last_error
+        assert status.hub_name is None and status.owned_partitions == ()
+        reason = engine_unavailable_reason(app)
+        assert reason is not None and "host.json not found; in Azure" in reason
+        with pytest.raises(EngineUnavailableError, match="host.json not found"):
+            await engine.client()
+    finally:
+        stop_embedded(app)
+    assert not engine.alive
+    assert engine_status(app).state is EngineState.STOPPED

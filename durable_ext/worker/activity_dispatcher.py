@@ -103,6 +103,11 @@ class ActivityDispatcher:
         self.local_orchestrations: OrchestrationHandoff | None = None
         self._stopping = False
 
+    @property
+    def in_flight(self) -> int:
+        """Work items taken and not yet settled (running, or waiting for a slot)."""
+        return self._in_flight
+
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._loop(), name="workitems")
 

@@ -153,6 +153,15 @@ class OrchestrationDispatcher:
     def partitions(self) -> frozenset[int]:
         return frozenset(self._loops)
 
+    @property
+    def in_flight(self) -> int:
+        """Instances with messages taken from their control queue and not yet settled."""
+        return len(self._runners)
+
+    def next_timer_due(self) -> float | None:
+        """Loop time of the earliest pending durable-timer wake-up of this worker, if any."""
+        return self._timer_wakes.next_due()
+
     async def start_partition(self, index: int) -> None:
         if index not in self._loops:
             self._loops[index] = asyncio.create_task(

@@ -71,6 +71,11 @@ class TimerWakes:
             queue.heap = [entry for entry in queue.heap if self._is_live(entry)]
             heapq.heapify(queue.heap)
 
+    def next_due(self) -> float | None:
+        """Loop time of the earliest armed wake-up (never later than the earliest live timer)."""
+        armed = [q.handle.when() for q in self._queues.values() if q.handle is not None]
+        return min(armed, default=None)
+
     def _is_live(self, entry: tuple[float, int, str]) -> bool:
         instance = self._instances.get(entry[2])
         return instance is not None and instance.token == entry[1]

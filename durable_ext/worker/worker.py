@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from ..storage.leases import PartitionLeaseManager
 from ..storage.task_hub import TaskHub
@@ -13,9 +14,25 @@ from .orchestration_dispatcher import OrchestrationDispatcher
 from .registry import FunctionRegistry
 from .storage_limiter import StorageLimiter
 
-__all__ = ["TaskHubWorker", "WorkerOptions"]
+__all__ = ["TaskHubWorker", "WorkerLoad", "WorkerOptions"]
 
 log = logging.getLogger("durable_ext.worker")
+
+
+@dataclass(frozen=True)
+class WorkerLoad:
+    """What a worker is doing right now (read on its event loop)."""
+
+    orchestrations: int
+    """Instances whose control-queue messages are being processed."""
+    activities: int
+    """Work items taken and not yet settled."""
+    next_timer_due: float | None
+    """Loop time (`time.monotonic()`) of the earliest durable timer this worker waits for."""
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.orchestrations or self.activities)
 
 
 class TaskHubWorker:
@@ -58,6 +75,14 @@ class TaskHubWorker:
         await self.leases.start()
         self._started = True
         log.info("Worker %s started on hub %s", self.options.worker_id, self.hub.names.hub)
+
+    def load(self) -> WorkerLoad:
+        """In-flight work and the next timer (call on the worker's event loop)."""
+        return WorkerLoad(
+            self.orchestrations.in_flight,
+            self.activities.in_flight,
+            self.orchestrations.next_timer_due(),
+        )
 
     async def stop(self) -> None:
         """Stop taking work, let in-flight work finish (up to the shutdown timeout), release leases."""

@@ -22,6 +22,8 @@ from typing import Any
 from aiohttp import web
 from azure.functions import FunctionRegister
 
+from durable_ext.host.embedded import embedded_engine, stop_embedded
+
 from .http_conversion import from_return_value, to_http_request
 from .indexing import AppIndex, index_functions
 from .invocations import Invocation, InvocationLog
@@ -169,6 +171,12 @@ class FakeHost:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.register is not None:  # the process ends: so does the app's embedded engine
+            engine = embedded_engine(self.register)
+            if engine is not None:
+                await engine.close_client()
+            stop_embedded(self.register)
+            self.register = None
         self._stack.close()
         if crashed and crashed[0] is not None:  # a bug of the fake host, not of the app
             raise RuntimeError("a timer loop of the fake host crashed") from crashed[0]

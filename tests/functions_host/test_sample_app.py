@@ -33,13 +33,20 @@ async def sample_host(azurite: AzuriteInstance, tmp_path: Path) -> AsyncIterator
 async def test_the_sample_app_indexes_and_runs_an_orchestration_through_its_starter(
     sample_host: FakeHost,
 ) -> None:
+    functions = sample_host.index.functions
+    assert {(fn.name, fn.schedule) for fn in functions if fn.trigger_type == "timerTrigger"} == {
+        ("durabletask_heartbeat", "*/30 * * * * *")
+    }
     assert {
-        (fn.name, fn.route, fn.methods, fn.auth_level) for fn in sample_host.index.functions
+        (fn.name, fn.route, fn.methods, fn.auth_level)
+        for fn in functions
+        if fn.trigger_type == "httpTrigger"
     } == {
         ("http_start", "orchestrators/{functionName}", ("POST",), "anonymous"),
         ("http_start_and_wait", "orchestrators/{functionName}/wait", ("GET", "POST"), "anonymous"),
         ("start_cleanup", "cleanup", ("POST",), "anonymous"),
         *((name, route, methods, "anonymous") for name, methods, route, _ in MANAGEMENT_FUNCTIONS),
+        ("durabletask_health", "durabletask/health", ("GET",), "function"),
     }
     async with (
         aiohttp.ClientSession() as http,

@@ -6,6 +6,7 @@ import ast
 import importlib
 from pathlib import Path
 
+from durable_ext.host.engine_functions import ENGINE_FUNCTIONS
 from durable_ext.management_functions import MANAGEMENT_FUNCTIONS
 from tests.sample_app.host_process import REPO_ROOT
 from tests.sample_app.indexing import (
@@ -30,7 +31,7 @@ def test_the_host_sees_only_http_functions_with_their_bindings() -> None:
     functions = index_like_the_python_worker(importlib.import_module("function_app"))
     assert_host_sees_only_native_bindings(functions)
     assert sorted(str(f.get_function_name()) for f in functions) == sorted(
-        ["http_start", "http_start_and_wait", "start_cleanup"]
+        ["http_start", "http_start_and_wait", "start_cleanup", *ENGINE_FUNCTIONS]
         + [name for name, *_ in MANAGEMENT_FUNCTIONS]
     )
 

@@ -253,3 +253,9 @@ def test_failed_credit_is_retried_then_compensated(sample_host: LocalHostProcess
     status = finished(failing)
     assert status["runtimeStatus"] == "Failed"
     assert "The amount must be positive" in status["output"]
+
+
+def test_the_health_function_reports_the_local_host_engine(sample_host: LocalHostProcess) -> None:
+    response = http("GET", f"{sample_host.base_url}/api/durabletask/health")
+    assert response.status == 200, response.text
+    assert response.json() == {"state": "running", "host": "durable-ext start"}
