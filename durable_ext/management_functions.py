@@ -131,10 +131,10 @@ async def serve(
     async def with_client(request: http_api.ApiRequest) -> web.Response:
         try:
             durable_client = await client()
-        except Exception:
+        except Exception as exc:
             log.exception("Management API request %s %s: no durable client", req.method, url.path)
             return web.json_response(
-                {"error": "The durable engine is not available; see the app's log."}, status=503
+                {"error": f"The durable engine is not available: {exc}"}, status=503
             )
         return await handler(replace(request, settings=_settings(keys, durable_client)))
 
