@@ -45,6 +45,16 @@ async def _client_for(
     return await provider(blueprint.owner, task_hub, connection)
 
 
+def _engine_unavailable(app: Any) -> str | None:
+    """Why `app`'s embedded engine cannot serve durable calls now (None under a local host,
+    which runs its own engine)."""
+    if _client_provider is not None:
+        return None
+    from .host.embedded import engine_unavailable_reason
+
+    return engine_unavailable_reason(app)
+
+
 class DurableFunction:
     """A registered orchestrator, activity or entity. Calling it calls the user function."""
 
@@ -254,7 +264,9 @@ class DFApp(Blueprint, FunctionRegister):
 
     def __init__(self, http_auth_level: AuthLevel | str = AuthLevel.FUNCTION) -> None:
         super().__init__(http_auth_level=http_auth_level)
-        register_management_functions(self, lambda: _client_for(self, None, None))
+        register_management_functions(
+            self, lambda: _client_for(self, None, None), lambda: _engine_unavailable(self)
+        )
         from .host.engine_functions import register_engine_functions
 
         register_engine_functions(self)

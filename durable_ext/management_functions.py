@@ -40,12 +40,14 @@ __all__ = [
     "register_management_functions",
     "MANAGEMENT_FUNCTIONS",
     "ClientSource",
+    "UnavailableReason",
     "set_open_without_key",
 ]
 
 log = logging.getLogger("durable_ext.http_api")
 
 ClientSource = Callable[[], Awaitable[DurableOrchestrationClient]]
+UnavailableReason = Callable[[], "str | None"]
 _open_without_key = False
 
 
@@ -91,10 +93,13 @@ MANAGEMENT_FUNCTIONS: tuple[tuple[str, tuple[str, ...], str, http_api.ApiHandler
 """(function name, methods, route under routePrefix, handler) of every management function."""
 
 
-def register_management_functions(app: Any, client: ClientSource) -> None:
-    """Register the management functions on `app` (a `DFApp`); `client()` gives the client."""
+def register_management_functions(
+    app: Any, client: ClientSource, unavailable: UnavailableReason
+) -> None:
+    """Register the management functions on `app` (a `DFApp`); `client()` gives the client and
+    `unavailable()` why the engine cannot serve it (503), or None."""
     for name, methods, route, handler in MANAGEMENT_FUNCTIONS:
-        function = _function(name, handler, client)
+        function = _function(name, handler, client, unavailable)
         routed = app.route(
             route=route,
             methods=list(methods),
@@ -105,20 +110,25 @@ def register_management_functions(app: Any, client: ClientSource) -> None:
 
 
 def _function(
-    name: str, handler: http_api.ApiHandler, client: ClientSource
+    name: str, handler: http_api.ApiHandler, client: ClientSource, unavailable: UnavailableReason
 ) -> Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]:
     async def management(req: func.HttpRequest) -> func.HttpResponse:
-        return await serve(handler, req, client)
+        return await serve(handler, req, client, unavailable)
 
     management.__name__ = management.__qualname__ = name
     return management
 
 
 async def serve(
-    handler: http_api.ApiHandler, req: func.HttpRequest, client: ClientSource
+    handler: http_api.ApiHandler,
+    req: func.HttpRequest,
+    client: ClientSource,
+    unavailable: UnavailableReason,
 ) -> func.HttpResponse:
     """Answer one management request that came in through an HTTP function: the key is checked
-    before the client is asked for (so a caller without the key learns nothing, even a 503)."""
+    before the client is asked for (so a caller without the key learns nothing, even a 503); once
+    the client is there (a first call starts the engine), an engine that cannot run answers 503
+    with the reason."""
     environ = dict(os.environ)
     keys = http_api.ApiSettings(
         client_for=_no_client,
@@ -136,6 +146,9 @@ async def serve(
             return web.json_response(
                 {"error": f"The durable engine is not available: {exc}"}, status=503
             )
+        reason = unavailable()
+        if reason is not None:
+            return web.json_response({"error": reason[:1].upper() + reason[1:]}, status=503)
         return await handler(replace(request, settings=_settings(keys, durable_client)))
 
     url = urlsplit(req.url)

@@ -90,6 +90,9 @@ async def test_the_app_indexes_with_storage_down_and_its_engine_starts_when_stor
         assert body["lastError"] and body["failedAttempts"] >= 1
         assert body["unavailableReason"].startswith("the durable engine cannot start: ")
         assert (await health(http, host.base_url, key))[0] == 503
+        async with http.get(host.url("durabletask/instances")) as response:
+            assert response.status == 503  # the management API says why, too
+            assert (await response.json())["error"].startswith("The durable engine cannot start: ")
 
         private_azurite.start()
         await host.fire_timer(HEARTBEAT)  # retries at once instead of after the back-off
