@@ -8,6 +8,8 @@ when its start arrives, and a suspended one is Suspended once started.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from azure.storage.queue.aio import QueueClient
@@ -51,6 +53,21 @@ async def _start_hidden(
     assert len(taken) == 1, "the start message should be the only one in its queue"
 
 
+@contextlib.asynccontextmanager
+async def _sent_then_served(
+    azurite: AzuriteInstance,
+    hub_name: str,
+    registry: FunctionRegistry,
+    send: Callable[[Runtime], Awaitable[None]],
+) -> AsyncIterator[Runtime]:
+    """`send` through a client while no worker runs, then a worker on the hub."""
+    connection = azurite.connection_string
+    async with Runtime(registry, connection=connection, hub=hub_name, run_worker=False) as rt:
+        await send(rt)
+    async with Runtime(registry, connection=connection, hub=hub_name, options=fast_options()) as rt:
+        yield rt
+
+
 async def _drained(rt: Runtime, instance_id: str) -> None:
     queue = rt.hub.control_queue_for(instance_id)
 
@@ -65,12 +82,12 @@ async def test_a_terminate_before_the_start_is_not_undone_by_it(
 ) -> None:
     instance_id = "terminated-early"
     ran: list[str] = []
-    registry = _registry(ran)
-    connection = azurite.connection_string
-    async with Runtime(registry, connection=connection, hub=hub_name, run_worker=False) as rt:
+
+    async def send(rt: Runtime) -> None:
         await _start_hidden(azurite, rt, instance_id)
         await rt.client.terminate(instance_id, "not needed")
-    async with Runtime(registry, connection=connection, hub=hub_name, options=fast_options()) as rt:
+
+    async with _sent_then_served(azurite, hub_name, _registry(ran), send) as rt:
         await _drained(rt, instance_id)  # the terminate, then the start when it reappears
         status = await rt.client.get_status(instance_id)
         history = (await rt.hub.history.load(instance_id)).events
@@ -90,12 +107,12 @@ async def test_a_suspend_before_the_start_applies_after_it(
 ) -> None:
     instance_id = "suspended-early"
     ran: list[str] = []
-    registry = _registry(ran)
-    connection = azurite.connection_string
-    async with Runtime(registry, connection=connection, hub=hub_name, run_worker=False) as rt:
+
+    async def send(rt: Runtime) -> None:
         await _start_hidden(azurite, rt, instance_id, wait=True)
         await rt.client.suspend(instance_id, "hold on")
-    async with Runtime(registry, connection=connection, hub=hub_name, options=fast_options()) as rt:
+
+    async with _sent_then_served(azurite, hub_name, _registry(ran), send) as rt:
 
         async def suspended() -> bool:
             status = await rt.client.get_status(instance_id)
@@ -116,12 +133,12 @@ async def test_a_terminate_sent_with_the_start_terminates_it(
     """Start and Terminate in one batch: the start is applied first, then the terminate."""
     instance_id = "terminated-at-once"
     ran: list[str] = []
-    registry = _registry(ran)
-    connection = azurite.connection_string
-    async with Runtime(registry, connection=connection, hub=hub_name, run_worker=False) as rt:
+
+    async def send(rt: Runtime) -> None:
         await rt.client.start_new("chain", instance_id)
         await rt.client.terminate(instance_id, "changed my mind")
-    async with Runtime(registry, connection=connection, hub=hub_name, options=fast_options()) as rt:
+
+    async with _sent_then_served(azurite, hub_name, _registry(ran), send) as rt:
         await _drained(rt, instance_id)
         status = await rt.client.get_status(instance_id)
 

@@ -1,6 +1,7 @@
 """An episode of a cached instance costs its new events, not its whole history (issue 10, point 6).
 
-A chain orchestration is advanced to step N in memory (the same replay code the worker runs), its
+A chain orchestration is advanced to step N in memory (the same replay code the worker runs, through
+the seeding that `bench/episode.py` measures CPU per episode with), its
 history written to storage as the worker would have written it, and the worker's instance cache
 given that executor, with the history in a list that counts every event read from it. Then one
 real activity result arrives through the queue, and the worker runs one episode and checkpoint.
@@ -17,11 +18,10 @@ from typing import Any, SupportsIndex, overload
 
 import pytest
 
-from durable_ext import DurableOrchestrationContext, OrchestrationRuntimeStatus
+from bench.episode import CHAIN, STEP, advance, episode_chain
+from durable_ext import OrchestrationRuntimeStatus
 from durable_ext.clock import utc_now
-from durable_ext.orchestration.episode import continue_episode, run_episode
 from durable_ext.orchestration.history import (
-    ExecutionStarted,
     HistoryEvent,
     OrchestrationInstance,
     TaskCompleted,
@@ -69,47 +69,16 @@ class CountingList(list[HistoryEvent]):
         return result
 
 
-def chain(context: DurableOrchestrationContext) -> Any:
-    steps = context.get_input()
-    for step in range(steps):
-        yield context.call_activity("step", step)
-    return steps
-
-
-def _advanced(instance_id: str, execution_id: str, steps: int) -> tuple[Any, list[HistoryEvent]]:
-    """The executor and history of `chain` waiting for its last activity."""
-    start = ExecutionStarted(
-        timestamp=utc_now(),
-        orchestration_instance=OrchestrationInstance(instance_id, execution_id),
-        name="chain",
-        input=json.dumps(steps),
-    )
-    outcome = run_episode(
-        chain, instance_id=instance_id, past_events=[], new_events=[start], now=utc_now()
-    )
-    events = outcome.events
-    for step in range(steps - 1):
-        done = TaskCompleted(timestamp=utc_now(), task_scheduled_id=step, result=json.dumps(step))
-        events = continue_episode(
-            outcome.executor,
-            chain,
-            instance_id=instance_id,
-            past_events=events,
-            new_events=[done],
-            now=utc_now(),
-        ).events
-    return outcome.executor, events
-
-
 @pytest.mark.parametrize("steps", [100, pytest.param(10_000, marks=pytest.mark.slow)])
 async def test_a_cached_episode_touches_only_its_new_events(
     azurite: AzuriteInstance, hub_name: str, steps: int
 ) -> None:
     instance_id, execution_id = f"chain-{steps}", "e" * 32
-    executor, events = _advanced(instance_id, execution_id, steps)
+    chain = advance(instance_id, execution_id, steps, total=steps, windows=(), width=0)
+    executor, events = chain.executor, chain.events
     registry = FunctionRegistry()
-    registry.add_orchestrator("chain", chain)
-    registry.add_activity("step", lambda step: step)
+    registry.add_orchestrator(CHAIN, episode_chain)
+    registry.add_activity(STEP, lambda step: step)
     options = fast_options(instance_cache_idle_timeout=timedelta(minutes=5))
     async with Runtime(
         registry, connection=azurite.connection_string, hub=hub_name, options=options
@@ -119,7 +88,7 @@ async def test_a_cached_episode_touches_only_its_new_events(
         await rt.hub.instances.merge(
             instance_id,
             {
-                "Name": "chain",
+                "Name": CHAIN,
                 "ExecutionId": execution_id,
                 "RuntimeStatus": "Running",
                 "CreatedTime": events[1].timestamp,
