@@ -36,6 +36,8 @@ log = logging.getLogger("durable_ext.held_messages")
 _REMEMBERED_UNSETTLED = 10_000
 _RENEW_RETRY_SECONDS = 1.0
 _DELETE_RETRY_CAP_SECONDS = 10.0
+_COMPACT_FACTOR = 4
+_COMPACT_SLACK = 1024
 
 
 @dataclass(slots=True)
@@ -203,8 +205,21 @@ class HeldMessages:
         self._sequence += 1
         entry = (hold.renew_at, self._sequence, hold.message.message_id)
         heapq.heappush(self._due, entry)
+        if len(self._due) > _COMPACT_FACTOR * len(self._held) + _COMPACT_SLACK:
+            self._compact()
         if self._due[0] is entry:
             self._changed.set()
+
+    def _compact(self) -> None:
+        """Drop the entries of settled messages (they stay in the heap until due otherwise, up to
+        half a visibility timeout of traffic): one entry per held message remains."""
+        self._due = [
+            entry
+            for entry in self._due
+            if (hold := self._held.get(entry[2])) is not None and hold.renew_at == entry[0]
+        ]
+        heapq.heapify(self._due)
+        self._changed.set()
 
     def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
