@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -123,7 +123,11 @@ def management_urls(
 
 
 class DurableOrchestrationClient:
-    """Drives orchestration instances of one task hub (the SDK's client, working on storage)."""
+    """Drives orchestration instances of one task hub (the SDK's client, working on storage).
+
+    `wake_up`, if given, is awaited with a reason after every message the client sends for an
+    instance, so an app scaled to zero can be woken for it (`host.wake_up.WakeUpSender`).
+    """
 
     def __init__(
         self,
@@ -133,8 +137,10 @@ class DurableOrchestrationClient:
         connection_name: str = "Storage",
         system_key: str | None = None,
         management_path: str = management_function_path(),
+        wake_up: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._hub = hub
+        self._wake_up = wake_up
         self._registry = registry
         self._connection_name = connection_name
         self._system_key = system_key
@@ -221,6 +227,7 @@ class DurableOrchestrationClient:
         else:
             await self._hub.send_to_instance(message)
             await self._hub.instances.create(instance_id, columns, etag)
+        await self._woken("start")
 
     def _orchestrator_name(self, name: Any) -> str:
         if not isinstance(name, str) or not name:
@@ -419,6 +426,12 @@ class DurableOrchestrationClient:
 
     async def _send(self, instance_id: str, event: HistoryEvent) -> None:
         await self._hub.send_to_instance(MessageData(event, OrchestrationInstance(instance_id)))
+        await self._woken(event.event_type.name)
+
+    async def _woken(self, reason: str) -> None:
+        """Ask for an app instance to run the work just sent (see `host.wake_up`)."""
+        if self._wake_up is not None:
+            await self._wake_up(reason)
 
     # -- purging -------------------------------------------------------------------------------
     async def purge_instance_history(self, instance_id: str) -> PurgeHistoryResult:

@@ -44,6 +44,8 @@ from ..storage.task_hub import TaskHub
 from ..worker.options import WorkerOptions
 from .engine_status import EngineLoad, EngineState, EngineStatus
 from .instance_lock import InstanceLock, instance_lock_path
+from .scale_signal import SCALE_SIGNAL_INTERVAL, signal_scale
+from .wake_up import WakeUpSender, queue_batch_size
 
 __all__ = [
     "EmbeddedEngine",
@@ -121,6 +123,11 @@ class EmbeddedEngine:
         self.function_timeout = DEFAULT_FUNCTION_TIMEOUT
         self.management_path = management_function_path("api")
         """Where the management functions are (set from host.json's routePrefix on load)."""
+        self._wake_up = False
+        """The app has the wake-up queue trigger (host.json names an extension bundle)."""
+        self._queue_batch_size = 1
+        self.holds = 0
+        """Invocations of this process holding for the engine's work right now."""
         self._lock: InstanceLock | None = None
         self._runtime: Runtime | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -274,6 +281,8 @@ class EmbeddedEngine:
             self.management_path = management_function_path(
                 load_http_settings(host_json, self._environ).route_prefix
             )
+            self._wake_up = "extensionBundle" in host_json
+            self._queue_batch_size = queue_batch_size(host_json)
             self._settings, self._connection = settings, connection
         return self._settings, self._connection
 
@@ -291,11 +300,13 @@ class EmbeddedEngine:
             raise EngineUnavailableError(f"no durable client: {exc}") from exc
         hub = TaskHub(connection, settings.hub_name, settings.partition_count)
         hub.open()
+        wake_up = WakeUpSender(hub.wake_queue, covered=lambda: self.holds > 0)
         client = DurableOrchestrationClient(
             hub,
             connection_name=settings.connection_name,
             system_key=os.environ.get("DURABLE_EXT_SYSTEM_KEY"),
             management_path=self.management_path,
+            wake_up=wake_up.after_send if self._wake_up else None,
         )
         self._clients[key] = (client, hub)
         return client
@@ -367,16 +378,33 @@ class EmbeddedEngine:
         with self._mutex:
             self._attempts, self._next_attempt = 0, None
         self._set(EngineState.RUNNING)
+        next_signal = time.monotonic()
         try:
             while not self._stopping.is_set():
                 load = await self._measure(backlog=False)
                 if load is not None:
                     self._publish(load)
+                if self._wake_up and time.monotonic() >= next_signal:
+                    next_signal = time.monotonic() + SCALE_SIGNAL_INTERVAL
+                    await self._signal_scale(runtime)
                 await self._pause(PUBLISH_INTERVAL)
         finally:
             self._runtime = None
             log.info("Durable engine stopping: releasing partitions")
             await runtime.__aexit__(None, None, None)
+
+    async def _signal_scale(self, runtime: Runtime) -> None:
+        """Ask the platform for the instances the backlog needs (by the owner of partition 0)."""
+        worker = runtime.worker
+        if worker is None or 0 not in worker.leases.owned:
+            return
+        try:
+            added = await signal_scale(runtime.hub, worker.options, self._queue_batch_size)
+        except Exception as exc:  # noqa: BLE001 - the next round tries again
+            log.warning("Scale signal failed: %s", _describe(exc))
+            return
+        if added:
+            log.info("Scale signal: %d wake-up message(s) added for the backlog", added)
 
     def _load_path(self) -> Path | None:
         return self._lock.path.with_suffix(".load") if self._lock is not None else None

@@ -1,4 +1,4 @@
-"""The two functions `DFApp` registers to keep the embedded engine alive and observable.
+"""The functions `DFApp` registers to keep the embedded engine alive and observable.
 
 - `durabletask_heartbeat`, a timer on `DURABLE_EXT_HEARTBEAT_SCHEDULE` (six-field NCRONTAB,
   default every 30 s), starts the engine if this process has none, restarts it if it died and
@@ -8,6 +8,9 @@
 - `durabletask_health`, HTTP GET `durabletask/health` at FUNCTION level, answers the engine's
   state, owned partitions, last error, in-flight work and backlog as JSON: 200 while durable calls
   can be served, 503 (with the reason) while they cannot.
+- `durabletask_wakeup`, a queue trigger on the hub's wake-up queue (only when host.json names an
+  extension bundle, see `wake_up`), does what the heartbeat does for each wake-up message: the
+  platform wakes an app scaled to zero, and adds instances, for the messages in that queue.
 
 Under `durable-ext start` (a host installed a client provider) the local host runs the engine: the
 heartbeat does nothing there and the health function reports the local host.
@@ -22,12 +25,14 @@ import logging
 import os
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
 
 from .embedded import embedded_engine, engine_status, start_embedded
 from .engine_status import EngineLoad, EngineState
+from .wake_up import WAKE_UP_FUNCTION, wake_up_binding
 
 __all__ = [
     "HEALTH_FUNCTION",
@@ -37,6 +42,7 @@ __all__ = [
     "DEFAULT_HEARTBEAT_SCHEDULE",
     "ENGINE_FUNCTIONS",
     "heartbeat",
+    "hold",
     "hold_limit",
     "register_engine_functions",
 ]
@@ -77,9 +83,9 @@ def _keeps_busy(load: EngineLoad | None, remaining: float) -> bool:
     return load.busy or (due is not None and due <= remaining)
 
 
-async def heartbeat(app: Any) -> float:
+async def hold(app: Any, cause: str) -> float:
     """Start or restart the engine of `app`, then hold while it has work (see the module doc);
-    returns the seconds held."""
+    returns the seconds held. `cause` names the invocation in the log."""
     if _hosted_elsewhere():
         return 0.0
     engine = start_embedded(app)
@@ -87,21 +93,30 @@ async def heartbeat(app: Any) -> float:
         engine.kick()
     began = time.monotonic()
     deadline = began + hold_limit(engine.function_timeout)
-    await engine.settled(max(deadline - began, 0.0))
-    idle_since: float | None = None
-    while (remaining := deadline - time.monotonic()) > 0:
-        if engine.status().state is not EngineState.RUNNING:
-            break
-        if _keeps_busy(await engine.load(backlog=False), remaining):
-            idle_since = None
-        elif idle_since is None:
-            idle_since = time.monotonic()
-        elif time.monotonic() - idle_since >= IDLE_GRACE:
-            break
-        await asyncio.sleep(min(HOLD_POLL, remaining))
+    engine.holds += 1
+    try:
+        await engine.settled(max(deadline - began, 0.0))
+        idle_since: float | None = None
+        while (remaining := deadline - time.monotonic()) > 0:
+            if engine.status().state not in (EngineState.RUNNING, EngineState.STANDBY):
+                break
+            if _keeps_busy(await engine.load(backlog=False), remaining):
+                idle_since = None
+            elif idle_since is None:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since >= IDLE_GRACE:
+                break
+            await asyncio.sleep(min(HOLD_POLL, remaining))
+    finally:
+        engine.holds -= 1
     held = time.monotonic() - began
-    log.info("Heartbeat: engine %s, held %.1f s", engine.status().state.value, held)
+    log.info("%s: engine %s, held %.1f s", cause, engine.status().state.value, held)
     return held
+
+
+async def heartbeat(app: Any) -> float:
+    """The heartbeat's run: `hold` for the engine; returns the seconds held."""
+    return await hold(app, "Heartbeat")
 
 
 async def health(app: Any) -> func.HttpResponse:
@@ -121,7 +136,8 @@ async def health(app: Any) -> func.HttpResponse:
 
 
 def register_engine_functions(app: Any) -> None:
-    """Register the heartbeat timer and the health function on `app` (a `DFApp`)."""
+    """Register the heartbeat timer, the health function and (when the app can have it) the
+    wake-up queue trigger on `app` (a `DFApp`)."""
     schedule = os.environ.get(HEARTBEAT_SCHEDULE_SETTING) or DEFAULT_HEARTBEAT_SCHEDULE
 
     async def durabletask_heartbeat(timer: func.TimerRequest) -> None:
@@ -136,3 +152,15 @@ def register_engine_functions(app: Any) -> None:
     app.function_name(HEARTBEAT_FUNCTION)(timer(durabletask_heartbeat))
     route = app.route(route=HEALTH_ROUTE, methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
     app.function_name(HEALTH_FUNCTION)(route(durabletask_health))
+    script_root = os.environ.get("AzureWebJobsScriptRoot")  # noqa: SIM112 - the host's name
+    binding = wake_up_binding(Path(script_root)) if script_root else None
+    if binding is None:
+        return
+
+    async def durabletask_wakeup(message: func.QueueMessage) -> None:
+        await hold(app, f"Wake-up {message.id}")
+
+    trigger = app.queue_trigger(
+        arg_name="message", queue_name=binding.queue_name, connection=binding.connection
+    )
+    app.function_name(WAKE_UP_FUNCTION)(trigger(durabletask_wakeup))

@@ -46,6 +46,7 @@ from ..storage.connection import StorageConnection
 from ..storage.instance_store import TERMINAL_STATUSES, InstanceQuery
 from ..storage.names import validate_hub_name
 from ..storage.task_hub import TASK_HUB_INFO_BLOB, TaskHub
+from .wake_up import WakeUpSender
 
 __all__ = [
     "COMMANDS",
@@ -593,7 +594,11 @@ async def _run(command: ManagementCommand, target: HubTarget, args: argparse.Nam
     try:
         hub, existed = await _open_hub(target, command)
         try:
-            session = Session(hub, DurableOrchestrationClient(hub), target, existed, args.json)
+            # An app scaled to zero is woken for what the command sends (docs/azure.md).
+            client = DurableOrchestrationClient(
+                hub, wake_up=WakeUpSender(hub.wake_queue).after_send
+            )
+            session = Session(hub, client, target, existed, args.json)
             await command.run(session, args)
         finally:
             await hub.close()

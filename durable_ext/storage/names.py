@@ -71,6 +71,12 @@ class TaskHubNames:
         return f"{self.lower}-workitems"
 
     @property
+    def wake_queue(self) -> str:
+        """durable_ext's own queue (no DTFx counterpart): wake-up and scale-out requests that a
+        native queue trigger of the function app consumes (`host.wake_up`)."""
+        return f"{self.lower}-wakeup"
+
+    @property
     def history_table(self) -> str:
         return f"{self.hub}History"
 

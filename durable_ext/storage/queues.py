@@ -21,7 +21,14 @@ from .messages import (
 )
 from .rest.queue_messages import QueueMessages, RawMessage
 
-__all__ = ["TaskHubQueue", "ReceivedMessage", "abandon_delay", "MAX_VISIBILITY"]
+__all__ = [
+    "TaskHubQueue",
+    "ReceivedMessage",
+    "abandon_delay",
+    "create_queue",
+    "delete_queue",
+    "MAX_VISIBILITY",
+]
 
 log = logging.getLogger("durable_ext.queues")
 MAX_VISIBILITY = timedelta(days=7) - timedelta(minutes=1)
@@ -49,6 +56,18 @@ class ReceivedMessage:
     """Serialises delete, abandon and renewal: each needs the pop receipt the one before returned."""
 
 
+async def create_queue(client: QueueClient) -> None:
+    """Create the queue unless it exists."""
+    with contextlib.suppress(ResourceExistsError):
+        await client.create_queue()
+
+
+async def delete_queue(client: QueueClient) -> None:
+    """Delete the queue if it exists."""
+    with contextlib.suppress(ResourceNotFoundError):
+        await client.delete_queue()
+
+
 class TaskHubQueue:
     """One storage queue of the task hub: the SDK client manages the queue, `messages` (the lean
     REST path) carries its messages."""
@@ -67,12 +86,10 @@ class TaskHubQueue:
         return self._client.queue_name
 
     async def create(self) -> None:
-        with contextlib.suppress(ResourceExistsError):
-            await self._client.create_queue()
+        await create_queue(self._client)
 
     async def delete_queue(self) -> None:
-        with contextlib.suppress(ResourceNotFoundError):
-            await self._client.delete_queue()
+        await delete_queue(self._client)
 
     async def _body(self, message: MessageData) -> str:
         """The message text, or a small wrapper pointing at a blob when it is over 45 KB."""
@@ -233,3 +250,8 @@ class TaskHubQueue:
         """Approximate number of messages (visible or not)."""
         properties = await self._client.get_queue_properties()
         return int(properties.approximate_message_count or 0)
+
+    async def visible_count(self, limit: int = 32) -> int:
+        """Visible messages, up to `limit` (at most 32): a peek, so delayed timer messages, which
+        `count` includes, do not count."""
+        return len(await self._client.peek_messages(max_messages=min(limit, 32)))

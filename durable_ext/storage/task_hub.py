@@ -24,6 +24,7 @@ from .queues import TaskHubQueue
 from .rest.queue_messages import QueueMessages
 from .rest.table_rows import TableRows
 from .rest.transport import RestTransport
+from .wake_queue import WakeQueue
 
 __all__ = ["TaskHub", "TaskHubConfigurationError", "TASK_HUB_INFO_BLOB"]
 
@@ -87,6 +88,7 @@ class TaskHub:
             self._queue(queue_rest, name) for name in names.control_queues(self.partition_count)
         ]
         self.work_items = self._queue(queue_rest, names.work_item_queue)
+        self.wake_queue = WakeQueue(self._queue_service.get_queue_client(names.wake_queue))
 
     def _queue(self, rest: RestTransport, name: str) -> TaskHubQueue:
         assert self._queue_service is not None
@@ -109,7 +111,8 @@ class TaskHub:
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def create_if_not_exists(self) -> None:
-        """Create every resource (idempotent, safe when several workers race)."""
+        """Create every DTFx resource (idempotent, safe when several workers race). The wake-up
+        queue is made by its first message, so a hub never woken has DTFx's layout exactly."""
         assert self._table_service is not None and self._blob_service is not None
         await self._check_or_write_info()
         await asyncio.gather(
@@ -155,6 +158,7 @@ class TaskHub:
         containers = (self.names.leases_container, self.names.large_messages_container)
         await asyncio.gather(
             self.work_items.delete_queue(),
+            self.wake_queue.delete_queue(),
             *(queue.delete_queue() for queue in self.control_queues),
             *(self._table_service.delete_table(name) for name in tables),
             *(self._delete_container(name) for name in containers),

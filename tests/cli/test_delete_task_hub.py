@@ -8,6 +8,9 @@ import pty
 import subprocess
 from pathlib import Path
 
+from azure.storage.queue import QueueServiceClient
+
+from tests.azurite import AzuriteInstance
 from tests.cli.conftest import SCRIPT, Cli, clean_environment
 
 
@@ -23,12 +26,24 @@ def hub_exists(cli: Cli) -> bool:
     return result.returncode == 0
 
 
-def test_delete_with_yes(cli: Cli, hub_name: str) -> None:
+def wake_up_queue(azurite: AzuriteInstance, hub_name: str) -> int | None:
+    """Messages in the hub's wake-up queue; None when it does not exist."""
+    with QueueServiceClient.from_connection_string(azurite.connection_string) as service:
+        names = {q.name for q in service.list_queues(name_starts_with=hub_name.lower())}
+        if f"{hub_name.lower()}-wakeup" not in names:
+            return None
+        queue = service.get_queue_client(f"{hub_name.lower()}-wakeup")
+        return queue.get_queue_properties().approximate_message_count
+
+
+def test_delete_with_yes(cli: Cli, hub_name: str, azurite: AzuriteInstance) -> None:
     create_hub(cli)
+    assert wake_up_queue(azurite, hub_name) == 1  # start-new wakes an app scaled to zero
     result = cli("delete-task-hub", "--yes")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"Task hub '{hub_name}' deleted."
     assert not hub_exists(cli)
+    assert wake_up_queue(azurite, hub_name) is None  # deleted with the hub
 
     again = cli("delete-task-hub", "--yes", "--json")
     assert again.returncode == 0, again.stderr

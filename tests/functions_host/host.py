@@ -32,6 +32,7 @@ from .keys import HostKeys, presented_key
 from .loader import DEFAULT_SCRIPT_FILE, imported_app
 from .metadata import IndexedFunction
 from .ncrontab import parse_schedule
+from .queues import QueueOptions, run_queue_listener
 from .routing import Route, RouteTable
 from .timers import Clock, SystemClock, run_timer, timer_request
 
@@ -93,7 +94,7 @@ class FakeHost:
         self._stack = ExitStack()
         self._invoker: Invoker | None = None
         self._runner: web.AppRunner | None = None
-        self._timers: list[asyncio.Task[None]] = []
+        self._loops: list[asyncio.Task[None]] = []
         self._port = 0
 
     # -- what tests use ------------------------------------------------------------------------
@@ -157,17 +158,19 @@ class FakeHost:
             self._stack.callback(self._invoker.close)
             await self._serve_http()
             self._start_timers()
+            self._start_queue_listeners(QueueOptions.from_host_json(host_json))
         except BaseException:
             await self.stop()
             raise
 
     async def stop(self) -> None:
-        """Stop timers and HTTP, then undo the import and the app settings."""
-        crashed = [t.exception() for t in self._timers if t.done() and not t.cancelled()]
-        for task in self._timers:
+        """Stop timers, queue listeners and HTTP, then undo the import and the app settings."""
+        crashed = [t.exception() for t in self._loops if t.done() and not t.cancelled()]
+        # A listener or timer loop that ended on its own crashed: a bug of the fake host.
+        for task in self._loops:
             task.cancel()
-        await asyncio.gather(*self._timers, return_exceptions=True)
-        self._timers.clear()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        self._loops.clear()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -179,7 +182,7 @@ class FakeHost:
             self.register = None
         self._stack.close()
         if crashed and crashed[0] is not None:  # a bug of the fake host, not of the app
-            raise RuntimeError("a timer loop of the fake host crashed") from crashed[0]
+            raise RuntimeError("a timer or queue loop of the fake host crashed") from crashed[0]
 
     def _host_json(self) -> dict[str, Any]:
         path = self.app_dir / "host.json"
@@ -252,10 +255,31 @@ class FakeHost:
                 return await invoker.invoke(fn, request)
 
             schedule = parse_schedule(_resolve_settings(fn.schedule))
-            self._timers.append(
+            self._loops.append(
                 asyncio.create_task(
                     run_timer(schedule, self.clock, started, fn.run_on_startup, fire),
                     name=f"timer {fn.name}",
+                )
+            )
+
+
+    # -- queues --------------------------------------------------------------------------------
+
+    def _start_queue_listeners(self, options: QueueOptions) -> None:
+        invoker = self._require_invoker()
+        for fn in self.index.functions:
+            if fn.trigger_type != "queueTrigger" or self._disabled(fn):
+                continue
+
+            async def invoke(message: Any, fn: IndexedFunction = fn) -> Invocation:
+                return await invoker.invoke(fn, message)
+
+            self._loops.append(
+                asyncio.create_task(
+                    run_queue_listener(
+                        fn, _resolve_settings(fn.queue_name), options, invoke
+                    ),
+                    name=f"queue listener {fn.name}",
                 )
             )
 

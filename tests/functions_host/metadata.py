@@ -72,6 +72,11 @@ class IndexedFunction:
         return str((self.trigger or {}).get("schedule", ""))
 
     @property
+    def queue_name(self) -> str:
+        """The queue of a queue trigger (as declared: `%Setting%` not yet resolved)."""
+        return str((self.trigger or {}).get("queueName", ""))
+
+    @property
     def run_on_startup(self) -> bool:
         """Whether the timer fires once when the host starts."""
         return bool((self.trigger or {}).get("runOnStartup"))
