@@ -97,8 +97,9 @@ class DurableTaskSettings:
 
     `lease_*` are DTFx settings with no host.json key in Durable Functions, and
     `max_timer_duration`/`long_timer_interval` are this package's own (the longest timer
-    delay one queue message carries, and the leg length of longer chained timers). All can
-    be set for tests under `extensions.durableTask.durableExt`.
+    delay one queue message carries, and the leg length of longer chained timers), as is
+    `scale_signal_interval` (how often the embedded engine measures the backlog for the
+    platform, `host.scale_signal`). All can be set under `extensions.durableTask.durableExt`.
     """
 
     hub_name: str = DEFAULT_HUB_NAME
@@ -120,6 +121,7 @@ class DurableTaskSettings:
     default_version: str = ""
     max_timer_duration: timedelta = timedelta(days=6)
     long_timer_interval: timedelta = timedelta(days=3)
+    scale_signal_interval: timedelta = timedelta(seconds=10)
     worker_id: str = field(default_factory=_default_worker_id)
 
 
@@ -549,6 +551,9 @@ def load_durable_task_settings(
         max_timer_duration=max_timer_duration,
         long_timer_interval=extras.timespan(
             "longTimerInterval", defaults.long_timer_interval, high=max_timer_duration
+        ),
+        scale_signal_interval=extras.timespan(
+            "scaleSignalInterval", defaults.scale_signal_interval
         ),
         worker_id=defaults.worker_id,
     )

@@ -44,7 +44,7 @@ from ..storage.task_hub import TaskHub
 from ..worker.options import WorkerOptions
 from .engine_status import EngineLoad, EngineState, EngineStatus
 from .instance_lock import InstanceLock, instance_lock_path
-from .scale_signal import SCALE_SIGNAL_INTERVAL, signal_scale
+from .scale_signal import signal_scale
 from .wake_up import WakeUpSender, queue_batch_size
 
 __all__ = [
@@ -385,7 +385,8 @@ class EmbeddedEngine:
                 if load is not None:
                     self._publish(load)
                 if self._wake_up and time.monotonic() >= next_signal:
-                    next_signal = time.monotonic() + SCALE_SIGNAL_INTERVAL
+                    interval = self._load_settings()[0].scale_signal_interval
+                    next_signal = time.monotonic() + interval.total_seconds()
                     await self._signal_scale(runtime)
                 await self._pause(PUBLISH_INTERVAL)
         finally:

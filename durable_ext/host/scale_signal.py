@@ -1,7 +1,7 @@
 """The scale-out signal: the engine tells the platform how many instances its backlog needs.
 
 The platform's scale controller reads only the queues of native triggers, so the engine that owns
-partition 0 (one per task hub) measures the backlog every `SCALE_SIGNAL_INTERVAL` seconds and
+partition 0 (one per task hub) measures the backlog every 10 seconds (`scaleSignalInterval`) and
 tops the wake-up queue up to the length that target-based scaling turns into that many instances
 (`length / batchSize`, rounded up). Each message is consumed by an invocation of
 `durabletask_wakeup` that starts that instance's engine and holds while it has work; once the
@@ -23,7 +23,6 @@ from ..worker.options import WorkerOptions
 
 __all__ = [
     "MAX_WAKE_MESSAGES_PER_ROUND",
-    "SCALE_SIGNAL_INTERVAL",
     "Backlog",
     "instances_wanted",
     "measure_backlog",
@@ -31,8 +30,6 @@ __all__ = [
     "wake_messages_missing",
 ]
 
-SCALE_SIGNAL_INTERVAL = 10.0
-"""Seconds between two measurements (the scale controller itself looks every 10 s or so)."""
 MAX_WAKE_MESSAGES_PER_ROUND = 64
 """At most this many messages per round: the request grows over a few rounds, as the platform
 adds instances a few at a time anyway."""

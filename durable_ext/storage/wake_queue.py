@@ -16,6 +16,7 @@ instance alive until it came due.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from datetime import UTC, datetime
@@ -61,14 +62,18 @@ class WakeQueue:
         await create_queue(self._client)
 
     async def request(self, reason: str, count: int = 1) -> None:
-        """Put `count` wake-up messages (creating the queue the first time it is missing)."""
+        """Put `count` wake-up messages, all at once (creating the queue the first time it is
+        missing)."""
         text = encode_wake_message(reason)
-        for _ in range(count):
-            try:
-                await self._client.send_message(text, time_to_live=WAKE_MESSAGE_TTL)
-            except ResourceNotFoundError:
-                await self.create()
-                await self._client.send_message(text, time_to_live=WAKE_MESSAGE_TTL)
+        try:
+            await self._put(text)
+        except ResourceNotFoundError:
+            await self.create()
+            await self._put(text)
+        await asyncio.gather(*(self._put(text) for _ in range(count - 1)))
+
+    async def _put(self, text: str) -> None:
+        await self._client.send_message(text, time_to_live=WAKE_MESSAGE_TTL)
 
     async def length(self) -> int:
         """Approximate number of messages, in flight (invisible) ones included: what the

@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import json
 import math
+import secrets
+import shutil
+import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+import aiohttp
 
 from durable_ext.client import DurableOrchestrationClient
 from durable_ext.host.embedded import engine_status
@@ -15,6 +21,7 @@ from durable_ext.orchestration.status import OrchestrationRuntimeStatus
 from durable_ext.storage.wake_queue import WakeQueue
 from tests.azurite import AzuriteInstance
 from tests.functions_host import FakeHost, ManualClock
+from tests.functions_host.conftest import APPS
 from tests.functions_host.test_engine_lifecycle import observer, sample_app_root
 from tests.wait import wait_for
 
@@ -70,6 +77,70 @@ async def test_a_client_outside_the_app_wakes_it_and_the_wake_up_function_holds_
             assert woken.finished is not None and woken.finished >= done.last_updated_time
             # Deleted once its invocation succeeded: the platform may scale in.
             await wait_for(lambda: _empty(wake_queue), timeout=10)
+
+
+async def _empty(queue: WakeQueue) -> bool:
+    return await queue.length() == 0
+
+
+def _engine_owns_partitions(host: FakeHost) -> bool:
+    assert host.register is not None
+    return engine_status(host.register).owned_partitions == (0, 1, 2, 3)
+
+
+async def test_a_backlog_makes_the_engine_ask_the_platform_for_more_instances_until_it_is_done(
+    azurite: AzuriteInstance, tmp_path: Path
+) -> None:
+    root = tmp_path / "app"
+    shutil.copytree(APPS / "backlog", root)
+    hub = "Backlog" + secrets.token_hex(4)
+    host_json = {
+        "version": "2.0",
+        "extensionBundle": {
+            "id": "Microsoft.Azure.Functions.ExtensionBundle",
+            "version": "[4.*, 5.0.0)",
+        },
+        "extensions": {
+            "durableTask": {
+                "hubName": hub,
+                "maxConcurrentActivityFunctions": 1,
+                "durableExt": {"scaleSignalInterval": "00:00:00.5"},
+            },
+            "queues": {"maxPollingInterval": "00:00:00.5"},
+        },
+    }
+    (root / "host.json").write_text(json.dumps(host_json))
+    settings = {"AzureWebJobsStorage": azurite.connection_string}
+    count = 20
+    async with (
+        FakeHost(root, app_settings=settings, clock=ManualClock()) as host,
+        aiohttp.ClientSession() as http,
+        observer(azurite, hub) as storage,
+    ):
+        release = sys.modules["function_app"].release
+        await wait_for(lambda: _engine_owns_partitions(host), timeout=60)
+        async with http.post(host.url(f"fan_out/{count}")) as response:
+            assert response.status == 202, await response.text()
+            instance_id = (await response.json())["id"]
+        wake_queue = storage.hub.wake_queue
+
+        async def instances_asked_for() -> int:  # what target-based scaling makes of the queue
+            return math.ceil(await wake_queue.length() / DEFAULT_QUEUE_BATCH_SIZE)
+
+        # One activity at a time per instance and 20 waiting: more instances are asked for.
+        await wait_for(lambda: _at_least(instances_asked_for, 2), timeout=30)
+        release.set()
+        status = await storage.client.wait_for_completion(instance_id, timeout=60)
+        assert status.output == sum(range(count))
+        # Each wake-up message was consumed by an invocation that held while there was work;
+        # once the work is done they end and the queue empties: the platform may scale in.
+        await wait_for(lambda: _empty(wake_queue), timeout=60)
+        woken = host.invocations.of(WAKE_UP_FUNCTION)
+        assert woken and all(i.succeeded for i in woken)
+
+
+async def _at_least(measure: Callable[[], Awaitable[int]], floor: int) -> bool:
+    return await measure() >= floor
 
 
 async def _empty(queue: WakeQueue) -> bool:
