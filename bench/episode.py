@@ -46,6 +46,7 @@ from durable_ext.orchestration.history import (
 )
 from durable_ext.orchestration.history_summary import HistorySummary
 from durable_ext.storage.history_store import LoadedHistory
+from durable_ext.storage.instance_store import InstanceColumns
 from durable_ext.storage.messages import MessageData
 from durable_ext.worker import FunctionRegistry
 from durable_ext.worker.instance_cache import CachedInstance
@@ -198,12 +199,12 @@ async def _seed(rt: Runtime, instance_id: str, position: int, total: int) -> dic
     etag = await rt.hub.history.append(instance_id, execution_id, seeded.events, 0, None)
     await rt.hub.instances.merge(
         instance_id,
-        {
-            "Name": CHAIN,
-            "ExecutionId": execution_id,
-            "RuntimeStatus": "Running",
-            "CreatedTime": seeded.events[1].timestamp,
-        },
+        InstanceColumns(
+            name=CHAIN,
+            execution_id=execution_id,
+            runtime_status=OrchestrationRuntimeStatus.Running,
+            created_time=seeded.events[1].timestamp,
+        ),
     )
     written_s = time.perf_counter() - began
     dispatcher = rt.worker.orchestrations

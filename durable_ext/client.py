@@ -27,7 +27,7 @@ from .orchestration.history import (
 from .orchestration.instance_ids import MAX_INSTANCE_ID_LENGTH, validate_instance_id
 from .orchestration.status import OrchestrationRuntimeStatus
 from .status import DurableOrchestrationStatus, PurgeHistoryResult
-from .storage.instance_store import ACTIVE_STATUSES, TERMINAL_STATUSES, InstanceQuery, InstanceRow
+from .storage.instance_store import InstanceColumns, InstanceQuery, InstanceRow
 from .storage.keys import escape_key
 from .storage.messages import MessageData
 from .storage.task_hub import TaskHub
@@ -172,61 +172,38 @@ class DurableOrchestrationClient:
             # A new UUID: no instance can exist, so no read first, and the start message and the
             # Pending row go at once (the worker's first checkpoint merges the row either way).
             instance_id = uuid.uuid4().hex
-            await self._start(instance_id, name, input_json, version, None, at_once=True)
+            message, columns = _pending_start(instance_id, name, input_json, version, None)
+            await asyncio.gather(
+                self._hub.send_to_instance(message),
+                self._hub.instances.create(instance_id, columns, None),
+            )
+            await self._woken("start")
             return instance_id
         instance_id = validate_instance_id(instance_id)
         existing = await self._hub.instances.get(instance_id, fetch_payloads=False)
-        if existing is not None and existing.runtime_status in ACTIVE_STATUSES:
+        if existing is not None and existing.runtime_status.is_active:
             raise InstanceAlreadyExistsError(
-                f"An instance with ID '{instance_id}' already exists and is {existing.runtime_status}."
+                f"An instance with ID '{instance_id}' already exists and is "
+                f"{existing.runtime_status.value}."
             )
-        await self._start(instance_id, name, input_json, version, existing, at_once=False)
+        await self._start_over(instance_id, name, input_json, version, existing)
         return instance_id
 
-    async def _start(
+    async def _start_over(
         self,
         instance_id: str,
         name: str,
         input_json: str | None,
         version: str | None,
         existing: InstanceRow | None,
-        *,
-        at_once: bool,
     ) -> None:
-        """Send the ExecutionStarted and write the Pending row (replacing `existing`): in that
-        order, which restarts rely on, or `at_once` for an id that cannot exist yet."""
-        now = datetime.now(UTC)
-        execution_id = uuid.uuid4().hex
-        generation = existing.generation + 1 if existing is not None else 0
-        instance = OrchestrationInstance(instance_id, execution_id)
-        started = ExecutionStarted(
-            timestamp=now,
-            orchestration_instance=instance,
-            name=name,
-            version=version or "",
-            input=input_json,
-            generation=generation,
+        """Send the ExecutionStarted, then write the Pending row over `existing`: in that order,
+        which restarts rely on (a worker that sees the row also finds the message)."""
+        message, columns = _pending_start(instance_id, name, input_json, version, existing)
+        await self._hub.send_to_instance(message)
+        await self._hub.instances.create(
+            instance_id, columns, existing.etag if existing is not None else None
         )
-        message = MessageData(started, instance)
-        columns = {
-            "Name": name,
-            "Version": version or "",
-            "Input": input_json,
-            "RuntimeStatus": "Pending",
-            "CreatedTime": now,
-            "LastUpdatedTime": now,
-            "ExecutionId": execution_id,
-            "Generation": generation,
-        }
-        etag = existing.etag if existing is not None else None
-        if at_once:
-            await asyncio.gather(
-                self._hub.send_to_instance(message),
-                self._hub.instances.create(instance_id, columns, etag),
-            )
-        else:
-            await self._hub.send_to_instance(message)
-            await self._hub.instances.create(instance_id, columns, etag)
         await self._woken("start")
 
     def _orchestrator_name(self, name: Any) -> str:
@@ -289,7 +266,7 @@ class DurableOrchestrationClient:
         query = InstanceQuery(
             created_from=created_time_from,
             created_to=created_time_to,
-            runtime_status=[s.value for s in runtime_status] if runtime_status else None,
+            runtime_status=list(runtime_status) if runtime_status else None,
             instance_id_prefix=instance_id_prefix,
         )
         statuses: list[DurableOrchestrationStatus] = []
@@ -312,11 +289,7 @@ class DurableOrchestrationClient:
         deadline = loop.time() + timeout
         while True:
             status = await self.get_status(instance_id)
-            if (
-                status
-                and status.runtime_status
-                and status.runtime_status.value in TERMINAL_STATUSES
-            ):
+            if status and status.runtime_status and status.runtime_status.is_terminal:
                 return status
             if loop.time() >= deadline:
                 raise TimeoutError(
@@ -391,9 +364,9 @@ class DurableOrchestrationClient:
         through durable timers (e.g. retry policies), which replay then finds out of order.
         """
         row = await self._row(instance_id)
-        if row.runtime_status != OrchestrationRuntimeStatus.Failed.value:
+        if row.runtime_status is not OrchestrationRuntimeStatus.Failed:
             message = (
-                f"Instance '{instance_id}' is {row.runtime_status}; only Failed instances can be "
+                f"Instance '{instance_id}' is {row.runtime_status.value}; only Failed instances can be "
                 "rewound."
             )
             raise InstanceGoneError(message) if row.is_terminal else ValueError(message)
@@ -405,7 +378,10 @@ class DurableOrchestrationClient:
         """Rewrite the failures of an instance and its failed children; the deepest ones to wake."""
         children = await self._hub.history.rewind_failures(instance_id)
         await self._hub.instances.merge(
-            instance_id, {"RuntimeStatus": "Pending", "LastUpdatedTime": now}
+            instance_id,
+            InstanceColumns(
+                runtime_status=OrchestrationRuntimeStatus.Pending, last_updated_time=now
+            ),
         )
         leaves: list[str] = []
         for child in children:
@@ -441,7 +417,7 @@ class DurableOrchestrationClient:
             return PurgeHistoryResult(instancesDeleted=0)
         if not row.is_terminal:
             raise InstanceGoneError(
-                f"Instance '{instance_id}' is {row.runtime_status}; only Completed, Failed, Terminated "
+                f"Instance '{instance_id}' is {row.runtime_status.value}; only Completed, Failed, Terminated "
                 "or Canceled instances can be purged."
             )
         await self._purge(instance_id)
@@ -463,15 +439,12 @@ class DurableOrchestrationClient:
         """Purge every finished instance created in the range (non-terminal statuses are ignored)."""
         if created_time_from is None:
             raise ValueError("created_time_from is required to purge instances by filter")
-        wanted = (
-            {s.value for s in runtime_status} & TERMINAL_STATUSES
-            if runtime_status
-            else TERMINAL_STATUSES
-        )
+        finished = [s for s in OrchestrationRuntimeStatus if s.is_terminal]
+        wanted = [s for s in runtime_status if s.is_terminal] if runtime_status else finished
         query = InstanceQuery(
             created_from=created_time_from,
             created_to=created_time_to,
-            runtime_status=sorted(wanted),
+            runtime_status=sorted(set(wanted), key=lambda s: s.value),
             fetch_inputs_and_outputs=False,
         )
         deleted = 0
@@ -567,6 +540,39 @@ def _decoded(text: str | None) -> Any:
         return codec.decode(text)
     except (ValueError, TypeError):
         return text
+
+
+def _pending_start(
+    instance_id: str,
+    name: str,
+    input_json: str | None,
+    version: str | None,
+    existing: InstanceRow | None,
+) -> tuple[MessageData, InstanceColumns]:
+    """The ExecutionStarted message of a new execution and its Pending Instances row."""
+    now = datetime.now(UTC)
+    execution_id = uuid.uuid4().hex
+    generation = existing.generation + 1 if existing is not None else 0
+    instance = OrchestrationInstance(instance_id, execution_id)
+    started = ExecutionStarted(
+        timestamp=now,
+        orchestration_instance=instance,
+        name=name,
+        version=version or "",
+        input=input_json,
+        generation=generation,
+    )
+    columns = InstanceColumns(
+        name=name,
+        version=version or "",
+        input=input_json,
+        runtime_status=OrchestrationRuntimeStatus.Pending,
+        created_time=now,
+        last_updated_time=now,
+        execution_id=execution_id,
+        generation=generation,
+    )
+    return MessageData(started, instance), columns
 
 
 def _status(

@@ -37,8 +37,6 @@ from .orchestration import codec
 from .orchestration.history import parse_time
 from .orchestration.status import OrchestrationRuntimeStatus
 from .storage.instance_store import (
-    ACTIVE_STATUSES,
-    TERMINAL_STATUSES,
     InstanceQuery,
     decode_continuation,
 )
@@ -119,7 +117,6 @@ ApiHandler = Callable[[ApiRequest], Awaitable[web.Response]]
 def api_headers(items: Iterable[tuple[str, str]]) -> CIMultiDictProxy[str]:
     """Case-insensitive request headers."""
     return CIMultiDictProxy(CIMultiDict(items))
-
 
 
 def create_management_routes(
@@ -393,11 +390,10 @@ class _Call:
         )
         if not status or status.runtime_status is None:
             raise _ApiError(404, f"No instance with ID '{instance_id}' found.")
-        runtime_status = status.runtime_status.value
-        if runtime_status in ACTIVE_STATUSES:
+        if status.runtime_status.is_active:
             location = self.request.base_url + self.request.target
             return _json(status.to_json(), 202, {"Location": location, "Retry-After": "5"})
-        failed = runtime_status == OrchestrationRuntimeStatus.Failed.value
+        failed = status.runtime_status is OrchestrationRuntimeStatus.Failed
         return _json(status.to_json(), 500 if failed and fail_with_500 else 200)
 
     async def when_done(
@@ -414,12 +410,12 @@ class _Call:
             return _json(status.output)
         return await self.status(instance_id, options, fail_with_500=False)
 
-    async def require_instance(self, instance_id: str) -> str:
+    async def require_instance(self, instance_id: str) -> OrchestrationRuntimeStatus:
         """The instance's runtime status; 404 when there is no such instance."""
         status = await self.client.get_status(instance_id)
         if not status or status.runtime_status is None:
             raise _ApiError(404, f"No instance with ID '{instance_id}' found.")
-        return status.runtime_status.value
+        return status.runtime_status
 
 
 def _reject_constant(name: str) -> Any:
@@ -490,7 +486,7 @@ async def _list_instances(request: ApiRequest) -> web.Response:
     query = InstanceQuery(
         created_from=params.time("createdTimeFrom"),
         created_to=params.time("createdTimeTo"),
-        runtime_status=[s.value for s in params.statuses()] or None,
+        runtime_status=list(params.statuses()) or None,
         instance_id_prefix=params.get("instanceIdPrefix") or None,
     )
     page_size, show_input = params.page_size(), params.flag("showInput", True)
@@ -516,9 +512,9 @@ async def _purge_instance(request: ApiRequest) -> web.Response:
     not_finished = _ApiError(
         412,
         "Only orchestrations in a terminal state can be purged, but the orchestration with "
-        f"instance ID {instance_id} has status {runtime_status}.",
+        f"instance ID {instance_id} has status {runtime_status.value}.",
     )
-    if runtime_status not in TERMINAL_STATUSES:
+    if not runtime_status.is_terminal:
         raise not_finished
     try:
         result = await call.client.purge_instance_history(instance_id)
@@ -548,7 +544,7 @@ async def raise_event(request: ApiRequest) -> web.Response:
         return await _no_route(request)
     call = _Call(request)
     instance_id = request.match_info["instanceId"]
-    if await call.require_instance(instance_id) in TERMINAL_STATUSES:
+    if (await call.require_instance(instance_id)).is_terminal:
         raise _ApiError(
             410, f"Instance with ID '{instance_id}' is gone: either completed or failed."
         )
@@ -578,7 +574,7 @@ async def instance_operation(request: ApiRequest) -> web.Response:
         except ValueError as exc:
             raise _ApiError(412, str(exc)) from None
         return web.Response(status=202)
-    if await call.require_instance(instance_id) in TERMINAL_STATUSES:
+    if (await call.require_instance(instance_id)).is_terminal:
         raise _ApiError(410, f"Instance with ID '{instance_id}' has already finished.")
     if operation == "terminate":
         await call.client.terminate(instance_id, reason)

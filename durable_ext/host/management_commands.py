@@ -34,6 +34,7 @@ from azure.storage.queue.aio import QueueServiceClient
 
 from ..client import DurableOrchestrationClient
 from ..orchestration.history import HistoryEvent, format_time
+from ..orchestration.status import OrchestrationRuntimeStatus
 from ..settings import (
     SettingsError,
     app_settings,
@@ -43,7 +44,7 @@ from ..settings import (
 )
 from ..status import DurableOrchestrationStatus, format_status_time
 from ..storage.connection import StorageConnection
-from ..storage.instance_store import TERMINAL_STATUSES, InstanceQuery
+from ..storage.instance_store import InstanceQuery
 from ..storage.names import validate_hub_name
 from ..storage.task_hub import TASK_HUB_INFO_BLOB, TaskHub
 from .wake_up import WakeUpSender
@@ -403,7 +404,7 @@ async def _get_instances(session: Session, args: argparse.Namespace) -> None:
     query = InstanceQuery(
         created_from=args.created_after,
         created_to=args.created_before,
-        runtime_status=[status.value for status in args.runtime_status or ()] or None,
+        runtime_status=list(args.runtime_status or ()) or None,
         instance_id_prefix=args.instance_id_prefix,
     )
     try:
@@ -457,7 +458,7 @@ async def _terminate(session: Session, args: argparse.Namespace) -> None:
     status = await session.client.get_status(args.id)
     if not status:
         raise session.not_found(args.id)
-    if status.runtime_status is not None and status.runtime_status.value in TERMINAL_STATUSES:
+    if status.runtime_status is not None and status.runtime_status.is_terminal:
         raise CommandError(
             f"instance '{args.id}' is {status.runtime_status.value} and cannot be terminated"
         )
@@ -490,11 +491,12 @@ def _prepare_purge_history(args: argparse.Namespace) -> None:
         raise UsageError("give either --id, or filters (--created-after ...), not both")
     if args.id is None and args.created_after is None:
         raise UsageError("give --id, or --created-after to purge by filter")
-    active = [s.value for s in args.runtime_status or () if s.value not in TERMINAL_STATUSES]
+    active = [s.value for s in args.runtime_status or () if s.is_active]
     if active:
+        finished = sorted(s.value for s in OrchestrationRuntimeStatus if s.is_terminal)
         raise UsageError(
             f"only finished instances can be purged; --runtime-status {', '.join(active)} "
-            f"is not one of {', '.join(sorted(TERMINAL_STATUSES))}"
+            f"is not one of {', '.join(finished)}"
         )
 
 

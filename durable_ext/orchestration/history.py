@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any, ClassVar
 
+from .status import OrchestrationRuntimeStatus
+
 __all__ = [
     "EventType",
     "OrchestrationStatus",
@@ -79,7 +81,8 @@ class EventType(IntEnum):
 
 
 class OrchestrationStatus(IntEnum):
-    """`DurableTask.Core.OrchestrationStatus` (numbers on queues, names in tables)."""
+    """`DurableTask.Core.OrchestrationStatus`: the wire form (numbers in history events) of
+    `OrchestrationRuntimeStatus`, the one status vocabulary (names in tables and the API)."""
 
     Running = 0
     Completed = 1
@@ -89,6 +92,11 @@ class OrchestrationStatus(IntEnum):
     Terminated = 5
     Pending = 6
     Suspended = 7
+
+    @property
+    def runtime_status(self) -> OrchestrationRuntimeStatus:
+        """The same status in the API's vocabulary."""
+        return OrchestrationRuntimeStatus[self.name]
 
 
 def parse_time(value: Any) -> datetime | None:

@@ -5,21 +5,20 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables.aio import TableClient
 
+from ..orchestration.status import OrchestrationRuntimeStatus
 from .keys import escape_key, odata_datetime, odata_string, prefix_range, unescape_key
 from .large_payloads import LargePayloadStore, exceeds_property_limit
 from .rest.table_rows import TableRows
 
-__all__ = ["InstanceRow", "InstanceStore", "InstanceQuery", "TERMINAL_STATUSES", "ACTIVE_STATUSES"]
+__all__ = ["InstanceColumns", "InstanceRow", "InstanceStore", "InstanceQuery"]
 
-TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
-ACTIVE_STATUSES = frozenset({"Pending", "Running", "Suspended", "ContinuedAsNew"})
 _BLOB_COLUMNS = ("Input", "Output")
 
 
@@ -34,7 +33,7 @@ class InstanceRow:
     input: str | None
     output: str | None
     custom_status: str | None
-    runtime_status: str
+    runtime_status: OrchestrationRuntimeStatus
     created_time: datetime | None
     last_updated_time: datetime | None
     completed_time: datetime | None
@@ -45,7 +44,59 @@ class InstanceRow:
 
     @property
     def is_terminal(self) -> bool:
-        return self.runtime_status in TERMINAL_STATUSES
+        return self.runtime_status.is_terminal
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceColumns:
+    """Columns of one Instances row write. None means "not written": an insert leaves the
+    column out, a merge leaves the stored value as it is."""
+
+    execution_id: str | None = None
+    name: str | None = None
+    version: str | None = None
+    input: str | None = None
+    output: str | None = None
+    custom_status: str | None = None
+    runtime_status: OrchestrationRuntimeStatus | None = None
+    created_time: datetime | None = None
+    last_updated_time: datetime | None = None
+    completed_time: datetime | None = None
+    scheduled_start_time: datetime | None = None
+    generation: int | None = None
+    tags: dict[str, str] | None = None
+
+    def table_columns(self) -> dict[str, Any]:
+        """The written columns by their table names (`RuntimeStatus` as its name, `Tags` as
+        JSON text)."""
+        written: dict[str, Any] = {}
+        for column in fields(self):
+            value = getattr(self, column.name)
+            if value is None:
+                continue
+            if isinstance(value, OrchestrationRuntimeStatus):
+                value = value.value
+            elif column.name == "tags":
+                value = json.dumps(value)
+            written[_COLUMN_NAMES[column.name]] = value
+        return written
+
+
+_COLUMN_NAMES = {
+    "execution_id": "ExecutionId",
+    "name": "Name",
+    "version": "Version",
+    "input": "Input",
+    "output": "Output",
+    "custom_status": "CustomStatus",
+    "runtime_status": "RuntimeStatus",
+    "created_time": "CreatedTime",
+    "last_updated_time": "LastUpdatedTime",
+    "completed_time": "CompletedTime",
+    "scheduled_start_time": "ScheduledStartTime",
+    "generation": "Generation",
+    "tags": "Tags",
+}
 
 
 @dataclass(slots=True)
@@ -54,9 +105,15 @@ class InstanceQuery:
 
     created_from: datetime | None = None
     created_to: datetime | None = None
-    runtime_status: Sequence[str] | None = None
+    runtime_status: Sequence[OrchestrationRuntimeStatus] | None = None
     instance_id_prefix: str | None = None
     fetch_inputs_and_outputs: bool = True
+
+    def __post_init__(self) -> None:
+        """Statuses may be given by name ("Running"); anything else is a ValueError, so no
+        text but a status name reaches the filter."""
+        if self.runtime_status is not None:
+            self.runtime_status = [OrchestrationRuntimeStatus(s) for s in self.runtime_status]
 
     def odata_filter(self, hub_name: str) -> str:
         clauses = ["RowKey eq ''", f"TaskHubName eq {odata_string(hub_name)}"]
@@ -67,7 +124,9 @@ class InstanceQuery:
         if self.runtime_status:
             clauses.append(
                 "("
-                + " or ".join(f"RuntimeStatus eq {odata_string(s)}" for s in self.runtime_status)
+                + " or ".join(
+                    f"RuntimeStatus eq {odata_string(s.value)}" for s in self.runtime_status
+                )
                 + ")"
             )
         if self.instance_id_prefix:
@@ -85,7 +144,7 @@ def _row(entity: dict[str, Any]) -> InstanceRow:
         input=entity.get("Input"),
         output=entity.get("Output"),
         custom_status=entity.get("CustomStatus"),
-        runtime_status=entity.get("RuntimeStatus") or "Pending",
+        runtime_status=OrchestrationRuntimeStatus(entity.get("RuntimeStatus") or "Pending"),
         created_time=entity.get("CreatedTime"),
         last_updated_time=entity.get("LastUpdatedTime"),
         completed_time=entity.get("CompletedTime"),
@@ -142,22 +201,19 @@ class InstanceStore:
         if row.output and self._payloads.is_blob_url(row.output):
             row.output = await self._payloads.download(row.output)
 
-    async def _prepare(self, instance_id: str, columns: dict[str, Any]) -> dict[str, Any]:
+    async def _prepare(self, instance_id: str, columns: InstanceColumns) -> dict[str, Any]:
         entity: dict[str, Any] = {"PartitionKey": escape_key(instance_id), "RowKey": ""}
-        execution_id = columns.get("ExecutionId")
-        for key, value in columns.items():
+        for key, value in columns.table_columns().items():
             if key in _BLOB_COLUMNS and isinstance(value, str) and exceeds_property_limit(value):
                 name = await self._payloads.put_row_property(
-                    entity["PartitionKey"], key, value, execution_id
+                    entity["PartitionKey"], key, value, columns.execution_id
                 )
                 value = self._payloads.url_for(name)
-            if key == "Tags" and isinstance(value, dict):
-                value = json.dumps(value)
             entity[key] = value
         entity["TaskHubName"] = self._hub
         return entity
 
-    async def create(self, instance_id: str, columns: dict[str, Any], etag: str | None) -> bool:
+    async def create(self, instance_id: str, columns: InstanceColumns, etag: str | None) -> bool:
         """Write a new instance row: insert, or replace the row read with `etag`. False on a race."""
         entity = await self._prepare(instance_id, columns)
         try:
@@ -169,12 +225,9 @@ class InstanceStore:
             return False
         return True
 
-    async def merge(self, instance_id: str, columns: dict[str, Any]) -> None:
+    async def merge(self, instance_id: str, columns: InstanceColumns) -> None:
         """Insert-or-merge columns into the instance row (None values clear nothing)."""
-        entity = await self._prepare(
-            instance_id, {k: v for k, v in columns.items() if v is not None}
-        )
-        await self._rows.write("merge", entity)
+        await self._rows.write("merge", await self._prepare(instance_id, columns))
 
     async def delete(self, instance_id: str) -> bool:
         try:

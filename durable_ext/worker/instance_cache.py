@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from ..orchestration.executor import OrchestrationExecutor
 from ..orchestration.history_summary import HistorySummary
+from ..orchestration.status import OrchestrationRuntimeStatus
 from ..storage.history_store import LoadedHistory
 
 __all__ = ["CachedInstance", "InstanceCache", "StatusMark"]
@@ -30,7 +31,7 @@ class StatusMark:
     """What this worker's last Instances merge for an instance wrote, and when (monotonic)."""
 
     execution_id: str
-    runtime_status: str
+    runtime_status: OrchestrationRuntimeStatus
     custom_status: str | None
     written_at: float
 

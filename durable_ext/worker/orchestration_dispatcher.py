@@ -30,6 +30,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine, Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -55,8 +56,10 @@ from ..orchestration.history import (
     TimerFired,
 )
 from ..orchestration.history_summary import HistorySummary, raised_key
+from ..orchestration.status import OrchestrationRuntimeStatus
 from ..storage.errors import describe_storage_error
 from ..storage.history_store import CheckpointConflict, LoadedHistory
+from ..storage.instance_store import InstanceColumns
 from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
 from .backoff import PollingBackoff
@@ -87,13 +90,9 @@ _LATE_MERGE_SECONDS = 1.0
 """A checkpoint whose Instances merge ends this long after its history write is checked (a
 zombie worker waking up, a partition lost meanwhile); normally the gap is milliseconds."""
 _STALE_START_DEQUEUES = 10
+_PENDING = OrchestrationRuntimeStatus.Pending
 _INSTANCE_MERGE_RETRIES = 12
 """Background retries of a failed Instances merge after a committed checkpoint (~5 min)."""
-_TERMINAL = (
-    OrchestrationStatus.Completed,
-    OrchestrationStatus.Failed,
-    OrchestrationStatus.Terminated,
-)
 
 
 def _response_id(event: HistoryEvent) -> int:
@@ -435,8 +434,10 @@ class OrchestrationDispatcher:
                 )
                 triage.abandoned.append(message)
                 triage.judged_by_history = True
-            elif _from_client(message) and isinstance(event, EventRaised) and (
-                summary.has_raised(event) or raised_key(event) in client_events
+            elif (
+                _from_client(message)
+                and isinstance(event, EventRaised)
+                and (summary.has_raised(event) or raised_key(event) in client_events)
             ):
                 log.info(
                     "%s: dropping a copy of event %r raised at %s, already applied",
@@ -500,7 +501,7 @@ class OrchestrationDispatcher:
         and terminate it in the same episode, so history and row agree that it was terminated and
         the start message, when it comes, is a duplicate. Otherwise there is no such instance."""
         row = await self._hub.instances.get(instance_id)
-        if row is None or row.runtime_status != "Pending" or not row.execution_id:
+        if row is None or row.runtime_status is not _PENDING or not row.execution_id:
             log.info("No such instance %s; discarding ExecutionTerminated", instance_id)
             triage.events.clear()
             return
@@ -517,7 +518,7 @@ class OrchestrationDispatcher:
 
     async def _sort_awaiting_start(self, instance_id: str, triage: _Triage) -> None:
         row = await self._hub.instances.get(instance_id, fetch_payloads=False)
-        if row is not None and row.runtime_status == "Pending":
+        if row is not None and row.runtime_status is _PENDING:
             triage.abandoned += triage.awaiting_start
             return
         for message in triage.awaiting_start:
@@ -532,7 +533,9 @@ class OrchestrationDispatcher:
         """A redelivered start of a running instance: its first checkpoint wrote history but may
         have died before the Instances merge, leaving the row Pending; bring it up to date."""
         row = await self._hub.instances.get(instance_id, fetch_payloads=False)
-        if _started(loaded.events) is None or (row is not None and row.runtime_status != "Pending"):
+        if _started(loaded.events) is None or (
+            row is not None and row.runtime_status is not _PENDING
+        ):
             return
         log.warning("Repairing the Instances row of %s from its history", instance_id)
         await self._hub.instances.merge(instance_id, _running_columns(loaded))
@@ -549,21 +552,21 @@ class OrchestrationDispatcher:
         row = await self._hub.instances.get(instance_id, fetch_payloads=False)
         if row is not None:
             current = row.execution_id == loaded.execution_id
-            if current and row.runtime_status == status.name:
+            if current and row.runtime_status is status.runtime_status:
                 return
             if not current and row.execution_id != stale_execution:
                 return
         started = _started(loaded.events)
         log.warning("Repairing the Instances row of %s from its history", instance_id)
-        columns: dict[str, Any] = {
-            "ExecutionId": loaded.execution_id,
-            "RuntimeStatus": status.name,
-            "Output": _stored_output(status, completed.result),
-            "CompletedTime": completed.timestamp,
-            "LastUpdatedTime": completed.timestamp,
-        }
+        columns = InstanceColumns(
+            execution_id=loaded.execution_id,
+            runtime_status=status.runtime_status,
+            output=_stored_output(status, completed.result),
+            completed_time=completed.timestamp,
+            last_updated_time=completed.timestamp,
+        )
         if started is not None:
-            columns.update(_start_columns(started))
+            columns = replace(columns, **_start_columns(started))
         await self._hub.instances.merge(instance_id, columns)
 
     def _orchestrator_for(self, started: ExecutionStarted | None) -> Any:
@@ -620,16 +623,18 @@ class OrchestrationDispatcher:
         fault_point("after-history-write")
         await stall_point("after-history-write")
         columns = _instance_columns(outcome, first == 0)
+        assert columns.runtime_status is not None
         mark = StatusMark(
             outcome.execution_id,
-            columns["RuntimeStatus"],
-            columns["CustomStatus"],
+            columns.runtime_status,
+            columns.custom_status,
             time.monotonic(),
         )
         status: StatusMark | None = mark
         if self._status_changed(previous, mark, first == 0):
             if await self._merge_instance_row(instance_id, columns, mark, etag):
-                overwritten = [b for c, b in replaced_row_blobs.items() if columns.get(c)]
+                written = columns.table_columns()
+                overwritten = [b for c, b in replaced_row_blobs.items() if written.get(c)]
                 self._hub.history.retire_blobs(instance_id, outcome.execution_id, overwritten)
             else:
                 status = None
@@ -659,7 +664,7 @@ class OrchestrationDispatcher:
         return {column: name for column, name in found.items() if name is not None}
 
     async def _merge_instance_row(
-        self, instance_id: str, columns: dict[str, Any], status: StatusMark, etag: str
+        self, instance_id: str, columns: InstanceColumns, status: StatusMark, etag: str
     ) -> bool:
         """Merge a committed checkpoint's Instances columns (then undo it if it landed late);
         False when storage failed (the caller retries in the background)."""
@@ -667,7 +672,7 @@ class OrchestrationDispatcher:
             await self._hub.instances.merge(instance_id, columns)
             late = time.monotonic() - status.written_at > _LATE_MERGE_SECONDS
             if late or not self.owns(instance_id):
-                await self._undo_late_merge(instance_id, etag, columns["ExecutionId"])
+                await self._undo_late_merge(instance_id, etag, columns.execution_id)
         except Exception as exc:  # noqa: BLE001 - history is committed; the row is repaired later
             log.warning(
                 "%s: updating the Instances row failed after the history was written: %s; "
@@ -679,7 +684,7 @@ class OrchestrationDispatcher:
         return True
 
     async def _retry_instance_merge(
-        self, instance_id: str, columns: dict[str, Any], etag: str
+        self, instance_id: str, columns: InstanceColumns, etag: str
     ) -> None:
         """Retry a committed checkpoint's Instances merge with back-off. It lands late by
         definition, so it is checked against history afterwards (`_undo_late_merge`)."""
@@ -689,7 +694,7 @@ class OrchestrationDispatcher:
             delay = min(delay * 2, 30.0)
             try:
                 await self._hub.instances.merge(instance_id, columns)
-                await self._undo_late_merge(instance_id, etag, columns["ExecutionId"])
+                await self._undo_late_merge(instance_id, etag, columns.execution_id)
             except Exception as exc:  # noqa: BLE001 - storage still failing: try again
                 log.debug("%s: Instances merge retry failed: %s", instance_id, exc)
                 continue
@@ -705,7 +710,7 @@ class OrchestrationDispatcher:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _undo_late_merge(self, instance_id: str, etag: str, execution_id: str) -> None:
+    async def _undo_late_merge(self, instance_id: str, etag: str, execution_id: str | None) -> None:
         """An Instances merge that landed late (this worker stalled after its history write, or
         lost the partition meanwhile) may have overwritten what a newer owner wrote after newer
         checkpoints. If the history moved on, rebuild the row from it: a finished instance's
@@ -732,7 +737,7 @@ class OrchestrationDispatcher:
         return (
             previous is None
             or new_execution
-            or status.runtime_status != OrchestrationStatus.Running.name
+            or status.runtime_status is not OrchestrationRuntimeStatus.Running
             or (previous.execution_id, previous.runtime_status, previous.custom_status)
             != (status.execution_id, status.runtime_status, status.custom_status)
             or status.written_at - previous.written_at >= refresh
@@ -804,25 +809,26 @@ def _execution(event: ExecutionStarted | None) -> str | None:
     return instance.execution_id if instance is not None else None
 
 
-def _instance_columns(outcome: EpisodeOutcome, new_execution: bool) -> dict[str, Any]:
+def _instance_columns(outcome: EpisodeOutcome, new_execution: bool) -> InstanceColumns:
     """The Instances merge of a checkpoint (DTFx `UpdateStateAsync`)."""
     result = outcome.result
     now = outcome.events[-1].timestamp
-    columns: dict[str, Any] = {
-        "ExecutionId": outcome.execution_id,
-        "LastUpdatedTime": now,
-        "RuntimeStatus": result.status.name,
-        "CustomStatus": result.custom_status,
-    }
+    columns = InstanceColumns(
+        execution_id=outcome.execution_id,
+        last_updated_time=now,
+        runtime_status=result.status.runtime_status,
+        custom_status=result.custom_status,
+    )
     if new_execution:
-        columns.update(_start_columns(outcome.started))
-    if result.status in _TERMINAL:
-        columns["CompletedTime"] = now
-        columns["Output"] = _stored_output(result.status, result.output)
+        columns = replace(columns, **_start_columns(outcome.started))
+    if result.status.runtime_status.is_terminal:
+        columns = replace(
+            columns, completed_time=now, output=_stored_output(result.status, result.output)
+        )
     return columns
 
 
-def _running_columns(loaded: LoadedHistory) -> dict[str, Any]:
+def _running_columns(loaded: LoadedHistory) -> InstanceColumns:
     """The Instances row of a started, unfinished execution, from its history."""
     started = _started(loaded.events)
     assert started is not None
@@ -830,25 +836,28 @@ def _running_columns(loaded: LoadedHistory) -> dict[str, Any]:
     for event in loaded.events:
         if isinstance(event, ExecutionSuspended | ExecutionResumed):
             suspended = isinstance(event, ExecutionSuspended)
-    status = OrchestrationStatus.Suspended if suspended else OrchestrationStatus.Running
-    return {
+    status = (
+        OrchestrationRuntimeStatus.Suspended if suspended else OrchestrationRuntimeStatus.Running
+    )
+    return InstanceColumns(
         **_start_columns(started),
-        "ExecutionId": loaded.execution_id,
-        "RuntimeStatus": status.name,
-        "LastUpdatedTime": loaded.events[-1].timestamp,
-    }
+        execution_id=loaded.execution_id,
+        runtime_status=status,
+        last_updated_time=loaded.events[-1].timestamp,
+    )
 
 
 def _start_columns(started: ExecutionStarted) -> dict[str, Any]:
-    """Instances columns that come from an execution's ExecutionStarted event."""
+    """Instances columns (`InstanceColumns` fields) that come from an execution's
+    ExecutionStarted event."""
     return {
-        "Name": started.name,
-        "Version": started.version or "",
-        "Input": started.input,
-        "CreatedTime": started.timestamp,
-        "Generation": started.generation or 0,
-        "Tags": started.tags,
-        "ScheduledStartTime": started.scheduled_start_time,
+        "name": started.name,
+        "version": started.version or "",
+        "input": started.input,
+        "created_time": started.timestamp,
+        "generation": started.generation or 0,
+        "tags": started.tags,
+        "scheduled_start_time": started.scheduled_start_time,
     }
 
 

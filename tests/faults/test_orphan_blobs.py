@@ -23,6 +23,7 @@ from durable_ext.orchestration.history import (
     OrchestratorCompleted,
     OrchestratorStarted,
 )
+from durable_ext.orchestration.status import OrchestrationRuntimeStatus
 from durable_ext.runtime import Runtime
 from durable_ext.storage.task_hub import TaskHub
 from durable_ext.worker import FunctionRegistry
@@ -61,7 +62,7 @@ async def test_the_losing_checkpoints_blob_goes_and_the_winners_stays(
 
         async def running() -> bool:
             row = await rt.hub.instances.get(instance_id, fetch_payloads=False)
-            return row is not None and row.runtime_status == "Running"
+            return row is not None and row.runtime_status is OrchestrationRuntimeStatus.Running
 
         await wait_until(running, timeout=DEADLINE, what="the first checkpoint")
         with stalled("after-outbound-send", hold_once):

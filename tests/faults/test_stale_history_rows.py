@@ -31,8 +31,10 @@ from durable_ext.orchestration.history import (
     OrchestratorStarted,
     TaskCompleted,
 )
+from durable_ext.orchestration.status import OrchestrationRuntimeStatus
 from durable_ext.runtime import Runtime
 from durable_ext.storage.history_store import row_key
+from durable_ext.storage.instance_store import InstanceColumns
 from durable_ext.storage.keys import escape_key
 from durable_ext.storage.task_hub import TaskHub
 from durable_ext.worker import FunctionRegistry, orchestration_dispatcher
@@ -134,13 +136,13 @@ async def test_a_stalled_writer_leaves_the_new_owners_rows_alone(
                 )
                 await owner.instances.merge(
                     instance_id,
-                    {
-                        "ExecutionId": loaded.execution_id,
-                        "RuntimeStatus": "Completed",
-                        "Output": '"new owner"',
-                        "CompletedTime": now,
-                        "LastUpdatedTime": now,
-                    },
+                    InstanceColumns(
+                        execution_id=loaded.execution_id,
+                        runtime_status=OrchestrationRuntimeStatus.Completed,
+                        output='"new owner"',
+                        completed_time=now,
+                        last_updated_time=now,
+                    ),
                 )
             resume.set()  # the stalled worker goes on with its episode
             await asyncio.wait_for(settled.wait(), DEADLINE)

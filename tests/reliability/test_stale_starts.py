@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from azure.storage.blob.aio import BlobLeaseClient, BlobServiceClient
 from azure.storage.queue.aio import QueueClient
 
+from durable_ext.orchestration.status import OrchestrationRuntimeStatus
 from durable_ext.runtime import Runtime
 from durable_ext.storage.names import partition_index
 from tests.azurite import REPO_ROOT, AzuriteInstance, _die_with_parent
@@ -167,7 +168,7 @@ async def test_a_stale_start_message_does_not_restart_a_finished_continue_as_new
             )
             await poll(
                 lambda: instance_row(rt, instance_id),
-                lambda row: row.runtime_status == "Completed",
+                lambda row: row.runtime_status is OrchestrationRuntimeStatus.Completed,
                 "instance finished",
             )
             last = await instance_row(rt, instance_id)
@@ -200,7 +201,7 @@ async def test_a_retried_parent_checkpoint_does_not_rerun_a_finished_sub_orchest
         for child in children:
             first[child] = await poll(
                 lambda child=child: instance_row(rt, child),  # type: ignore[misc]
-                lambda row: row is not None and row.runtime_status == "Completed",
+                lambda row: row is not None and row.runtime_status is OrchestrationRuntimeStatus.Completed,
                 f"{child} completed",
             )
         if (await rt.hub.history.load(parent)).events:
@@ -236,12 +237,15 @@ async def test_the_instances_row_leaves_pending_once_a_crashed_first_checkpoint_
     await asyncio.to_thread(crash_at, "after-history-write", connection, hub_name, 2.0)
     async with worker(connection, hub_name, visibility_seconds=2.0) as rt:
         loaded = await rt.hub.history.load(instance_id)
-        if not loaded.events or (await instance_row(rt, instance_id)).runtime_status != "Pending":
+        pending = (await instance_row(rt, instance_id)).runtime_status
+        if not loaded.events or pending is not OrchestrationRuntimeStatus.Pending:
             raise RuntimeError("the crash did not leave history written and the row Pending")
         queue = rt.hub.control_queue_for(instance_id)
         await poll(queue.count, lambda count: count == 0, "the start message consumed again")
         row = await instance_row(rt, instance_id)
-        assert row.runtime_status == "Running", f"the Instances row still says {row.runtime_status}"
+        assert row.runtime_status is OrchestrationRuntimeStatus.Running, (
+            f"the Instances row still says {row.runtime_status}"
+        )
         await rt.client.raise_event(instance_id, "approve", 0)
         status = await rt.client.wait_for_completion(instance_id, timeout=DEADLINE)
         assert status.output == {"approvals": [0], "result": 10, "received": [0]}

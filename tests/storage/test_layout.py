@@ -26,6 +26,7 @@ from durable_ext.orchestration.history import (
     TaskCompleted,
 )
 from durable_ext.storage.connection import StorageConnection
+from durable_ext.storage.instance_store import InstanceColumns
 from durable_ext.storage.messages import MessageData
 from durable_ext.storage.names import fnv1a32
 from durable_ext.storage.task_hub import TaskHub
@@ -360,7 +361,8 @@ async def test_history_store_escapes_reserved_characters_in_partition_keys(
             ),
         ]
         await hub.history.append(instance_id, execution_id, events, 0, None)
-        await hub.instances.merge(instance_id, {"RuntimeStatus": "Running", "Name": "x"})
+        running = InstanceColumns(runtime_status=OrchestrationRuntimeStatus.Running, name="x")
+        await hub.instances.merge(instance_id, running)
         loaded = await hub.history.load(instance_id)
         row = await hub.instances.get(instance_id)
 

@@ -396,13 +396,18 @@ def test_instance_query_quotes_an_injected_prefix(prefix: str) -> None:
 
 
 @pytest.mark.parametrize("status", INJECTIONS)
-def test_instance_query_quotes_injected_statuses(status: str) -> None:
+def test_instance_query_refuses_statuses_that_are_not_status_names(status: str) -> None:
+    with pytest.raises(ValueError):
+        InstanceQuery(runtime_status=["Running", status])
+
+
+def test_instance_query_quotes_statuses_and_times() -> None:
     created = datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     query = InstanceQuery(
-        created_from=created, created_to=created, runtime_status=["Running", status]
+        created_from=created, created_to=created, runtime_status=["Running", "Failed"]
     )
     odata = query.odata_filter("MyHub")
-    assert literals(odata) == ["", "MyHub", "Running", status]
+    assert literals(odata) == ["", "MyHub", "Running", "Failed"]
     assert "datetime'2024-01-02T03:04:05.678901Z'" in odata
     assert [w for k, w in tokenize(odata) if k == "word"].count("or") == 1
 

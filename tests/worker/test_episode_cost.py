@@ -29,6 +29,7 @@ from durable_ext.orchestration.history import (
 from durable_ext.orchestration.history_summary import HistorySummary
 from durable_ext.runtime import Runtime
 from durable_ext.storage.history_store import LoadedHistory
+from durable_ext.storage.instance_store import InstanceColumns
 from durable_ext.storage.messages import MessageData
 from durable_ext.worker import FunctionRegistry
 from durable_ext.worker.instance_cache import CachedInstance
@@ -87,12 +88,12 @@ async def test_a_cached_episode_touches_only_its_new_events(
         etag = await rt.hub.history.append(instance_id, execution_id, events, 0, None)
         await rt.hub.instances.merge(
             instance_id,
-            {
-                "Name": CHAIN,
-                "ExecutionId": execution_id,
-                "RuntimeStatus": "Running",
-                "CreatedTime": events[1].timestamp,
-            },
+            InstanceColumns(
+                name=CHAIN,
+                execution_id=execution_id,
+                runtime_status=OrchestrationRuntimeStatus.Running,
+                created_time=events[1].timestamp,
+            ),
         )
         dispatcher = rt.worker.orchestrations
 

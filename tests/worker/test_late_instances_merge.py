@@ -31,6 +31,8 @@ from durable_ext.orchestration.history import (
     OrchestratorCompleted,
     OrchestratorStarted,
 )
+from durable_ext.orchestration.status import OrchestrationRuntimeStatus
+from durable_ext.storage.instance_store import InstanceColumns
 from durable_ext.worker import FunctionRegistry, orchestration_dispatcher
 
 DEADLINE = 30.0
@@ -64,8 +66,9 @@ async def test_a_late_running_merge_does_not_hide_a_newer_completion(
         resume = asyncio.Event()
         stale_written = asyncio.Event()
 
-        async def stalling_merge(instance_id: str, columns: dict[str, Any]) -> None:
-            if columns.get("RuntimeStatus") == "Running" and not stalled.is_set():
+        async def stalling_merge(instance_id: str, columns: InstanceColumns) -> None:
+            running = columns.runtime_status is OrchestrationRuntimeStatus.Running
+            if running and not stalled.is_set():
                 stalled.set()
                 await resume.wait()
                 await merge(instance_id, columns)
@@ -105,13 +108,13 @@ async def test_a_late_running_merge_does_not_hide_a_newer_completion(
         await rt.hub.history.append(instance_id, execution_id, ending, first, loaded.etag)
         await merge(
             instance_id,
-            {
-                "ExecutionId": execution_id,
-                "RuntimeStatus": "Completed",
-                "Output": '"yes"',
-                "CompletedTime": now,
-                "LastUpdatedTime": now,
-            },
+            InstanceColumns(
+                execution_id=execution_id,
+                runtime_status=OrchestrationRuntimeStatus.Completed,
+                output='"yes"',
+                completed_time=now,
+                last_updated_time=now,
+            ),
         )
 
         resume.set()  # the zombie wakes up and writes its stale Running
@@ -119,7 +122,7 @@ async def test_a_late_running_merge_does_not_hide_a_newer_completion(
 
         async def completed() -> bool:
             row = await instances.get(instance_id, fetch_payloads=False)
-            return row is not None and row.runtime_status == "Completed"
+            return row is not None and row.runtime_status is OrchestrationRuntimeStatus.Completed
 
         await _until(completed, "the row was left Running after the late merge")
         row = await instances.get(instance_id)

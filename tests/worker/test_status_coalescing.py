@@ -14,6 +14,7 @@ from typing import Any
 
 from durable_ext import DurableOrchestrationContext
 from durable_ext.orchestration.history import OrchestratorStarted, TaskCompleted
+from durable_ext.orchestration.status import OrchestrationRuntimeStatus
 from durable_ext.worker import FunctionRegistry
 
 DEADLINE = 60.0
@@ -59,7 +60,10 @@ async def test_unchanged_status_is_not_rewritten_within_the_refresh_interval(run
         row = await _row(rt, instance_id)
         # Episodes: start, step 0 done, 1 done, 2 done (custom status set), 3 done, 4 done.
         assert len(episodes) == 6, episodes
-        assert (row.runtime_status, row.custom_status) == ("Running", '"halfway"')
+        assert (row.runtime_status, row.custom_status) == (
+            OrchestrationRuntimeStatus.Running,
+            '"halfway"',
+        )
         assert row.last_updated_time == episodes[3], (
             "LastUpdatedTime should be that of the episode that set the custom status, the last "
             f"visible change: {row.last_updated_time} not in {episodes}"
@@ -68,7 +72,7 @@ async def test_unchanged_status_is_not_rewritten_within_the_refresh_interval(run
         status = await rt.client.wait_for_completion(instance_id, timeout=DEADLINE)
         final = await _row(rt, instance_id)
     assert status.output == "done"
-    assert final.runtime_status == "Completed"
+    assert final.runtime_status is OrchestrationRuntimeStatus.Completed
     assert final.last_updated_time > episodes[-1]
 
 
