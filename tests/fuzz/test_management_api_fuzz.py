@@ -14,16 +14,20 @@ process, and those functions in the fake Functions host with Azure's settings. F
 
 A second test sends only schema-breaking requests to the operations that write, and checks that
 every one the API rejected (4xx) left the Instances and History tables and every queue as they
-were. Examples are derandomized (the same inputs every run) and bounded to keep the module well
-under a minute.
+were. A third sends valid requests of every operation without the key, with a wrong one, or by a
+method the path does not document: each must be refused (401 for the key) and change nothing.
+Examples are derandomized (the same inputs every run) and bounded to keep the module well under
+a minute.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections import Counter
 from typing import Any
 
 import hypothesis
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -101,6 +105,30 @@ def test_a_trailing_slash_names_the_same_route(fuzz_api: FuzzApi) -> None:
     assert [status["instanceId"] for status in body] == ["fuzz-waiting"]
 
 
+TOO_LARGE = 100 * 1024 * 1024 + 1
+"""Bytes: over the body limit of `durable-ext start` (64 MiB) and the Functions host's (100 MiB)."""
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "expected"),
+    [
+        ("/orchestrators/hello/fuzz-new", b'{"not": json}', 400),
+        ("/instances/fuzz-waiting/raiseEvent/go", b'"\xff\xfe is not UTF-8"', 400),
+        ("/orchestrators/hello/fuzz-new", TOO_LARGE, 413),
+    ],
+    ids=["not JSON", "not UTF-8", "too large"],
+)
+def test_a_body_that_is_not_json_or_too_large_is_refused_and_changes_nothing(
+    fuzz_api: FuzzApi, path: str, body: bytes | int, expected: int
+) -> None:
+    """`body`: the bytes, or the size of a JSON string to send."""
+    data = body if isinstance(body, bytes) else b'"' + b"x" * (body - 2) + b'"'
+    before = fuzz_api.snapshot()
+    status, answer = fuzz_api.request("POST", path, data)
+    assert status == expected, answer
+    assert fuzz_api.snapshot() == before
+
+
 def _operations(*methods: str) -> list[Any]:
     """The operations of the description with these methods (it must load without errors)."""
     operations = []
@@ -142,3 +170,42 @@ def test_the_schema_breaking_writes_were_mostly_refused(fuzz_api: FuzzApi) -> No
     answers = NEGATIVE_ANSWERS[fuzz_api.name]
     refused = sum(n for status, n in answers.items() if 400 <= status < 500)
     assert refused >= 20, dict(answers)
+
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+WRONG_KEY = secrets.token_urlsafe(32)
+KEY_FAULTS = ("no key", "a wrong x-functions-key", "a wrong code=")
+
+
+def _faulty(operation: Any) -> st.SearchStrategy[tuple[Any, str]]:
+    """A valid request of `operation` and what is wrong with it: one of KEY_FAULTS, or a method
+    the path does not document."""
+    documented = {name.upper() for name in schema.raw_schema["paths"][operation.path]}
+    faults = [*KEY_FAULTS, *(m for m in METHODS if m not in documented)]
+    return st.tuples(
+        operation.as_strategy(generation_mode=GenerationMode.POSITIVE), st.sampled_from(faults)
+    )
+
+
+@hypothesis.given(request=st.sampled_from(_operations(*METHODS)).flatmap(_faulty))
+@settings(FUZZ, max_examples=30)
+def test_a_request_without_the_key_or_by_a_wrong_method_is_refused_and_changes_nothing(
+    request: tuple[Any, str], fuzz_api: FuzzApi
+) -> None:
+    case, fault = request
+    headers = {"x-functions-key": fuzz_api.key}
+    case.query = {k: v for k, v in (case.query or {}).items() if k.lower() != "code"}
+    if fault in METHODS:
+        case.method = fault
+    elif fault == "a wrong code=":
+        headers, case.query["code"] = {}, WRONG_KEY
+    else:
+        headers = {"x-functions-key": WRONG_KEY} if fault == "a wrong x-functions-key" else {}
+    before = fuzz_api.snapshot()
+    response = call(case, fuzz_api, headers)
+    what = f"{case.method} {case.formatted_path} {case.query} with {fault}"
+    if fault in KEY_FAULTS:
+        assert response.status_code == 401, (what, response.status_code, response.text[:500])
+    else:
+        assert 400 <= response.status_code < 500, (what, response.status_code, response.text)
+    assert fuzz_api.snapshot() == before, f"{what} was refused but changed storage"
