@@ -39,7 +39,8 @@ def _segment(segment: str) -> tuple[str, bool]:
 
 
 def aiohttp_paths(prefix: str, template: str) -> list[str]:
-    """Every aiohttp path the template matches (optional trailing parameters give several)."""
+    """Every aiohttp path the template matches: optional trailing parameters give several, and
+    each also matches with a trailing slash, as in the Functions host."""
     parts = [p for p in template.strip("/").split("/") if p]
     converted = [_segment(p) for p in parts]
     base = "/" + "/".join(p for p in prefix.strip("/").split("/") if p)
@@ -50,4 +51,4 @@ def aiohttp_paths(prefix: str, template: str) -> list[str]:
         paths.append(path or "/")
         if keep == 0 or not converted[keep - 1][1]:
             break
-    return paths
+    return paths + [path + "/" for path in paths if not path.endswith("/")]

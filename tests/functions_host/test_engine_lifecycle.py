@@ -8,11 +8,9 @@ import json
 import os
 import secrets
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from durable_ext.runtime import Runtime
 from durable_ext.worker import FunctionRegistry
 from tests.azurite import AzuriteInstance
 from tests.functions_host import FakeHost, ManualClock
+from tests.functions_host.worker_process import worker_processes
 from tests.sample_app.host_process import REPO_ROOT, make_app_root
 from tests.wait import wait_for
 
@@ -145,42 +144,6 @@ async def test_a_durable_timer_fires_with_no_http_traffic_once_the_heartbeat_res
         assert status is not None and status.runtime_status is not None
         assert status.runtime_status.value == "Completed", status
         assert status.output == {"jobId": "j1", "status": "Completed", "checks": 2}
-
-
-@contextmanager
-def worker_processes(app_dir: Path, settings: dict[str, str], count: int) -> Iterator[list[Any]]:
-    """`count` worker processes of one instance serving `app_dir`; yields their JSON lines,
-    each with its `process`."""
-    processes: list[subprocess.Popen[str]] = []
-    try:
-        for _ in range(count):
-            processes.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "tests.functions_host.worker_process",
-                        str(app_dir),
-                        json.dumps(settings),
-                    ],
-                    cwd=REPO_ROOT,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    text=True,
-                )
-            )
-        infos = []
-        for process in processes:
-            assert process.stdout is not None
-            info = json.loads(process.stdout.readline())
-            info["process"] = process
-            infos.append(info)
-        yield infos
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-            process.wait(10)
 
 
 async def one_engine(http: aiohttp.ClientSession, infos: list[Any]) -> tuple[Any, Any] | None:

@@ -1,8 +1,9 @@
 """Property-based fuzzing of the management API against its own description, docs/openapi.json.
 
 Schemathesis generates requests for every documented operation, valid ones (positive) and ones that
-break the schema (negative), and sends them with the system key to a real `durable-ext start`
-process (`conftest.py`). For every input:
+break the schema (negative), and sends them with the system key along each of `conftest.PATHS`:
+`durable-ext start`'s Durable Functions path, the app's management functions under the same
+process, and those functions in the fake Functions host with Azure's settings. For every input:
 
 * no 5xx (no input may crash a handler), but the documented 501 of the entity routes, which
   durable_ext does not implement;
@@ -13,16 +14,20 @@ process (`conftest.py`). For every input:
 
 A second test sends only schema-breaking requests to the operations that write, and checks that
 every one the API rejected (4xx) left the Instances and History tables and every queue as they
-were. Examples are derandomized (the same inputs every run) and bounded to keep the module under
+were. A third sends valid requests of every operation without the key, with a wrong one, or by a
+method the path does not document: each must be refused (401 for the key) and change nothing.
+Examples are derandomized (the same inputs every run) and bounded to keep the module well under
 a minute.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections import Counter
 from typing import Any
 
 import hypothesis
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -35,7 +40,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.azurite import REPO_ROOT
-from tests.fuzz.conftest import FuzzHost
+from tests.fuzz.conftest import PATHS, FuzzApi
 
 SPEC = REPO_ROOT / "docs" / "openapi.json"
 CALL_TIMEOUT = 15.0
@@ -56,8 +61,8 @@ FUZZ = settings(
 )
 
 schema = schemathesis.openapi.from_path(SPEC)
-NEGATIVE_ANSWERS: Counter[int] = Counter()
-"""Status codes the schema-breaking writes got (checked by the last test of the module)."""
+NEGATIVE_ANSWERS: dict[str, Counter[int]] = {path: Counter() for path in PATHS}
+"""Status codes the schema-breaking writes got on each path (checked by the last test)."""
 
 
 def bounded(case: Any) -> None:
@@ -72,19 +77,18 @@ def bounded(case: Any) -> None:
             pass
 
 
-def call(case: Any, host: FuzzHost) -> Any:
+def call(case: Any, api: FuzzApi, headers: dict[str, str] | None = None) -> Any:
+    """Send `case` to `api` with the system key (or with `headers` instead)."""
     bounded(case)
-    return case.call(
-        base_url=host.api_url, headers={"x-functions-key": host.key}, timeout=CALL_TIMEOUT
-    )
+    if headers is None:
+        headers = {"x-functions-key": api.key}
+    return case.call(base_url=api.api_url, headers=headers, timeout=CALL_TIMEOUT)
 
 
 @schema.parametrize()
 @FUZZ
-def test_any_request_gets_a_documented_answer_and_never_a_500(
-    case: Any, fuzz_host: FuzzHost
-) -> None:
-    response = call(case, fuzz_host)
+def test_any_request_gets_a_documented_answer_and_never_a_500(case: Any, fuzz_api: FuzzApi) -> None:
+    response = call(case, fuzz_api)
     status = response.status_code
     not_implemented = status == 501 and case.path.startswith("/entities")
     assert status < 500 or not_implemented, (
@@ -93,27 +97,59 @@ def test_any_request_gets_a_documented_answer_and_never_a_500(
     case.validate_response(response, checks=CHECKS)
 
 
-def _writing_operations() -> list[Any]:
-    """The POST and DELETE operations of the description (it must load without errors)."""
+def test_a_trailing_slash_names_the_same_route(fuzz_api: FuzzApi) -> None:
+    """As the Functions host matches routes (the description lists `/instances/` too); found by
+    the fuzzer: `durable-ext start` answered 404 there on its management functions' path."""
+    status, body = fuzz_api.request("GET", "/instances/?instanceIdPrefix=fuzz-waiting")
+    assert status == 200, body
+    assert [status["instanceId"] for status in body] == ["fuzz-waiting"]
+
+
+TOO_LARGE = 100 * 1024 * 1024 + 1
+"""Bytes: over the body limit of `durable-ext start` (64 MiB) and the Functions host's (100 MiB)."""
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "expected"),
+    [
+        ("/orchestrators/hello/fuzz-new", b'{"not": json}', 400),
+        ("/instances/fuzz-waiting/raiseEvent/go", b'"\xff\xfe is not UTF-8"', 400),
+        ("/orchestrators/hello/fuzz-new", TOO_LARGE, 413),
+    ],
+    ids=["not JSON", "not UTF-8", "too large"],
+)
+def test_a_body_that_is_not_json_or_too_large_is_refused_and_changes_nothing(
+    fuzz_api: FuzzApi, path: str, body: bytes | int, expected: int
+) -> None:
+    """`body`: the bytes, or the size of a JSON string to send."""
+    data = body if isinstance(body, bytes) else b'"' + b"x" * (body - 2) + b'"'
+    before = fuzz_api.snapshot()
+    status, answer = fuzz_api.request("POST", path, data)
+    assert status == expected, answer
+    assert fuzz_api.snapshot() == before
+
+
+def _operations(*methods: str) -> list[Any]:
+    """The operations of the description with these methods (it must load without errors)."""
     operations = []
     for result in schema.get_all_operations():
         operation = result.ok()  # type: ignore[union-attr]  # an Err raises: the spec is broken
-        if operation.method.upper() in ("POST", "DELETE"):
+        if operation.method.upper() in methods:
             operations.append(operation)
     return operations
 
 
-NEGATIVE_WRITES = st.sampled_from(_writing_operations()).flatmap(
+NEGATIVE_WRITES = st.sampled_from(_operations("POST", "DELETE")).flatmap(
     lambda operation: operation.as_strategy(generation_mode=GenerationMode.NEGATIVE)
 )
 
 
 @hypothesis.given(case=NEGATIVE_WRITES)
 @settings(FUZZ, max_examples=40)
-def test_a_rejected_request_changes_nothing(case: Any, fuzz_host: FuzzHost) -> None:
-    before = fuzz_host.snapshot()
-    response = call(case, fuzz_host)
-    NEGATIVE_ANSWERS[response.status_code] += 1
+def test_a_rejected_request_changes_nothing(case: Any, fuzz_api: FuzzApi) -> None:
+    before = fuzz_api.snapshot()
+    response = call(case, fuzz_api)
+    NEGATIVE_ANSWERS[fuzz_api.name][response.status_code] += 1
     not_implemented = response.status_code == 501 and case.path.startswith("/entities")
     assert response.status_code < 500 or not_implemented, (
         case.method,
@@ -121,15 +157,55 @@ def test_a_rejected_request_changes_nothing(case: Any, fuzz_host: FuzzHost) -> N
         response.text,
     )
     if 400 <= response.status_code < 500:
-        after = fuzz_host.snapshot()
+        after = fuzz_api.snapshot()
         assert after == before, (
             f"{case.method} {case.formatted_path} {case.query} was refused with "
             f"{response.status_code} but changed storage"
         )
 
 
-def test_the_schema_breaking_writes_were_mostly_refused() -> None:
+def test_the_schema_breaking_writes_were_mostly_refused(fuzz_api: FuzzApi) -> None:
     """The previous test proves something only if its requests were refused: most must have been
     (some schema-breaking values are harmless, e.g. an unknown query parameter)."""
-    refused = sum(n for status, n in NEGATIVE_ANSWERS.items() if 400 <= status < 500)
-    assert refused >= 20, dict(NEGATIVE_ANSWERS)
+    answers = NEGATIVE_ANSWERS[fuzz_api.name]
+    refused = sum(n for status, n in answers.items() if 400 <= status < 500)
+    assert refused >= 20, dict(answers)
+
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+WRONG_KEY = secrets.token_urlsafe(32)
+KEY_FAULTS = ("no key", "a wrong x-functions-key", "a wrong code=")
+
+
+def _faulty(operation: Any) -> st.SearchStrategy[tuple[Any, str]]:
+    """A valid request of `operation` and what is wrong with it: one of KEY_FAULTS, or a method
+    the path does not document."""
+    documented = {name.upper() for name in schema.raw_schema["paths"][operation.path]}
+    faults = [*KEY_FAULTS, *(m for m in METHODS if m not in documented)]
+    return st.tuples(
+        operation.as_strategy(generation_mode=GenerationMode.POSITIVE), st.sampled_from(faults)
+    )
+
+
+@hypothesis.given(request=st.sampled_from(_operations(*METHODS)).flatmap(_faulty))
+@settings(FUZZ, max_examples=30)
+def test_a_request_without_the_key_or_by_a_wrong_method_is_refused_and_changes_nothing(
+    request: tuple[Any, str], fuzz_api: FuzzApi
+) -> None:
+    case, fault = request
+    headers = {"x-functions-key": fuzz_api.key}
+    case.query = {k: v for k, v in (case.query or {}).items() if k.lower() != "code"}
+    if fault in METHODS:
+        case.method = fault
+    elif fault == "a wrong code=":
+        headers, case.query["code"] = {}, WRONG_KEY
+    else:
+        headers = {"x-functions-key": WRONG_KEY} if fault == "a wrong x-functions-key" else {}
+    before = fuzz_api.snapshot()
+    response = call(case, fuzz_api, headers)
+    what = f"{case.method} {case.formatted_path} {case.query} with {fault}"
+    if fault in KEY_FAULTS:
+        assert response.status_code == 401, (what, response.status_code, response.text[:500])
+    else:
+        assert 400 <= response.status_code < 500, (what, response.status_code, response.text)
+    assert fuzz_api.snapshot() == before, f"{what} was refused but changed storage"
