@@ -27,6 +27,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from .orchestration.executor import ReplayOptions
+
 __all__ = [
     "DurableTaskSettings",
     "HostJson",
@@ -85,7 +87,11 @@ def _default_concurrency() -> int:
     return 10 * (os.cpu_count() or 1)
 
 
-def _default_worker_id() -> str:
+_REPLAY = ReplayOptions()
+"""The engine's own defaults for the timer settings."""
+
+
+def default_worker_id() -> str:
     """Host name and process id: DTFx uses the machine name alone, but several worker
     processes on one machine must not share an id."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -119,10 +125,10 @@ class DurableTaskSettings:
     extended_session_idle_timeout: timedelta = timedelta(seconds=30)
     trace_inputs_and_outputs: bool = False
     default_version: str = ""
-    max_timer_duration: timedelta = timedelta(days=6)
-    long_timer_interval: timedelta = timedelta(days=3)
+    max_timer_duration: timedelta = _REPLAY.maximum_timer_duration
+    long_timer_interval: timedelta = _REPLAY.long_timer_interval
     scale_signal_interval: timedelta = timedelta(seconds=10)
-    worker_id: str = field(default_factory=_default_worker_id)
+    worker_id: str = field(default_factory=default_worker_id)
 
 
 @dataclass(frozen=True)

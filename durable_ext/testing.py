@@ -14,7 +14,6 @@ import asyncio
 import heapq
 import inspect
 import itertools
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,6 +22,7 @@ from typing import Any
 from .orchestration import codec
 from .orchestration.episode import run_episode
 from .orchestration.executor import ReplayOptions
+from .orchestration.failures import activity_failed, missing_function, orchestration_failure
 from .orchestration.history import (
     EventRaised,
     EventSent,
@@ -39,7 +39,6 @@ from .orchestration.history import (
     SubOrchestrationInstanceCreated,
     SubOrchestrationInstanceFailed,
     TaskCompleted,
-    TaskFailed,
     TaskScheduled,
     TimerCreated,
     TimerFired,
@@ -56,6 +55,7 @@ __all__ = [
 ]
 
 DEFAULT_START = datetime(2024, 1, 1, tzinfo=UTC)
+_REPLAY = ReplayOptions()
 
 
 @dataclass(frozen=True)
@@ -126,11 +126,17 @@ def _call_fake(fn: Callable[..., Any], value: Any) -> Any:
     return result
 
 
-def _failure(exc: BaseException) -> FailureDetails:
-    return FailureDetails(
-        error_type=type(exc).__name__,
-        error_message=str(exc) or type(exc).__name__,
-        stack_trace="".join(traceback.format_exception(exc)),
+def _child_failed(
+    task_id: int, name: str, exc: BaseException, clock: datetime
+) -> SubOrchestrationInstanceFailed:
+    """What child orchestration `name` that failed with `exc` reports to its parent (as the
+    worker's outbound does)."""
+    details = orchestration_failure(name, exc)
+    return SubOrchestrationInstanceFailed(
+        timestamp=clock,
+        task_scheduled_id=task_id,
+        reason=details.error_message,
+        failure_details=details,
     )
 
 
@@ -258,26 +264,12 @@ class _Simulation:
         value = codec.decode(decision.input)
         self.calls.append((name, value))
         fake = self.activities.get(name.lower())
-        if fake is None:
-            return TaskFailed(
-                timestamp=clock,
-                task_scheduled_id=decision.event_id,
-                reason=f"Activity function '{name}' failed: Activity function '{name}' does not exist.",
-                failure_details=FailureDetails(
-                    "FunctionNotFound", f"Activity function '{name}' does not exist."
-                ),
-            )
         try:
+            if fake is None:
+                raise missing_function("Activity", name)
             result = codec.encode(_call_fake(_user_function(fake), value))
         except Exception as exc:  # noqa: BLE001 - becomes the activity's failure
-            details = _failure(exc)
-            return TaskFailed(
-                timestamp=clock,
-                task_scheduled_id=decision.event_id,
-                reason=f"Activity function '{name}' failed: {details.error_message}",
-                details=details.stack_trace,
-                failure_details=details,
-            )
+            return activity_failed(decision.event_id, name, exc, clock)
         return TaskCompleted(timestamp=clock, task_scheduled_id=decision.event_id, result=result)
 
     def _run_child(
@@ -290,26 +282,14 @@ class _Simulation:
         name = decision.name or ""
         child = self.orchestrators.get(name.lower())
         task_id = decision.event_id
-        if child is None:
-            message = f"Orchestrator function '{name}' does not exist."
-            return clock, SubOrchestrationInstanceFailed(
-                timestamp=clock,
-                task_scheduled_id=task_id,
-                reason=f"Orchestrator function '{name}' failed: {message}",
-                failure_details=FailureDetails("FunctionNotFound", message),
-            )
+        if child is None:  # the worker runs the child, which fails at once
+            return clock, _child_failed(task_id, name, missing_function("Orchestrator", name), clock)
         user_fn = _user_function(child)
         if not inspect.isgeneratorfunction(user_fn):
             try:
                 value = codec.encode(_call_fake(user_fn, codec.decode(decision.input)))
             except Exception as exc:  # noqa: BLE001 - becomes the child's failure
-                details = _failure(exc)
-                return clock, SubOrchestrationInstanceFailed(
-                    timestamp=clock,
-                    task_scheduled_id=task_id,
-                    reason=f"Orchestrator function '{name}' failed: {details.error_message}",
-                    failure_details=details,
-                )
+                return clock, _child_failed(task_id, name, exc, clock)
             return clock, SubOrchestrationInstanceCompleted(
                 timestamp=clock, task_scheduled_id=task_id, result=value
             )
@@ -377,8 +357,8 @@ def run_orchestration(
     name: str | None = None,
     instance_id: str = "test-instance",
     start_time: datetime = DEFAULT_START,
-    maximum_timer_duration: timedelta = timedelta(days=6),
-    long_timer_interval: timedelta = timedelta(days=3),
+    maximum_timer_duration: timedelta = _REPLAY.maximum_timer_duration,
+    long_timer_interval: timedelta = _REPLAY.long_timer_interval,
     input_type: type | None = None,
     max_episodes: int = 10_000,
 ) -> OrchestrationResult:

@@ -23,7 +23,7 @@ from aiohttp import web
 from azure.functions import FunctionRegister
 
 from .. import app as app_module
-from ..client import DurableOrchestrationClient, management_function_path
+from ..client import WEBHOOK_PATH, DurableOrchestrationClient, management_function_path
 from ..http_api import create_management_routes
 from ..management_functions import MANAGEMENT_FUNCTIONS, set_open_without_key
 from ..runtime import Runtime, registry_of
@@ -47,7 +47,6 @@ from .http_functions import FunctionKeys, add_http_functions, http_functions
 __all__ = ["run", "LocalHostConfig", "load_config"]
 
 log = logging.getLogger("durable_ext.host")
-WEBHOOK_PREFIX = "/runtime/webhooks/durabletask"
 
 
 @dataclass
@@ -167,7 +166,7 @@ async def _serve_http(
         master_key=keys.master_key,
         default_connection=client.connection_name,
     )
-    web_app.add_subapp(WEBHOOK_PREFIX, management)
+    web_app.add_subapp(WEBHOOK_PATH, management)
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)
@@ -183,7 +182,7 @@ async def _serve_http(
             print(f"        {fn.name}: [{','.join(fn.methods)}] {base}{path}")
     print(
         f"\n        Management API: {base}{management_function_path(route_prefix)}/instances"
-        f" (also {base}{WEBHOOK_PREFIX}/instances)\n",
+        f" (also {base}{WEBHOOK_PATH}/instances)\n",
         flush=True,
     )
     stop = asyncio.Event()

@@ -6,7 +6,12 @@ import json
 
 from .history import FailureDetails
 
-__all__ = ["TaskFailedError", "NonDeterministicOrchestrationError", "OrchestratorUsageError"]
+__all__ = [
+    "TaskFailedError",
+    "NonDeterministicOrchestrationError",
+    "OrchestratorUsageError",
+    "UnknownFunctionError",
+]
 
 
 class TaskFailedError(Exception):
@@ -32,3 +37,7 @@ class NonDeterministicOrchestrationError(Exception):
 
 class OrchestratorUsageError(Exception):
     """The orchestrator function misused the API (yielded a non-task, is not a generator, ...)."""
+
+
+class UnknownFunctionError(LookupError):
+    """No function is registered under that name."""

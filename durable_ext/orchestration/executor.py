@@ -15,7 +15,6 @@ waiter of its name (`TaskBase._is_live`), otherwise it is buffered for the next 
 from __future__ import annotations
 
 import inspect
-import traceback
 import uuid
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
@@ -32,6 +31,7 @@ from .actions import (
 )
 from .context import DurableOrchestrationContext
 from .errors import NonDeterministicOrchestrationError, OrchestratorUsageError, TaskFailedError
+from .failures import orchestration_failure, orchestration_failure_text
 from .history import (
     ContinueAsNew,
     EventRaised,
@@ -56,7 +56,7 @@ from .history import (
 )
 from .tasks import AtomicTask, CompoundTask, TaskBase, TaskState
 
-__all__ = ["OrchestrationExecutor", "ExecutionResult", "ReplayOptions", "failure_from_exception"]
+__all__ = ["OrchestrationExecutor", "ExecutionResult", "ReplayOptions"]
 
 _SUB_ORCHESTRATION_NAMESPACE = uuid.UUID("5d9f4a0c-2a4e-4f0b-9a57-8d1d3c1b6e21")
 
@@ -82,18 +82,6 @@ class ExecutionResult:
     continue_as_new_input: str | None = None
     carried_events: list[EventRaised] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-
-def failure_from_exception(exc: BaseException) -> FailureDetails:
-    """FailureDetails for an exception, keeping a TaskFailedError's inner failure."""
-    inner = exc.failure_details if isinstance(exc, TaskFailedError) else None
-    message = exc.reason if isinstance(exc, TaskFailedError) else str(exc)
-    return FailureDetails(
-        error_type=type(exc).__name__,
-        error_message=message or type(exc).__name__,
-        stack_trace="".join(traceback.format_exception(exc)),
-        inner_failure=inner,
-    )
 
 
 class _Done(Exception):
@@ -342,7 +330,7 @@ class OrchestrationExecutor:
         self._pending.clear()
         self._broken = True
         self._status = OrchestrationStatus.Failed
-        self._output = codec.encode(self._failure_text(str(error)))
+        self._output = codec.encode(orchestration_failure_text(self.context.name, str(error)))
         self._failure = FailureDetails(type(error).__name__, str(error))
         self._finished = True
         self._completion_reported = False
@@ -514,12 +502,8 @@ class OrchestrationExecutor:
         self._finish(OrchestrationStatus.Completed, output, None)
 
     def _fail(self, exc: BaseException) -> None:
-        details = failure_from_exception(exc)
-        details.error_message = self._failure_text(details.error_message)
+        details = orchestration_failure(self.context.name, exc)
         self._finish(OrchestrationStatus.Failed, codec.encode(details.error_message), details)
-
-    def _failure_text(self, message: str) -> str:
-        return f"Orchestrator function '{self.context.name}' failed: {message}"
 
     def _finish(
         self, status: OrchestrationStatus, output: str | None, failure: FailureDetails | None

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import traceback
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -27,11 +26,10 @@ from typing import Any
 from .. import clock
 from ..fault_points import fault_point, stall_point
 from ..orchestration import codec
+from ..orchestration.failures import activity_failed
 from ..orchestration.history import (
-    FailureDetails,
     HistoryEvent,
     TaskCompleted,
-    TaskFailed,
     TaskScheduled,
 )
 from ..storage.errors import describe_storage_error
@@ -43,7 +41,7 @@ from .backoff import PollingBackoff
 from .handoff import OrchestrationHandoff
 from .held_messages import HeldMessages
 from .options import WorkerOptions
-from .registry import FunctionRegistry, RegisteredActivity, UnknownFunctionError
+from .registry import FunctionRegistry, RegisteredActivity
 
 __all__ = ["ActivityDispatcher", "invoke_activity"]
 
@@ -243,25 +241,9 @@ class ActivityDispatcher:
             activity = self._registry.activity(name)
             instance_id = message.data.instance.instance_id
             result = await invoke_activity(activity, scheduled.input, self._pool, instance_id)
-        except UnknownFunctionError as exc:
-            return self._failed(scheduled, name, exc, now, with_trace=False)
-        except Exception as exc:  # noqa: BLE001 - the activity's own failure goes to the orchestrator
-            return self._failed(scheduled, name, exc, now, with_trace=True)
+        except Exception as exc:  # noqa: BLE001 - the failure (a missing activity too) goes to the orchestrator
+            return activity_failed(scheduled.event_id, name, exc, now)
         return TaskCompleted(timestamp=now, task_scheduled_id=scheduled.event_id, result=result)
-
-    @staticmethod
-    def _failed(
-        scheduled: TaskScheduled, name: str, exc: BaseException, now: datetime, with_trace: bool
-    ) -> HistoryEvent:
-        message = str(exc) or type(exc).__name__
-        trace = "".join(traceback.format_exception(exc)) if with_trace else None
-        return TaskFailed(
-            timestamp=now,
-            task_scheduled_id=scheduled.event_id,
-            reason=f"Activity function '{name}' failed: {message}",
-            details=trace,
-            failure_details=FailureDetails(type(exc).__name__, message, trace),
-        )
 
 
 def _bind_to_work_item(result: MessageData, work_item: ReceivedMessage) -> ReceivedMessage:

@@ -3,44 +3,44 @@
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from ..orchestration.executor import ReplayOptions
-from ..settings import DurableTaskSettings
+from ..settings import DurableTaskSettings, default_worker_id
 
 __all__ = ["WorkerOptions"]
 
 
-def _default_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+_HOST_JSON = DurableTaskSettings()
+"""The host.json defaults (one home: `settings.DurableTaskSettings`)."""
 
 
 @dataclass(slots=True)
 class WorkerOptions:
-    """How a worker polls, leases and runs work (see docs/configuration.md)."""
+    """How a worker polls, leases and runs work (see docs/configuration.md). Options with a
+    host.json setting default to that setting's default."""
 
-    partition_count: int = 4
-    control_queue_batch_size: int = 32
-    control_queue_buffer_threshold: int = 256
-    control_queue_visibility_timeout: timedelta = timedelta(minutes=5)
-    work_item_queue_visibility_timeout: timedelta = timedelta(minutes=5)
-    max_queue_polling_interval: timedelta = timedelta(seconds=30)
-    max_concurrent_activity_functions: int = 10 * (os.cpu_count() or 1)
-    max_concurrent_orchestrator_functions: int = 10 * (os.cpu_count() or 1)
+    partition_count: int = _HOST_JSON.partition_count
+    control_queue_batch_size: int = _HOST_JSON.control_queue_batch_size
+    control_queue_buffer_threshold: int = _HOST_JSON.control_queue_buffer_threshold
+    control_queue_visibility_timeout: timedelta = _HOST_JSON.control_queue_visibility_timeout
+    work_item_queue_visibility_timeout: timedelta = _HOST_JSON.work_item_queue_visibility_timeout
+    max_queue_polling_interval: timedelta = _HOST_JSON.max_queue_polling_interval
+    max_concurrent_activity_functions: int = _HOST_JSON.max_concurrent_activity_functions
+    max_concurrent_orchestrator_functions: int = _HOST_JSON.max_concurrent_orchestrator_functions
     max_storage_operation_concurrency: int = 25 * (os.cpu_count() or 1)
     """Storage operations (outbound sends, inbound deletes and abandons) this worker runs at once
     (DTFx `MaxStorageOperationConcurrency`; not a host.json setting in Durable Functions)."""
-    lease_interval: timedelta = timedelta(seconds=30)
-    lease_renew_interval: timedelta = timedelta(seconds=10)
-    lease_acquire_interval: timedelta = timedelta(seconds=10)
-    worker_id: str = field(default_factory=_default_worker_id)
+    lease_interval: timedelta = _HOST_JSON.lease_interval
+    lease_renew_interval: timedelta = _HOST_JSON.lease_renew_interval
+    lease_acquire_interval: timedelta = _HOST_JSON.lease_acquire_interval
+    worker_id: str = field(default_factory=default_worker_id)
     replay: ReplayOptions = field(default_factory=ReplayOptions)
     shutdown_timeout: timedelta = timedelta(seconds=30)
     instance_cache_size: int = 1000
     """Replayed orchestrations kept in memory between episodes (0 turns the cache off)."""
-    instance_cache_idle_timeout: timedelta = timedelta(seconds=30)
+    instance_cache_idle_timeout: timedelta = _HOST_JSON.extended_session_idle_timeout
     in_process_handoff: bool = True
     """Run work this process sends to itself without a queue receive (messages are still written)."""
     handoff_hold: timedelta = timedelta(seconds=30)

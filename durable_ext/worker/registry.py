@@ -7,16 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..orchestration.errors import UnknownFunctionError
+from ..orchestration.failures import missing_function
+
 __all__ = [
     "FunctionRegistry",
     "RegisteredOrchestrator",
     "RegisteredActivity",
     "UnknownFunctionError",
 ]
-
-
-class UnknownFunctionError(LookupError):
-    """No function is registered under that name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +79,13 @@ class FunctionRegistry:
     def orchestrator(self, name: str) -> RegisteredOrchestrator:
         found = self._orchestrators.get(name.lower())
         if found is None:
-            raise UnknownFunctionError(f"Orchestrator function '{name}' does not exist.")
+            raise missing_function("Orchestrator", name)
         return found
 
     def activity(self, name: str) -> RegisteredActivity:
         found = self._activities.get(name.lower())
         if found is None:
-            raise UnknownFunctionError(f"Activity function '{name}' does not exist.")
+            raise missing_function("Activity", name)
         return found
 
     def has_orchestrator(self, name: str) -> bool:
