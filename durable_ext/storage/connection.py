@@ -328,12 +328,15 @@ class StorageConnection:
 
 
 def development_storage_ports(connection: StorageConnection) -> tuple[int, int, int] | None:
-    """(blob, queue, table) ports when the connection points at a local emulator, else None:
-    what a local host needs to start Azurite."""
+    """(blob, queue, table) ports when the connection points at a local emulator over plain HTTP,
+    else None: what a local host needs to start Azurite. An HTTPS emulator (certificates, OAuth)
+    is the developer's to start."""
     if not connection.is_development_storage:
         return None
     urls = (connection.blob_endpoint, connection.queue_endpoint, connection.table_endpoint)
-    ports = [urlsplit(url).port or (443 if url.startswith("https:") else 80) for url in urls]
+    if any(url.startswith("https:") for url in urls):
+        return None
+    ports = [urlsplit(url).port or 80 for url in urls]
     return ports[0], ports[1], ports[2]
 
 

@@ -112,6 +112,18 @@ def test_emulator_style_connection_string(azurite: AzuriteInstance) -> None:
     assert development_storage_ports(connection) == azurite.ports
 
 
+def test_a_local_https_emulator_is_not_one_the_local_host_starts() -> None:
+    connection = StorageConnection.from_app_settings(
+        "Storage",
+        {
+            f"AzureWebJobsStorage__{service}ServiceUri": f"https://127.0.0.1:{port}/devstoreaccount1"
+            for service, port in (("blob", 10000), ("queue", 10001), ("table", 10002))
+        },
+    )
+    assert connection.is_development_storage
+    assert development_storage_ports(connection) is None
+
+
 def test_shared_access_signature() -> None:
     connection = from_string(
         "BlobEndpoint=https://sasacct.blob.core.windows.net/;"
