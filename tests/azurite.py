@@ -8,6 +8,10 @@ data survives a `stop()`; with `in_memory=True` every start begins empty.
 
 `kill()` is the abrupt variant (SIGKILL): Azurite persists its metadata lazily, so writes just
 before a kill may be lost even on disk.
+
+With `tls=(cert, key, ca)` (PEM files) Azurite serves HTTPS, and with `oauth=True` it also accepts
+Microsoft Entra bearer tokens (`--oauth basic`: audience, issuer and lifetime are checked, the
+signature is not).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import http.client
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -73,6 +78,21 @@ def answers_http(host: str, port: int, timeout: float = 1.0) -> bool:
         connection.close()
 
 
+def answers_https(host: str, port: int, ca_file: Path, timeout: float = 1.0) -> bool:
+    """True when something answers an HTTPS request on the port with a certificate `ca_file`
+    vouches for (any status counts)."""
+    context = ssl.create_default_context(cafile=str(ca_file))
+    connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+    try:
+        connection.request("GET", "/")
+        connection.getresponse().read()
+        return True
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+
+
 def _die_with_parent() -> Callable[[], None] | None:
     """A preexec_fn that makes the child die with this process (Linux), so a pytest that is
     killed hard does not leave Azurite running. The libc lookup happens here, before fork."""
@@ -101,8 +121,14 @@ class AzuriteInstance:
         ports: tuple[int, int, int] | None = None,
         executable: Path = AZURITE_BIN,
         startup_timeout: float = STARTUP_TIMEOUT,
+        tls: tuple[Path, Path, Path] | None = None,
+        oauth: bool = False,
     ) -> None:
+        if oauth and tls is None:
+            raise AzuriteError("Azurite accepts OAuth only over HTTPS: pass tls as well")
         self.location = Path(location)
+        self.tls = tls
+        self.oauth = oauth
         self.in_memory = in_memory
         self.executable = Path(executable)
         self.startup_timeout = startup_timeout
@@ -115,21 +141,25 @@ class AzuriteInstance:
     # -- endpoints -------------------------------------------------------------------------
 
     @property
+    def scheme(self) -> str:
+        return "https" if self.tls is not None else "http"
+
+    @property
     def blob_endpoint(self) -> str:
-        return f"http://{HOST}:{self.blob_port}/{ACCOUNT_NAME}"
+        return f"{self.scheme}://{HOST}:{self.blob_port}/{ACCOUNT_NAME}"
 
     @property
     def queue_endpoint(self) -> str:
-        return f"http://{HOST}:{self.queue_port}/{ACCOUNT_NAME}"
+        return f"{self.scheme}://{HOST}:{self.queue_port}/{ACCOUNT_NAME}"
 
     @property
     def table_endpoint(self) -> str:
-        return f"http://{HOST}:{self.table_port}/{ACCOUNT_NAME}"
+        return f"{self.scheme}://{HOST}:{self.table_port}/{ACCOUNT_NAME}"
 
     @property
     def connection_string(self) -> str:
         return (
-            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
+            f"DefaultEndpointsProtocol={self.scheme};AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
             f"BlobEndpoint={self.blob_endpoint};QueueEndpoint={self.queue_endpoint};"
             f"TableEndpoint={self.table_endpoint};"
         )
@@ -167,6 +197,11 @@ class AzuriteInstance:
             "--tablePort",
             str(self.table_port),
         ]
+        if self.tls is not None:
+            cert, key, _ = self.tls
+            command += ["--cert", str(cert), "--key", str(key)]
+        if self.oauth:
+            command += ["--oauth", "basic"]
         if self.in_memory:
             # Azurite refuses --location together with --inMemoryPersistence; it still runs in
             # `location` (its working directory), where nothing is persisted.
@@ -211,7 +246,7 @@ class AzuriteInstance:
         deadline = began + self.startup_timeout
         waiting = set(self.ports)
         while waiting:
-            waiting = {port for port in waiting if not answers_http(HOST, port, timeout=0.5)}
+            waiting = {port for port in waiting if not self._answers(port)}
             if not waiting:
                 break
             if time.monotonic() > deadline:
@@ -233,6 +268,11 @@ class AzuriteInstance:
             self._process = None
             raise AzuriteError(f"Azurite exited while starting.\n{self._log_tail()}")
         self.last_startup_seconds = time.monotonic() - began
+
+    def _answers(self, port: int) -> bool:
+        if self.tls is None:
+            return answers_http(HOST, port, timeout=0.5)
+        return answers_https(HOST, port, self.tls[2], timeout=0.5)
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Stop Azurite gracefully (SIGTERM; SIGKILL after `timeout`). Ports stay reserved

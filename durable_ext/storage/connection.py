@@ -3,8 +3,8 @@
 A connection name (`AzureWebJobsStorage` unless host.json says otherwise) refers either to an
 app setting holding a connection string, or to a prefix of identity-based settings
 (`{name}__accountName`, or `{name}__blobServiceUri`/`__queueServiceUri`/`__tableServiceUri`,
-with `{name}__credential` and `{name}__clientId`). `StorageConnection` turns either into
-endpoints and a credential, and makes the `aio` clients for blobs, queues and tables.
+with the credential settings of `identity.py`). `StorageConnection` turns either into endpoints
+and a credential, and makes the `aio` clients for blobs, queues and tables.
 
 Secrets (account keys, SAS tokens, whole connection strings) never appear in error
 messages, `repr()` or `describe()`.
@@ -22,11 +22,11 @@ from urllib.parse import urlsplit
 from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.data.tables.aio import TableServiceClient
-from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
 from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.queue.aio import QueueServiceClient
 
 from ..settings import SettingsError, get_app_setting
+from .identity import IdentitySettings
 from .rest.auth import authorizer_for
 from .rest.queue_messages import QUEUE_API_VERSION
 from .rest.table_rows import TABLE_API_VERSION
@@ -82,8 +82,7 @@ class StorageConnection:
         account_name: str,
         account_key: str | None = None,
         sas_token: str | None = None,
-        managed_identity: bool = False,
-        client_id: str | None = None,
+        identity: IdentitySettings | None = None,
         development_storage: bool = False,
     ) -> None:
         self.name = name
@@ -91,8 +90,7 @@ class StorageConnection:
         self._account_name = account_name
         self._account_key = account_key
         self._sas_token = sas_token
-        self._managed_identity = managed_identity
-        self._client_id = client_id
+        self._identity = identity or IdentitySettings()
         self._development_storage = development_storage
         self._token_credential: AsyncTokenCredential | None = None
 
@@ -220,18 +218,11 @@ class StorageConnection:
                 f"{name}__accountName, or all of {name}__blobServiceUri, "
                 f"{name}__queueServiceUri and {name}__tableServiceUri"
             )
-        credential = setting("credential")
-        if credential is not None and credential.lower() != "managedidentity":
-            raise SettingsError(
-                f"{name}__credential must be 'managedidentity' (or unset to use "
-                f"DefaultAzureCredential), got {credential!r}"
-            )
         return cls(
             name,
             endpoints,
             account_name=account_name or _account_from_url(endpoints["blob"]),
-            managed_identity=credential is not None,
-            client_id=setting("clientId"),
+            identity=IdentitySettings.from_settings(name, setting),
         )
 
     # -- properties ------------------------------------------------------------------------
@@ -261,15 +252,12 @@ class StorageConnection:
 
     @property
     def credential_kind(self) -> str:
-        """How requests are authorised: account key, SAS, managed identity or default."""
+        """How requests are authorised: account key, SAS, or which token credential."""
         if self._account_key is not None:
             return "account key"
         if self._sas_token is not None:
             return "shared access signature"
-        client = f" (client id {self._client_id})" if self._client_id else ""
-        if self._managed_identity:
-            return f"managed identity{client}"
-        return f"DefaultAzureCredential{client}"
+        return self._identity.kind
 
     @property
     def credential(self) -> StorageCredential:
@@ -279,14 +267,7 @@ class StorageConnection:
         if self._sas_token is not None:
             return AzureSasCredential(self._sas_token)
         if self._token_credential is None:
-            if self._managed_identity:
-                self._token_credential = ManagedIdentityCredential(client_id=self._client_id)
-            elif self._client_id is not None:
-                self._token_credential = DefaultAzureCredential(
-                    managed_identity_client_id=self._client_id
-                )
-            else:
-                self._token_credential = DefaultAzureCredential()
+            self._token_credential = self._identity.create()
         return self._token_credential
 
     # -- clients ---------------------------------------------------------------------------
@@ -347,12 +328,15 @@ class StorageConnection:
 
 
 def development_storage_ports(connection: StorageConnection) -> tuple[int, int, int] | None:
-    """(blob, queue, table) ports when the connection points at a local emulator, else None:
-    what a local host needs to start Azurite."""
+    """(blob, queue, table) ports when the connection points at a local emulator over plain HTTP,
+    else None: what a local host needs to start Azurite. An HTTPS emulator (certificates, OAuth)
+    is the developer's to start."""
     if not connection.is_development_storage:
         return None
     urls = (connection.blob_endpoint, connection.queue_endpoint, connection.table_endpoint)
-    ports = [urlsplit(url).port or (443 if url.startswith("https:") else 80) for url in urls]
+    if any(url.startswith("https:") for url in urls):
+        return None
+    ports = [urlsplit(url).port or 80 for url in urls]
     return ports[0], ports[1], ports[2]
 
 

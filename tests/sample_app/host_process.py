@@ -43,11 +43,12 @@ def make_app_root(
     *,
     code: Iterable[Path],
     hub_name: str,
-    connection_string: str,
+    connection_string: str | None,
     values: dict[str, str] | None = None,
 ) -> Path:
     """An app root in `root`: copies of `code` (files or packages), host.json and
-    local.settings.json. Returns `root`."""
+    local.settings.json (without AzureWebJobsStorage when `connection_string` is None: the
+    connection is then in `values`). Returns `root`."""
     root.mkdir(parents=True, exist_ok=True)
     for source in code:
         if source.is_dir():
@@ -63,13 +64,10 @@ def make_app_root(
         "00:00:01"
     )
     (root / "host.json").write_text(json.dumps(host_json, indent=2))
+    connection = {} if connection_string is None else {"AzureWebJobsStorage": connection_string}
     settings = {
         "IsEncrypted": False,
-        "Values": {
-            "AzureWebJobsStorage": connection_string,
-            "FUNCTIONS_WORKER_RUNTIME": "python",
-            **(values or {}),
-        },
+        "Values": {**connection, "FUNCTIONS_WORKER_RUNTIME": "python", **(values or {})},
     }
     (root / "local.settings.json").write_text(json.dumps(settings, indent=2))
     return root
@@ -78,8 +76,10 @@ def make_app_root(
 class LocalHostProcess:
     """`durable-ext start` serving one app root, as a subprocess."""
 
-    def __init__(self, app_root: Path) -> None:
+    def __init__(self, app_root: Path, env: dict[str, str] | None = None) -> None:
+        """`env`: environment variables for the process on top of this one's."""
         self.app_root = app_root
+        self.env = env or {}
         self.log_path = app_root / "host.log"
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
@@ -92,7 +92,7 @@ class LocalHostProcess:
         """Start the process on a free port (use `wait_ready` before talking to it)."""
         [self.port] = free_ports(1)
         env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN_SETTINGS)}
-        env["PYTHONUNBUFFERED"] = "1"
+        env.update(self.env, PYTHONUNBUFFERED="1")
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 [str(DURABLE_EXT), "start", "--host", HOST, "--port", str(self.port)],

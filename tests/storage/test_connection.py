@@ -9,7 +9,11 @@ import pytest
 from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
 from azure.core.exceptions import DecodeError
 from azure.data.tables.aio import TableServiceClient
-from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
+from azure.identity.aio import (
+    ClientSecretCredential,
+    DefaultAzureCredential,
+    ManagedIdentityCredential,
+)
 from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.queue import BinaryBase64DecodePolicy
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
@@ -106,6 +110,18 @@ def test_emulator_style_connection_string(azurite: AzuriteInstance) -> None:
     assert connection.table_endpoint == azurite.table_endpoint
     assert connection.is_development_storage
     assert development_storage_ports(connection) == azurite.ports
+
+
+def test_a_local_https_emulator_is_not_one_the_local_host_starts() -> None:
+    connection = StorageConnection.from_app_settings(
+        "Storage",
+        {
+            f"AzureWebJobsStorage__{service}ServiceUri": f"https://127.0.0.1:{port}/devstoreaccount1"
+            for service, port in (("blob", 10000), ("queue", 10001), ("table", 10002))
+        },
+    )
+    assert connection.is_development_storage
+    assert development_storage_ports(connection) is None
 
 
 def test_shared_access_signature() -> None:
@@ -359,9 +375,114 @@ def test_identity_unsupported_credential() -> None:
             "Conn", {"Conn__accountName": "a", "Conn__credential": "clientsecret"}
         )
     assert str(error.value) == (
-        "Conn__credential must be 'managedidentity' (or unset to use DefaultAzureCredential), "
-        "got 'clientsecret'"
+        "Conn__credential must be 'managedidentity', or unset (then Conn__tenantId, "
+        "Conn__clientId and Conn__clientSecret select a service principal, else "
+        "DefaultAzureCredential is used), got 'clientsecret'"
     )
+
+
+RESOURCE_ID = (
+    "/subscriptions/00000000-0000-0000-0000-00000000000a/resourceGroups/rg/providers/"
+    "Microsoft.ManagedIdentity/userAssignedIdentities/app-identity"
+)
+
+
+async def test_identity_managed_identity_by_resource_id() -> None:
+    connection = StorageConnection.from_app_settings(
+        "Conn",
+        {
+            "Conn__accountName": "a",
+            "Conn__credential": "managedidentity",
+            "Conn__managedIdentityResourceId": RESOURCE_ID,
+        },
+    )
+    assert connection.credential_kind == f"managed identity (resource id {RESOURCE_ID})"
+    assert isinstance(connection.credential, ManagedIdentityCredential)
+    await connection.close()
+
+
+async def test_identity_service_principal_with_tenant_client_id_and_secret() -> None:
+    connection = StorageConnection.from_app_settings(
+        "Conn",
+        {
+            "Conn__accountName": "a",
+            "Conn__tenantId": "contoso.onmicrosoft.com",
+            "Conn__clientId": "00000000-0000-0000-0000-000000000002",
+            "Conn__clientSecret": "s3cret-value",
+        },
+    )
+    assert connection.credential_kind == (
+        "service principal (tenant contoso.onmicrosoft.com, "
+        "client id 00000000-0000-0000-0000-000000000002)"
+    )
+    assert isinstance(connection.credential, ClientSecretCredential)
+    for text in (connection.describe(), repr(connection)):
+        assert "s3cret-value" not in text
+    await connection.close()
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {
+                "Conn__credential": "managedidentity",
+                "Conn__clientId": "c",
+                "Conn__managedIdentityResourceId": RESOURCE_ID,
+            },
+            "Conn__clientId and Conn__managedIdentityResourceId both name a user-assigned "
+            "identity; set one of them",
+        ),
+        (
+            {
+                "Conn__credential": "managedidentity",
+                "Conn__tenantId": "t",
+                "Conn__clientId": "c",
+                "Conn__clientSecret": "s3cret-value",
+            },
+            "Conn__tenantId and Conn__clientSecret are for a service principal; they cannot be "
+            "combined with Conn__credential=managedidentity",
+        ),
+        (
+            {"Conn__managedIdentityResourceId": RESOURCE_ID},
+            "Conn__managedIdentityResourceId needs Conn__credential=managedidentity",
+        ),
+        (
+            {"Conn__credential": "managedidentity", "Conn__managedIdentityResourceId": "abc"},
+            "Conn__managedIdentityResourceId must be a user-assigned identity's resource id "
+            "(/subscriptions/.../resourceGroups/.../providers/"
+            "Microsoft.ManagedIdentity/userAssignedIdentities/...)",
+        ),
+        (
+            {"Conn__clientId": "c", "Conn__clientSecret": "s3cret-value"},
+            "A service principal needs Conn__tenantId, Conn__clientId and Conn__clientSecret; "
+            "Conn__tenantId is not set",
+        ),
+        (
+            {"Conn__tenantId": "t"},
+            "A service principal needs Conn__tenantId, Conn__clientId and Conn__clientSecret; "
+            "Conn__clientId and Conn__clientSecret are not set",
+        ),
+        (
+            {"Conn__tenantId": "t/../x", "Conn__clientId": "c", "Conn__clientSecret": "s3cret"},
+            "Conn__tenantId must be a tenant id or domain (letters, digits, '.', '-')",
+        ),
+    ],
+    ids=[
+        "client-id-and-resource-id",
+        "managed-identity-with-secret",
+        "resource-id-without-managed-identity",
+        "malformed-resource-id",
+        "secret-without-tenant",
+        "tenant-alone",
+        "malformed-tenant",
+    ],
+)
+def test_identity_invalid_credential_combinations(settings: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        StorageConnection.from_app_settings("Conn", {"Conn__accountName": "a", **settings})
+    assert str(error.value) == message
+    assert "s3cret" not in str(error.value)
 
 
 def test_identity_service_uri_must_be_a_url() -> None:
