@@ -17,9 +17,20 @@ import sys
 def run_checkov(checkov: str, directory: str) -> dict:
     """checkov's JSON report for the Bicep under `directory`, offline (no policy download)."""
     completed = subprocess.run(
-        [checkov, "--framework", "bicep", "--directory", directory, "--skip-download",
-         "--output", "json", "--quiet"],
-        capture_output=True, text=True, check=False,
+        [
+            checkov,
+            "--framework",
+            "bicep",
+            "--directory",
+            directory,
+            "--skip-download",
+            "--output",
+            "json",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if not completed.stdout.strip():
         sys.exit(f"checkov printed no report (exit {completed.returncode}):\n{completed.stderr}")
@@ -38,13 +49,17 @@ def main() -> int:
     summary = report.get("summary", report)
     results = report.get("results", {})
     for failed in results.get("failed_checks", []):
-        print(f"FAILED {failed['check_id']} {failed['check_name']}: {failed['resource']} "
-              f"({failed['file_path']}:{failed['file_line_range'][0]})")
+        print(
+            f"FAILED {failed['check_id']} {failed['check_name']}: {failed['resource']} "
+            f"({failed['file_path']}:{failed['file_line_range'][0]})"
+        )
     for error in results.get("parsing_errors", []):
         print(f"PARSING ERROR {error}")
-    print(f"checkov bicep: {summary['passed']} checks passed, {summary['failed']} failing, "
-          f"{summary['skipped']} skipped with a reason in place, {summary['parsing_errors']} "
-          f"files unparsed, {summary['resource_count']} resources")
+    print(
+        f"checkov bicep: {summary['passed']} checks passed, {summary['failed']} failing, "
+        f"{summary['skipped']} skipped with a reason in place, {summary['parsing_errors']} "
+        f"files unparsed, {summary['resource_count']} resources"
+    )
     if summary["failed"] or summary["parsing_errors"]:
         return 1
     if not summary["passed"]:
