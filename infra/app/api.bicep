@@ -165,7 +165,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   name: name
   location: location
-  //checkov:skip=CKV_AZURE_222:The app's HTTP functions (starters, management API, health) are its interface; they are key-protected. Close it with private endpoints where clients are inside a virtual network.
+  //checkov:skip=CKV_AZURE_222:The app's HTTP functions (starters, management API, health) are its interface; the management API checks its key, health a function key. Close it with private endpoints where clients are inside a virtual network.
   //checkov:skip=CKV_AZURE_17:Callers present function keys or the management key; client certificates would lock out ordinary HTTP clients and tools.
   //checkov:skip=CKV_AZURE_212:Instance counts are the plan's: always-ready instances (Flex Consumption) or minimum instances (Elastic Premium), parameters of main.bicep; scale-out adds more on demand.
   //checkov:skip=CKV_AZURE_213:The platform's health-check probe sends no key, and durabletask_health is a FUNCTION-level function (the probe would get 401); the health function is for monitors that hold a key.
