@@ -23,7 +23,7 @@ AZURITE_FLAGS := --silent --location .azurite --disableTelemetry --skipApiVersio
 	--queueHost 127.0.0.1 --queuePort 10001 \
 	--tableHost 127.0.0.1 --tablePort 10002
 
-.PHONY: venv node_modules lint test azurite run bench chaos clean distclean
+.PHONY: venv node_modules lint test azurite run bench chaos clean distclean infra-check
 
 ## venv: create .venv (if missing) and install the package with its dev extra
 venv: $(VENV_STAMP)
@@ -49,8 +49,23 @@ lint: venv
 	$(VENV)/bin/mypy durable_ext
 
 ## test: lint, then the whole test suite (starts its own private Azurite)
-test: venv node_modules lint
+test: venv node_modules lint infra-check
 	$(VENV)/bin/pytest -q
+
+## infra-check: checkov on the Bicep in infra/ (its own venv, .venv-checkov: its pins clash with
+## ours); fails unless it runs checks and none fails (skips carry their reason in place)
+CHECKOV_VENV := .venv-checkov
+CHECKOV_VERSION := 3.3.30
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+
+$(CHECKOV_STAMP):
+	rm -rf $(CHECKOV_VENV)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	touch $@
+
+infra-check: $(CHECKOV_STAMP)
+	$(CHECKOV_VENV)/bin/python tests/infra/checkov_gate.py $(CHECKOV_VENV)/bin/checkov infra
 
 ## azurite: run Azurite in the foreground on the default ports, data in .azurite/
 azurite: node_modules
@@ -91,4 +106,4 @@ clean:
 
 ## distclean: clean, and also remove .venv, node_modules and .azurite
 distclean: clean
-	rm -rf $(VENV) node_modules .azurite
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .azurite
