@@ -1,11 +1,12 @@
 """Counting the storage requests durable_ext makes (nothing is mocked: every request still goes out).
 
-`CountingConnection` is a `StorageConnection` whose blob, queue and table clients carry a
-`RequestCounter` in their pipelines, and whose lean REST transports (queue messages, table rows)
-report to it through their request observer. The Azure Storage SDKs build their pipelines from a fixed
-policy list and ignore azure-core's ``per_call_policies``, so the counter goes in through the
-public ``raw_request_hook`` / ``raw_response_hook`` keywords instead: both SDKs run those hooks
-after their retry policy, once per HTTP attempt, so retries are counted as the requests they are.
+`counting_connection` gives a `StorageConnection` whose client options carry an `ActorCounters`
+(a `RequestWatcher`): its blob, queue and table clients get the counter's hooks, and its lean REST
+transports (queue messages, table rows) report to it through their request observer. The Azure
+Storage SDKs build their pipelines from a fixed policy list and ignore azure-core's
+``per_call_policies``, so the counter goes in through the public ``raw_request_hook`` /
+``raw_response_hook`` keywords instead: both SDKs run those hooks after their retry policy, once per
+HTTP attempt, so retries are counted as the requests they are.
 
 Requests are also told apart by who made them: the bench marks its client calls with the `ACTOR`
 context variable (``ACTOR.set("client")`` inside the coroutine that makes them); everything else —
@@ -22,20 +23,16 @@ from __future__ import annotations
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
-from azure.data.tables.aio import TableServiceClient
-from azure.storage.blob.aio import BlobServiceClient
-from azure.storage.queue.aio import QueueServiceClient
-
+from durable_ext.storage.client_options import RequestObserver, StorageClientOptions
 from durable_ext.storage.connection import StorageConnection
-from durable_ext.storage.rest.transport import RequestObserver
 
 __all__ = [
     "ACTOR",
     "ActorCounters",
-    "CountingConnection",
+    "counting_connection",
     "RequestCounter",
     "RequestStats",
     "classify",
@@ -148,7 +145,8 @@ class ActorCounters:
     def reset(self) -> None:
         self.by_actor = {}
 
-    def hooks(self, service: str) -> dict[str, Any]:
+    def sdk_hooks(self, service: str) -> dict[str, Any]:
+        """Hooks for an SDK client of `service` (a `RequestWatcher`)."""
         def on_request(request: Any) -> None:
             http = request.http_request
             request.context[_CATEGORY] = classify(service, http.method, http.url)
@@ -167,7 +165,7 @@ class ActorCounters:
 
         return {"raw_request_hook": on_request, "raw_response_hook": on_response}
 
-    def observer(self, service: str) -> RequestObserver:
+    def rest_observer(self, service: str) -> RequestObserver:
         """The same counting for the engine's lean REST transport (see durable_ext.storage.rest)."""
 
         def observe(method: str, url: str, status: int, seconds: float, body: bytes) -> None:
@@ -198,29 +196,8 @@ def _has_messages(response: Any) -> bool:
     return b"<QueueMessage>" in body
 
 
-class CountingConnection(StorageConnection):
-    """A StorageConnection whose clients count every request in `self.counters`, per actor.
-
-    Build it like its base: ``CountingConnection.from_connection_string(...)``."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.counters = ActorCounters()
-
-    def blob_service(self) -> BlobServiceClient:
-        return BlobServiceClient(
-            self.blob_endpoint, credential=self.credential, **self.counters.hooks("blob")
-        )
-
-    def queue_service(self) -> QueueServiceClient:
-        return QueueServiceClient(
-            self.queue_endpoint, credential=self.credential, **self.counters.hooks("queue")
-        )
-
-    def table_service(self) -> TableServiceClient:
-        return TableServiceClient(
-            self.table_endpoint, credential=self.credential, **self.counters.hooks("table")
-        )
-
-    def request_observer(self, service: Literal["queue", "table"]) -> RequestObserver:
-        return self.counters.observer(service)
+def counting_connection(connection_string: str) -> tuple[StorageConnection, ActorCounters]:
+    """A connection whose clients count every request, per actor, in the returned counters."""
+    counters = ActorCounters()
+    connection = StorageConnection.from_connection_string(connection_string)
+    return connection.with_options(StorageClientOptions(watcher=counters)), counters

@@ -27,7 +27,7 @@ from typing import Any
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
 from durable_ext import Runtime
-from durable_ext.storage.instance_store import InstanceQuery
+from durable_ext.orchestration.status import OrchestrationRuntimeStatus
 from tests.azurite import _die_with_parent
 
 from .engines import ours
@@ -202,9 +202,9 @@ async def measure_idle(
                             f"  {status['first_episodes']:,} first episodes, worker RSS "
                             f"{status['rss_mb']:.0f} MB"
                         )
-                pending = InstanceQuery(runtime_status=["Pending"])
+                pending = [OrchestrationRuntimeStatus.Pending]
                 while True:
-                    page, token = await client.list_instances(pending, page_size=1)
+                    page, token = await client.list_instances(runtime_status=pending, page_size=1)
                     if not page and not token:
                         break
                     await asyncio.sleep(0.5)

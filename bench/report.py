@@ -91,8 +91,9 @@ METHOD: dict[str, str] = {
         "separate worker process (bench/idle.py)."
     ),
     "requests": (
-        "durable_ext's storage requests are counted by a CountingConnection (bench/counting.py): "
-        "a StorageConnection subclass whose SDK clients carry raw_request_hook/raw_response_hook "
+        "durable_ext's storage requests are counted through the connection's client options "
+        "(bench/counting.py): a request watcher whose hooks the SDK clients carry "
+        "(raw_request_hook/raw_response_hook) "
         "(the Azure Storage SDKs ignore azure-core's per_call_policies: they build their "
         "pipelines from a fixed policy list) and whose lean REST transports (the engine's hot "
         "path for queue messages and table rows) report every HTTP attempt to its request "

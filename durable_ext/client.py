@@ -241,15 +241,23 @@ class DurableOrchestrationClient:
 
     async def list_instances(
         self,
-        query: InstanceQuery | None = None,
         *,
+        created_time_from: datetime | None = None,
+        created_time_to: datetime | None = None,
+        runtime_status: Sequence[OrchestrationRuntimeStatus] | None = None,
+        instance_id_prefix: str | None = None,
         page_size: int = 100,
         continuation_token: str | None = None,
         show_input: bool = True,
     ) -> tuple[list[DurableOrchestrationStatus], str | None]:
-        """One page of instance statuses and the token of the next page (None at the end)."""
-        query = query or InstanceQuery()
-        query.fetch_inputs_and_outputs = True
+        """One page of the instances matching the filters (as `get_status_by`'s) and the token
+        of the next page (None at the end). A token that is not one of ours is a ValueError."""
+        query = InstanceQuery(
+            created_from=created_time_from,
+            created_to=created_time_to,
+            runtime_status=list(runtime_status) if runtime_status else None,
+            instance_id_prefix=instance_id_prefix,
+        )
         rows, token = await self._hub.instances.query(
             query, page_size=page_size, continuation=continuation_token
         )
@@ -263,16 +271,16 @@ class DurableOrchestrationClient:
         instance_id_prefix: str | None = None,
     ) -> list[DurableOrchestrationStatus]:
         """Every instance matching the filters (all pages, no 100-instance cap)."""
-        query = InstanceQuery(
-            created_from=created_time_from,
-            created_to=created_time_to,
-            runtime_status=list(runtime_status) if runtime_status else None,
-            instance_id_prefix=instance_id_prefix,
-        )
         statuses: list[DurableOrchestrationStatus] = []
         token: str | None = None
         while True:
-            page, token = await self.list_instances(query, continuation_token=token)
+            page, token = await self.list_instances(
+                created_time_from=created_time_from,
+                created_time_to=created_time_to,
+                runtime_status=runtime_status,
+                instance_id_prefix=instance_id_prefix,
+                continuation_token=token,
+            )
             statuses.extend(page)
             if not token:
                 return statuses

@@ -37,7 +37,6 @@ from .orchestration import codec
 from .orchestration.history import parse_time
 from .orchestration.status import OrchestrationRuntimeStatus
 from .storage.instance_store import (
-    InstanceQuery,
     decode_continuation,
 )
 
@@ -483,12 +482,6 @@ async def _get_status(request: ApiRequest) -> web.Response:
 async def _list_instances(request: ApiRequest) -> web.Response:
     call = _Call(request)
     params = call.params
-    query = InstanceQuery(
-        created_from=params.time("createdTimeFrom"),
-        created_to=params.time("createdTimeTo"),
-        runtime_status=list(params.statuses()) or None,
-        instance_id_prefix=params.get("instanceIdPrefix") or None,
-    )
     page_size, show_input = params.page_size(), params.flag("showInput", True)
     continuation = request.headers.get("x-ms-continuation-token") or None
     try:
@@ -496,7 +489,10 @@ async def _list_instances(request: ApiRequest) -> web.Response:
     except ValueError:
         raise _ApiError(400, "The x-ms-continuation-token header is not a valid token.") from None
     statuses, token = await call.client.list_instances(
-        query,
+        created_time_from=params.time("createdTimeFrom"),
+        created_time_to=params.time("createdTimeTo"),
+        runtime_status=list(params.statuses()) or None,
+        instance_id_prefix=params.get("instanceIdPrefix") or None,
         page_size=min(page_size, MAX_PAGE_SIZE),
         continuation_token=continuation,
         show_input=show_input,

@@ -2,8 +2,8 @@
 
 The worker runs with `WorkerOptions` defaults except a 1 s maximum queue polling interval and a
 5 s shutdown timeout (`BENCH_OPTIONS`); `--option NAME=VALUE` overrides any field (for example
-``instance_cache_size=0`` turns the instance cache off). Every storage request goes through a
-`CountingConnection`. Completion is observed the way a user would: the client polls the
+``instance_cache_size=0`` turns the instance cache off). Every storage request is counted
+(`counting_connection`). Completion is observed the way a user would: the client polls the
 instance's status (every 10 ms for the single-instance scenarios, 5 ms for latency), and for
 HelloCities asks the Instances table whether any instance is still Pending or Running.
 """
@@ -20,10 +20,9 @@ from typing import Any, TypeVar
 
 from durable_ext import DurableOrchestrationContext, OrchestrationRuntimeStatus, Runtime
 from durable_ext.client import DurableOrchestrationClient
-from durable_ext.storage.instance_store import InstanceQuery
 from durable_ext.worker import FunctionRegistry, WorkerOptions
 
-from ..counting import ACTOR, CountingConnection, RequestCounter
+from ..counting import ACTOR, RequestCounter, counting_connection
 from ..metrics import median
 from ..workloads import expected_sum
 from .base import ActivityClock, Engine, Outcome
@@ -219,9 +218,7 @@ class DurableExtEngine(Engine):
         super().__init__()
         self.activities = CLOCK
         self.hub = hub
-        connection = CountingConnection.from_connection_string(connection_string)
-        assert isinstance(connection, CountingConnection)
-        self.connection = connection
+        self.connection, self.counters = counting_connection(connection_string)
         self.options = worker_options(options)
         self._runner = asyncio.Runner()
         self._runtime: Runtime | None = None
@@ -271,12 +268,12 @@ class DurableExtEngine(Engine):
     # -- counting
     def storage_requests(self) -> dict[str, Any]:
         """The worker's requests at the top level, the bench client's under ``client``."""
-        found = _counter_json(self.connection.counters["worker"])
-        found["client"] = _counter_json(self.connection.counters["client"])
+        found = _counter_json(self.counters["worker"])
+        found["client"] = _counter_json(self.counters["client"])
         return found
 
     def reset_storage_requests(self) -> None:
-        self.connection.counters.reset()
+        self.counters.reset()
 
     # -- scenarios
     def sequential(self, count: int) -> Outcome:
@@ -321,10 +318,12 @@ class DurableExtEngine(Engine):
 
         instance_ids = await asyncio.gather(*(start() for _ in range(count)))
         started = time.perf_counter()
-        unfinished = InstanceQuery(runtime_status=["Pending", "Running"])
+        unfinished = [OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Running]
         async with asyncio.timeout(SCENARIO_TIMEOUT):
             while True:
-                page, token = await self.client.list_instances(unfinished, page_size=1)
+                page, token = await self.client.list_instances(
+                    runtime_status=unfinished, page_size=1
+                )
                 if not page and not token:
                     break
                 await asyncio.sleep(0.05)

@@ -28,9 +28,6 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.data.tables.aio import TableServiceClient
-from azure.storage.blob.aio import BlobServiceClient
-from azure.storage.queue.aio import QueueServiceClient
 
 from ..client import DurableOrchestrationClient
 from ..orchestration.history import HistoryEvent, format_time
@@ -43,8 +40,8 @@ from ..settings import (
     load_local_settings,
 )
 from ..status import DurableOrchestrationStatus, format_status_time
+from ..storage.client_options import FAIL_FAST
 from ..storage.connection import StorageConnection
-from ..storage.instance_store import InstanceQuery
 from ..storage.names import validate_hub_name
 from ..storage.task_hub import TASK_HUB_INFO_BLOB, TaskHub
 from .wake_up import WakeUpSender
@@ -64,25 +61,6 @@ EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 DETAIL_WIDTH = 70
 
-# Few, short retries and a connect timeout: a CLI should say "not reachable" within seconds,
-# not after the SDK's default back-off (minutes for blobs and queues). One retry of a refused
-# connection, two of anything else; back-off 1.5 s (blobs, queues) or under 1 s (tables).
-_STORAGE_CLIENT_OPTIONS: dict[str, Any] = {
-    "retry_total": 2,
-    "retry_connect": 1,
-    "initial_backoff": 0.5,
-    "increment_base": 1,
-    "random_jitter_range": 0,
-    "connection_timeout": 5,
-    "read_timeout": 60,
-}
-_TABLE_CLIENT_OPTIONS: dict[str, Any] = {
-    "retry_total": 2,
-    "retry_connect": 1,
-    "retry_backoff_factor": 0.5,
-    "connection_timeout": 5,
-    "read_timeout": 60,
-}
 _SECRET_RE = re.compile(r"(?i)\b(AccountKey|SharedAccessSignature|sig)=([^;&\s'\"]+)")
 
 
@@ -135,25 +113,6 @@ class Redactor:
         return _SECRET_RE.sub(lambda match: f"{match.group(1)}=***", text)
 
 
-class _FailFastConnection(StorageConnection):
-    """StorageConnection's clients, with few retries and a short connect timeout."""
-
-    def blob_service(self) -> BlobServiceClient:
-        return BlobServiceClient(
-            self.blob_endpoint, credential=self.credential, **_STORAGE_CLIENT_OPTIONS
-        )
-
-    def queue_service(self) -> QueueServiceClient:
-        return QueueServiceClient(
-            self.queue_endpoint, credential=self.credential, **_STORAGE_CLIENT_OPTIONS
-        )
-
-    def table_service(self) -> TableServiceClient:
-        return TableServiceClient(
-            self.table_endpoint, credential=self.credential, **_TABLE_CLIENT_OPTIONS
-        )
-
-
 @dataclass(frozen=True)
 class HubTarget:
     """Where a command works: the connection, the hub and its configured partition count."""
@@ -180,7 +139,7 @@ def _resolve_target(
 ) -> HubTarget:
     durable = load_durable_task_settings(host_json, settings)
     setting = args.connection_string_setting or durable.connection_name
-    connection = _FailFastConnection.from_app_settings(setting, settings)
+    connection = StorageConnection.from_app_settings(setting, settings).with_options(FAIL_FAST)
     hub_name = validate_hub_name(args.task_hub_name or durable.hub_name)
     return HubTarget(connection, hub_name, durable.partition_count)
 
@@ -401,15 +360,12 @@ async def _get_history(session: Session, args: argparse.Namespace) -> None:
 
 
 async def _get_instances(session: Session, args: argparse.Namespace) -> None:
-    query = InstanceQuery(
-        created_from=args.created_after,
-        created_to=args.created_before,
-        runtime_status=list(args.runtime_status or ()) or None,
-        instance_id_prefix=args.instance_id_prefix,
-    )
     try:
         statuses, token = await session.client.list_instances(
-            query,
+            created_time_from=args.created_after,
+            created_time_to=args.created_before,
+            runtime_status=args.runtime_status,
+            instance_id_prefix=args.instance_id_prefix,
             page_size=args.top,
             continuation_token=args.continuation_token,
             show_input=args.show_input,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import re
 from collections.abc import Mapping
 from typing import Literal
@@ -26,11 +27,12 @@ from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.queue.aio import QueueServiceClient
 
 from ..settings import SettingsError, get_app_setting
+from .client_options import StorageClientOptions
 from .identity import IdentitySettings
 from .rest.auth import authorizer_for
 from .rest.queue_messages import QUEUE_API_VERSION
 from .rest.table_rows import TABLE_API_VERSION
-from .rest.transport import RequestObserver, RestTransport
+from .rest.transport import RestTransport
 
 __all__ = ["StorageConnection", "development_storage_ports"]
 
@@ -93,6 +95,8 @@ class StorageConnection:
         self._identity = identity or IdentitySettings()
         self._development_storage = development_storage
         self._token_credential: AsyncTokenCredential | None = None
+        self.options = StorageClientOptions()
+        """Retries, timeouts and request watching of every client this connection makes."""
 
     # -- construction ----------------------------------------------------------------------
 
@@ -272,17 +276,29 @@ class StorageConnection:
 
     # -- clients ---------------------------------------------------------------------------
 
+    def with_options(self, options: StorageClientOptions) -> StorageConnection:
+        """This connection with other client options (its token credential is shared)."""
+        changed = copy.copy(self)
+        changed.options = options
+        return changed
+
     def blob_service(self) -> BlobServiceClient:
         """A new blob service client; the caller closes it."""
-        return BlobServiceClient(self.blob_endpoint, credential=self.credential)
+        return BlobServiceClient(
+            self.blob_endpoint, credential=self.credential, **self.options.sdk_kwargs("blob")
+        )
 
     def queue_service(self) -> QueueServiceClient:
         """A new queue service client; messages go as raw UTF-8 text (no base64 policy)."""
-        return QueueServiceClient(self.queue_endpoint, credential=self.credential)
+        return QueueServiceClient(
+            self.queue_endpoint, credential=self.credential, **self.options.sdk_kwargs("queue")
+        )
 
     def table_service(self) -> TableServiceClient:
         """A new table service client; the caller closes it."""
-        return TableServiceClient(self.table_endpoint, credential=self.credential)
+        return TableServiceClient(
+            self.table_endpoint, credential=self.credential, **self.options.sdk_kwargs("table")
+        )
 
     def rest_transport(self, service: Literal["queue", "table"]) -> RestTransport:
         """A new lean REST transport for queue messages or table rows; the caller closes it."""
@@ -291,16 +307,16 @@ class StorageConnection:
             if service == "queue"
             else (self.table_endpoint, TABLE_API_VERSION)
         )
+        options = self.options
         return RestTransport(
             endpoint,
             authorizer_for(self.credential, service),
             version,
-            self.request_observer(service),
+            options.rest_observer(service),
+            retry_delays=options.rest_retry_delays,
+            connect_timeout=options.connect_timeout,
+            read_timeout=options.read_timeout,
         )
-
-    def request_observer(self, service: Literal["queue", "table"]) -> RequestObserver | None:
-        """What watches the lean transport's requests: nothing here; the bench counts them."""
-        return None
 
     async def close(self) -> None:
         """Close the token credential, if one was created (clients do not close it)."""

@@ -39,6 +39,7 @@ from azure.data.tables.aio import TableClient
 from azure.storage.queue import AccountSasPermissions, ResourceTypes, generate_account_sas
 from azure.storage.queue.aio import QueueClient
 
+from durable_ext.storage.client_options import StorageClientOptions
 from durable_ext.storage.connection import StorageConnection
 from durable_ext.storage.rest import transport as transport_module
 from durable_ext.storage.rest.auth import (
@@ -179,7 +180,7 @@ async def insert_rows(table: TableUnderTest, entities: list[dict[str, Any]]) -> 
 
 @pytest.fixture
 def no_retry_delays(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transport_module, "RETRY_DELAYS", (0.0, 0.0, 0.0))
+    monkeypatch.setattr(transport_module, "DEFAULT_REST_RETRY_DELAYS", (0.0, 0.0, 0.0))
 
 
 @pytest.fixture
@@ -805,7 +806,7 @@ async def test_closed_port_raises_service_request_error_after_retries() -> None:
             await QueueMessages(transport, "q").put("x", visibility_timeout=None)
         assert type(failed.value) is ServiceRequestError
         assert str(port) in str(failed.value)
-        assert authorizer.count == len(transport_module.RETRY_DELAYS) + 1 == 4
+        assert authorizer.count == len(transport_module.DEFAULT_REST_RETRY_DELAYS) + 1 == 4
         assert observed.calls == []
     finally:
         await transport.close()
@@ -964,11 +965,15 @@ async def test_observer_is_called_once_per_request(
 ) -> None:
     observed = Observed()
 
-    class ObservedConnection(StorageConnection):
-        def request_observer(self, service: Literal["queue", "table"]) -> Observed:
+    class Watcher:
+        def sdk_hooks(self, service: str) -> dict[str, Any]:
+            return {}
+
+        def rest_observer(self, service: str) -> Observed:
             return observed
 
-    connection = ObservedConnection.from_connection_string(azurite.connection_string)
+    connection = StorageConnection.from_connection_string(azurite.connection_string)
+    connection = connection.with_options(StorageClientOptions(watcher=Watcher()))
     queues = connection.rest_transport("queue")
     tables = connection.rest_transport("table")
     try:

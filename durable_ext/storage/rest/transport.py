@@ -6,7 +6,6 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
@@ -26,6 +25,7 @@ from azure.core.exceptions import (
 )
 from yarl import URL
 
+from ..client_options import DEFAULT_REST_RETRY_DELAYS, RequestObserver
 from .auth import Authorizer
 
 __all__ = [
@@ -37,8 +37,8 @@ __all__ = [
 ]
 
 RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-RETRY_DELAYS = (0.1, 0.5, 2.0)
-_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=20, sock_read=60)
+CONNECT_TIMEOUT = 20.0
+READ_TIMEOUT = 60.0
 _XML_CODE = re.compile(rb"<Code>([^<]*)</Code>")
 _XML_MESSAGE = re.compile(rb"<Message>([^<]*)</Message>")
 _ERRORS: dict[int, type[HttpResponseError]] = {
@@ -50,7 +50,6 @@ _ERRORS: dict[int, type[HttpResponseError]] = {
 _AUTHENTICATION_CODES = frozenset({"AuthenticationFailed", "InvalidAuthenticationInfo"})
 
 
-RequestObserver = Callable[[str, str, int, float, bytes], None]
 """Called after each HTTP attempt with method, URL, status, seconds taken and response body."""
 
 
@@ -80,6 +79,10 @@ class RestTransport:
         authorizer: Authorizer,
         api_version: str,
         observer: RequestObserver | None = None,
+        *,
+        retry_delays: tuple[float, ...] | None = None,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
     ) -> None:
         parts = urlsplit(endpoint.rstrip("/"))
         self._origin = f"{parts.scheme}://{parts.netloc}"
@@ -87,6 +90,12 @@ class RestTransport:
         self._authorizer = authorizer
         self._api_version = api_version
         self._observer = observer
+        self._retry_delays = DEFAULT_REST_RETRY_DELAYS if retry_delays is None else retry_delays
+        self._timeout = aiohttp.ClientTimeout(
+            total=None,
+            sock_connect=CONNECT_TIMEOUT if connect_timeout is None else connect_timeout,
+            sock_read=READ_TIMEOUT if read_timeout is None else read_timeout,
+        )
         self._proxy = _proxy_for(parts.scheme, parts.hostname or "")
         self._session: aiohttp.ClientSession | None = None
         self._date = ("", 0.0)
@@ -103,7 +112,7 @@ class RestTransport:
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                timeout=_TIMEOUT,
+                timeout=self._timeout,
                 auto_decompress=False,
                 skip_auto_headers=("User-Agent", "Content-Type", "Accept-Encoding"),
             )
@@ -135,8 +144,9 @@ class RestTransport:
         would (404 ResourceNotFoundError, 409 ResourceExistsError, 412 ResourceModifiedError).
         """
         full_path = self._base_path + path
-        for attempt in range(len(RETRY_DELAYS) + 1):
-            last = attempt == len(RETRY_DELAYS)
+        delays = self._retry_delays
+        for attempt in range(len(delays) + 1):
+            last = attempt == len(delays)
             try:
                 response = await self._send(method, full_path, dict(query or {}), headers, body)
             except (aiohttp.ClientConnectionError, aiohttp.ServerTimeoutError, TimeoutError) as exc:
@@ -150,7 +160,7 @@ class RestTransport:
                     return response
                 if last or response.status not in RETRIED_STATUSES:
                     raise error_from_response(method, response)
-            await asyncio.sleep(RETRY_DELAYS[attempt])
+            await asyncio.sleep(delays[attempt])
         raise AssertionError("unreachable")
 
     async def _send(
