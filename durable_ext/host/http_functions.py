@@ -15,7 +15,7 @@ import azure.functions as func
 from aiohttp import web
 from azure.functions.decorators.function_app import Function
 
-from .route_templates import aiohttp_paths
+from .route_templates import aiohttp_paths, route_values
 
 __all__ = ["HttpFunction", "http_functions", "add_http_functions", "FunctionKeys"]
 
@@ -139,7 +139,7 @@ def _handler(fn: HttpFunction, keys: FunctionKeys) -> Any:
             url=str(request.url),
             headers=dict(request.headers),
             params=_first_values(request.query),
-            route_params=dict(request.match_info),
+            route_params=route_values(dict(request.match_info)),
             body=body,
         )
         kwargs: dict[str, Any] = {fn.trigger_name: http_request}
@@ -164,10 +164,29 @@ def _handler(fn: HttpFunction, keys: FunctionKeys) -> Any:
     return handle
 
 
+def not_found_for_other_methods(exempt: str) -> Any:
+    """Middleware: a function route asked with a method it does not take is not found (404,
+    empty), as in the Functions host, where aiohttp would answer 405. Paths under `exempt` (the
+    management webhooks, which answer for themselves) are left alone."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPMethodNotAllowed:
+            if request.path.startswith(exempt):
+                raise
+            return web.Response(status=404)
+
+    return middleware
+
+
 def add_http_functions(
     app: web.Application, functions: list[HttpFunction], route_prefix: str, keys: FunctionKeys
 ) -> list[tuple[HttpFunction, str]]:
-    """Add routes for every HTTP function; returns (function, path) pairs for the start banner."""
+    """Add routes for every HTTP function; returns (function, path) pairs for the start banner.
+    Routes match in any case, as the Functions host's do; `not_found_for_other_methods` gives
+    its answer to a wrong method."""
     served = []
     for fn in functions:
         handler = _handler(fn, keys)

@@ -42,7 +42,12 @@ from ..storage.connection import StorageConnection, development_storage_ports
 from ..worker.options import WorkerOptions
 from .app_loader import AppLoadError, load_app
 from .azurite import AzuriteNotFound, ensure_azurite
-from .http_functions import FunctionKeys, add_http_functions, http_functions
+from .http_functions import (
+    FunctionKeys,
+    add_http_functions,
+    http_functions,
+    not_found_for_other_methods,
+)
 
 __all__ = ["run", "LocalHostConfig", "load_config"]
 
@@ -150,7 +155,9 @@ async def _serve_http(
 
     app_module.set_client_provider(provide)
     set_open_without_key(True)
-    web_app = web.Application(client_max_size=64 * 1024 * 1024)
+    web_app = web.Application(
+        client_max_size=64 * 1024 * 1024, middlewares=[not_found_for_other_methods(WEBHOOK_PATH)]
+    )
     served = add_http_functions(
         web_app, http_functions(application.get_functions()), route_prefix, keys
     )

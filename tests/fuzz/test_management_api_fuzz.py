@@ -22,7 +22,9 @@ a minute.
 
 from __future__ import annotations
 
+import json
 import secrets
+import urllib.request
 from collections import Counter
 from typing import Any
 
@@ -103,6 +105,21 @@ def test_a_trailing_slash_names_the_same_route(fuzz_api: FuzzApi) -> None:
     status, body = fuzz_api.request("GET", "/instances/?instanceIdPrefix=fuzz-waiting")
     assert status == 200, body
     assert [status["instanceId"] for status in body] == ["fuzz-waiting"]
+
+
+def test_routes_match_in_any_case_and_a_wrong_method_is_not_found(fuzz_api: FuzzApi) -> None:
+    """As the Functions host routes: `durable-ext start` answered 404 to another case and 405
+    to a method the function does not take (the webhook path answers for itself: 404 too)."""
+    if fuzz_api.name != "webhook":
+        upper = fuzz_api.api_url.upper().replace("HTTP://", "http://")
+        request = urllib.request.Request(
+            f"{upper}/INSTANCES/?instanceIdPrefix=fuzz-waiting",
+            headers={"x-functions-key": fuzz_api.key},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert [s["instanceId"] for s in json.loads(response.read())] == ["fuzz-waiting"]
+    status, _ = fuzz_api.request("PATCH", "/instances/fuzz-waiting")
+    assert status == 404
 
 
 TOO_LARGE = 100 * 1024 * 1024 + 1
