@@ -78,8 +78,10 @@ def make_app_root(
 class LocalHostProcess:
     """`durable-ext start` serving one app root, as a subprocess."""
 
-    def __init__(self, app_root: Path) -> None:
+    def __init__(self, app_root: Path, executable: Path = DURABLE_EXT) -> None:
+        """`executable`: the `durable-ext` script to run (by default this venv's)."""
         self.app_root = app_root
+        self.executable = executable
         self.log_path = app_root / "host.log"
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
@@ -95,7 +97,7 @@ class LocalHostProcess:
         env["PYTHONUNBUFFERED"] = "1"
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [str(DURABLE_EXT), "start", "--host", HOST, "--port", str(self.port)],
+                [str(self.executable), "start", "--host", HOST, "--port", str(self.port)],
                 cwd=self.app_root,
                 env=env,
                 stdin=subprocess.DEVNULL,
