@@ -131,7 +131,8 @@ def run_readme_example(venv: Path, workdir: Path) -> list[str]:
     with AzuriteInstance(workdir / "azurite", in_memory=True) as azurite:
         app_root = make_app_root(workdir / "app", code=[code], hub_name="ReadmeExample",
                                  connection_string=azurite.connection_string)
-        host = LocalHostProcess(app_root, executable=venv / "bin" / "durable-ext")
+        host = LocalHostProcess(app_root)
+        host.executable = venv / "bin" / "durable-ext"
         host.launch()
         try:
             host.wait_ready()

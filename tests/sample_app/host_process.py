@@ -78,13 +78,13 @@ def make_app_root(
 class LocalHostProcess:
     """`durable-ext start` serving one app root, as a subprocess."""
 
-    def __init__(self, app_root: Path, executable: Path = DURABLE_EXT) -> None:
-        """`executable`: the `durable-ext` script to run (by default this venv's)."""
+    def __init__(self, app_root: Path) -> None:
         self.app_root = app_root
-        self.executable = executable
         self.log_path = app_root / "host.log"
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
+        # The `durable-ext` script to run: this venv's, or another one's (make dist's fresh venv).
+        self.executable = DURABLE_EXT
 
     @property
     def base_url(self) -> str:
