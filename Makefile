@@ -23,7 +23,7 @@ AZURITE_FLAGS := --silent --location .azurite --disableTelemetry --skipApiVersio
 	--queueHost 127.0.0.1 --queuePort 10001 \
 	--tableHost 127.0.0.1 --tablePort 10002
 
-.PHONY: venv node_modules lint test azurite run bench chaos clean distclean lock test-min dist package
+.PHONY: venv node_modules lint test azurite run bench chaos clean distclean
 
 ## venv: create .venv (if missing) and install the package with its dev extra, at the versions
 ## pinned in constraints.txt
@@ -84,6 +84,8 @@ chaos: venv node_modules
 	$(VENV)/bin/python -m tests.reliability.chaos --workers 3 --instances 2000 --kill-every 20 \
 		--report docs/reliability.md
 
+.PHONY: lock test-min dist package
+
 ## lock: re-resolve constraints.txt, the exact versions of everything we install (runtime, dev,
 ## bench); existing pins are kept unless LOCK_FLAGS=--upgrade
 LOCK_FLAGS ?=
@@ -102,8 +104,7 @@ test-min: venv node_modules
 	$(VENV)/bin/uv venv --quiet --python $(PYTHON) $(MIN_VENV)
 	$(VENV)/bin/uv pip install --quiet --python $(MIN_VENV)/bin/python \
 		--resolution lowest-direct -e '.[test]'
-	@$(VENV)/bin/uv pip list --python $(MIN_VENV)/bin/python 2>/dev/null | \
-		grep -iE '^(azure-(core|storage-queue|storage-blob|data-tables|identity|functions)|aiohttp|multidict|yarl) '
+	$(MIN_VENV)/bin/python -m tests.packaging.check_lowest
 	$(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider $(MIN_TESTS)
 
 ## dist: sdist + wheel in dist/, twine check, the wheel's contents, then the README example from
