@@ -25,15 +25,16 @@ AZURITE_FLAGS := --silent --location .azurite --disableTelemetry --skipApiVersio
 
 .PHONY: venv node_modules lint test azurite run bench chaos clean distclean infra-check
 
-## venv: create .venv (if missing) and install the package with its dev extra
+## venv: create .venv (if missing) and install the package with its dev extra, at the versions
+## pinned in constraints.txt
 venv: $(VENV_STAMP)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall only when pyproject.toml changed since the last install.
-$(VENV_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+# Reinstall only when pyproject.toml or constraints.txt changed since the last install.
+$(VENV_STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
 ## node_modules: install Azurite exactly as pinned in package-lock.json
@@ -45,7 +46,7 @@ $(NODE_STAMP): package-lock.json
 
 ## lint: ruff + mypy
 lint: venv
-	$(VENV)/bin/ruff check durable_ext tests bench function_app function_app.py
+	$(VENV)/bin/ruff check durable_ext tests bench tools function_app function_app.py
 	$(VENV)/bin/mypy durable_ext
 
 ## test: lint, then the whole test suite (starts its own private Azurite)
@@ -84,8 +85,8 @@ local.settings.json:
 
 ## bench: the benchmark suite, us vs peers (~15 min): bench/results.json, docs/performance.{md,png}
 BENCH_STAMP := $(VENV)/.bench-installed
-$(BENCH_STAMP): pyproject.toml | $(VENV_STAMP)
-	$(VENV)/bin/python -m pip install --quiet -e '.[dev,bench]'
+$(BENCH_STAMP): pyproject.toml constraints.txt | $(VENV_STAMP)
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	touch $@
 
 bench: venv node_modules $(BENCH_STAMP)
@@ -97,6 +98,47 @@ bench: venv node_modules $(BENCH_STAMP)
 chaos: venv node_modules
 	$(VENV)/bin/python -m tests.reliability.chaos --workers 3 --instances 2000 --kill-every 20 \
 		--report docs/reliability.md
+
+.PHONY: lock test-min dist package
+
+## lock: re-resolve constraints.txt, the exact versions of everything we install (runtime, dev,
+## bench); existing pins are kept unless LOCK_FLAGS=--upgrade
+LOCK_FLAGS ?=
+lock: venv
+	$(VENV)/bin/uv pip compile pyproject.toml --all-extras --python-version 3.11 --quiet \
+		--custom-compile-command "make lock" $(LOCK_FLAGS) -o constraints.txt
+
+## test-min: the core tests on the lowest versions pyproject.toml allows (a venv of its own)
+MIN_VENV := build/venv-min
+MIN_TESTS := tests/storage/test_task_hub.py tests/storage/test_layout.py tests/storage/test_rest.py \
+	tests/storage/test_connection.py tests/storage/test_payload_blobs.py \
+	tests/worker/test_patterns_end_to_end.py tests/app tests/http/test_start_and_status.py \
+	tests/functions_host/test_sample_app.py tests/test_readme.py
+test-min: venv node_modules
+	rm -rf $(MIN_VENV)
+	$(VENV)/bin/uv venv --quiet --python $(PYTHON) $(MIN_VENV)
+	$(VENV)/bin/uv pip install --quiet --python $(MIN_VENV)/bin/python \
+		--resolution lowest-direct -e '.[test]'
+	$(MIN_VENV)/bin/python -m tests.packaging.check_lowest
+	$(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider $(MIN_TESTS)
+
+## dist: sdist + wheel in dist/, twine check, the wheel's contents, then the README example from
+## a fresh venv with only the wheel installed, against Azurite
+DIST_VENV := build/venv-dist
+dist: venv node_modules
+	rm -rf dist $(DIST_VENV) && mkdir -p build
+	$(VENV)/bin/python -m build --installer uv --outdir dist . > build/dist.log 2>&1 || { cat build/dist.log; exit 1; }
+	$(VENV)/bin/twine check --strict dist/*
+	$(VENV)/bin/uv venv --quiet --python $(PYTHON) $(DIST_VENV)
+	$(VENV)/bin/uv pip install --quiet --python $(DIST_VENV)/bin/python -c constraints.txt dist/*.whl
+	$(VENV)/bin/python -m tests.packaging.check_dist dist $(DIST_VENV)
+
+## package: the deployable zip (build/function-app.zip): the app files .funcignore lets through,
+## plus .python_packages/ with the wheel and requirements.txt installed for Linux x86_64 CPython
+## 3.11; then unpacks it and runs it through the fake Functions host against Azurite
+package: dist
+	$(VENV)/bin/python -m tools.app_zip --wheel dist/*.whl --out build/function-app.zip
+	$(VENV)/bin/python -m tests.packaging.check_app_zip build/function-app.zip
 
 ## clean: remove caches and build output (keeps .venv, node_modules and .azurite data)
 clean:

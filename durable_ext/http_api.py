@@ -6,8 +6,9 @@ serves them as an aiohttp sub-application for `WEBHOOK_PATH` (`/runtime/webhooks
 app's HTTP functions (`/{routePrefix}/durabletask/...`, what the Functions host runs in Azure).
 Routes, status codes, headers and JSON shapes follow the Durable Functions extension's
 `HttpApiHandler`; docs/management-api.md lists them with the deliberate differences, and
-docs/openapi.json describes them formally. Every request is validated before anything is written,
-so a rejected request changes nothing in storage.
+durable_ext/openapi.json (package data; docs/openapi.json is a copy) describes them formally.
+Every request is validated before anything is written, so a rejected request changes nothing in
+storage.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
-"""docs/openapi.json parses and describes exactly the routes the app serves."""
+"""The OpenAPI document the package ships (durable_ext/openapi.json, copied to docs/openapi.json)
+parses and describes exactly the routes the app serves."""
 
 from __future__ import annotations
 
 import json
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,8 @@ from durable_ext.client import MANAGEMENT_ROUTE, DurableOrchestrationClient
 from durable_ext.http_api import INSTANCE_OPERATIONS, create_management_routes
 from durable_ext.management_functions import MANAGEMENT_FUNCTIONS
 
-SPEC = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+SPEC = files("durable_ext") / "openapi.json"
+DOCS_COPY = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
 
@@ -97,3 +100,10 @@ def test_every_operation_documents_its_responses_and_references_resolve() -> Non
         for part in ref.removeprefix("#/").split("/"):
             target = target[part]
         assert isinstance(target, dict), ref
+
+
+def test_the_docs_copy_is_the_shipped_document() -> None:
+    assert DOCS_COPY.read_text() == SPEC.read_text(), (
+        "docs/openapi.json differs from durable_ext/openapi.json (the source): "
+        "cp durable_ext/openapi.json docs/openapi.json"
+    )

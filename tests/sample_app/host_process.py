@@ -83,6 +83,8 @@ class LocalHostProcess:
         self.log_path = app_root / "host.log"
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
+        # The `durable-ext` script to run: this venv's, or another one's (make dist's fresh venv).
+        self.executable = DURABLE_EXT
 
     @property
     def base_url(self) -> str:
@@ -95,7 +97,7 @@ class LocalHostProcess:
         env.update(self.env, PYTHONUNBUFFERED="1")
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [str(DURABLE_EXT), "start", "--host", HOST, "--port", str(self.port)],
+                [str(self.executable), "start", "--host", HOST, "--port", str(self.port)],
                 cwd=self.app_root,
                 env=env,
                 stdin=subprocess.DEVNULL,
