@@ -221,6 +221,7 @@ class EmbeddedEngine:
             engine_pid=(
                 lock.holder() if lock is not None and state is EngineState.STANDBY else None
             ),
+            holding_invocations=self.holds,
         )
 
     async def load(self, backlog: bool = True, timeout: float = 10.0) -> EngineLoad | None:

@@ -58,6 +58,8 @@ class EngineStatus:
     next_attempt_in_seconds: float | None = None
     engine_pid: int | None = None
     """In standby: the process of this instance that runs the engine."""
+    holding_invocations: int = 0
+    """Heartbeat and wake-up invocations of this process holding for the engine's work now."""
     load: EngineLoad | None = field(default=None)
 
     @property
@@ -83,6 +85,7 @@ class EngineStatus:
             "failedAttempts": self.attempts,
             "nextAttemptInSeconds": self.next_attempt_in_seconds,
             "enginePid": self.engine_pid,
+            "holdingInvocations": self.holding_invocations,
             "unavailableReason": self.unavailable_reason,
         }
         if self.load is not None:

@@ -218,6 +218,8 @@ class FakeHost:
         self._port = int(self._runner.addresses[0][1])
 
     async def _handle(self, table: RouteTable, request: web.Request) -> web.StreamResponse:
+        if request.path.lower().startswith(_ADMIN_FUNCTIONS):
+            return await self._run_by_admin(request)
         resolved = table.resolve(request.method, request.path)
         if resolved is None:
             return web.Response(status=404)
@@ -237,6 +239,23 @@ class FakeHost:
                 record.error = exc
         log.error("Executed '%s' (Failed): %r", fn.name, record.error)
         return web.Response(status=500)
+
+    async def _run_by_admin(self, request: web.Request) -> web.StreamResponse:
+        """`POST /admin/functions/{name}` with the master key runs a timer function now, as the
+        portal's "Test/Run" does: 202 at once, the invocation in the background."""
+        key = presented_key({k.lower(): v for k, v in request.headers.items()}, dict(request.query))
+        name = request.path[len(_ADMIN_FUNCTIONS) :].strip("/")
+        if request.method != "POST" or self.keys.level_of(key, name) != "admin":
+            return web.Response(status=401 if request.method == "POST" else 404)
+        try:
+            fn = self.index.get(name)
+        except KeyError:
+            return web.Response(status=404)
+        if fn.trigger_type != "timerTrigger":
+            return web.Response(status=400, text="only timer functions are run this way here")
+        invocation = asyncio.create_task(self.fire_timer(fn.name), name=f"admin run {fn.name}")
+        self._loops.append(invocation)
+        return web.Response(status=202)
 
     def _disabled(self, fn: IndexedFunction) -> bool:
         value = os.environ.get(f"AzureWebJobs.{fn.name}.Disabled", "")
@@ -282,6 +301,9 @@ class FakeHost:
                     name=f"queue listener {fn.name}",
                 )
             )
+
+
+_ADMIN_FUNCTIONS = "/admin/functions/"
 
 
 def _resolve_settings(expression: str) -> str:

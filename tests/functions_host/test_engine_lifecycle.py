@@ -183,6 +183,15 @@ async def test_two_worker_processes_run_one_engine_and_a_stop_signal_hands_it_ov
 
             # A heartbeat that lands in the client-only process holds for the engine's work too.
             await wait_for(standby_sees_the_timer, timeout=30)
+            run = f"{standby['url']}/admin/functions/{HEARTBEAT}"
+            async with http.post(run, headers={"x-functions-key": standby["master_key"]}) as ran:
+                assert ran.status == 202
+
+            async def standby_holds() -> bool:
+                body = (await health(http, standby["url"], standby["health_key"]))[1]
+                return body["holdingInvocations"] == 1
+
+            await wait_for(standby_holds, timeout=10)
             began = time.monotonic()
             os.kill(running["pid"], stop_signal)
             # The signal's own effect follows the engine's stop: SIGTERM's default action; for

@@ -2,7 +2,7 @@
 
 `python -m tests.functions_host.worker_process <app dir> <app settings as JSON>` serves the app
 folder with a `FakeHost` of its own, prints one JSON line (`url`, `pid`, the health function's
-key) and runs until stdin closes or a signal ends it; `worker_processes(...)` starts such
+key, the master key) and runs until stdin closes or a signal ends it; `worker_processes(...)` starts such
 processes from a test. Each such process imports the app, as each worker process does; SIGTERM
 reaches the app's handlers as it would in a container.
 """
@@ -35,6 +35,7 @@ async def main(app_dir: Path, settings: dict[str, str]) -> None:
                     "url": host.base_url,
                     "pid": os.getpid(),
                     "health_key": host.keys.function_key("durabletask_health"),
+                    "master_key": host.keys.master,
                 }
             ),
             flush=True,
