@@ -142,9 +142,7 @@ class EntityCallTask(AtomicTask):
     """`call_entity`: the request sent to the entity; the response is the EventRaised named
     `request_id`."""
 
-    def __init__(
-        self, action: Action, request_id: str, expected_type: type | None = None
-    ) -> None:
+    def __init__(self, action: Action, request_id: str, expected_type: type | None = None) -> None:
         super().__init__(-1, action, expected_type)
         self.request_id = request_id
 
