@@ -116,9 +116,9 @@ def test_the_executor_is_a_runtime_and_its_context_shows_the_started_execution()
 
     executor = OrchestrationExecutor(orch, instance_id="inst")
     runtime: OrchestrationRuntime = executor
-    assert runtime.info is executor.context._info
     result = executor.execute(*HistoryBuilder(name="orch", input_=7).split())
     assert json.loads(result.output or "") == ["inst", "exec1", "orch", 7]
+    assert (runtime.info.execution_id, runtime.info.name) == ("exec1", "orch")
 
 
 def test_a_context_from_the_sdks_json_cannot_schedule() -> None:
