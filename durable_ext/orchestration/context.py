@@ -93,7 +93,8 @@ class _Detached:
 class DurableOrchestrationContext:
     """The orchestrator's view of its instance: schedule work, wait, read input and time.
 
-    Created by the engine for every episode; orchestrator code receives it as its trigger argument.
+    Created by the engine for every execution (`context_for`); orchestrator code receives it as its
+    trigger argument. It reaches the engine only through its `OrchestrationRuntime` (runtime.py).
     """
 
     def __init__(
