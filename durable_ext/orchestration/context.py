@@ -6,29 +6,34 @@ import inspect
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import Any
 
 from . import codec
-from .actions import CreateSubOrchestration, CreateTimer, ScheduleActivity, SendEvent, WaitForEvent
+from .actions import CreateSubOrchestration, ScheduleActivity, SendEvent, WaitForEvent
 from .entity_id import EntityId
 from .history import HistoryEvent, event_from_fields
 from .instance_ids import validate_instance_id
 from .retry import RetryOptions
+from .runtime import ExecutionInfo, OrchestrationRuntime, ReplayOptions
 from .tasks import (
     AtomicTask,
+    EntityCallTask,
     LongTimerTask,
     RetryAbleTask,
     TaskBase,
     TimerTask,
     WhenAllTask,
     WhenAnyTask,
+    new_timer,
 )
 
-if TYPE_CHECKING:
-    from .executor import OrchestrationExecutor
-
-__all__ = ["DurableOrchestrationContext", "MAX_CUSTOM_STATUS_BYTES", "HTTP_ACTIVITY_NAME"]
+__all__ = [
+    "DurableOrchestrationContext",
+    "MAX_CUSTOM_STATUS_BYTES",
+    "HTTP_ACTIVITY_NAME",
+    "context_for",
+]
 
 MAX_CUSTOM_STATUS_BYTES = 16 * 1024
 HTTP_ACTIVITY_NAME = "BuiltIn::HttpActivity"
@@ -74,10 +79,22 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class _Detached:
+    """The runtime of a context built from the SDK's trigger JSON: its info, no scheduling."""
+
+    def __init__(self, info: ExecutionInfo) -> None:
+        self.info = info
+        self.options = ReplayOptions()
+
+    def schedule(self, task: TaskBase) -> None:
+        raise RuntimeError("this context is not attached to a running orchestration")
+
+
 class DurableOrchestrationContext:
     """The orchestrator's view of its instance: schedule work, wait, read input and time.
 
-    Created by the engine for every episode; orchestrator code receives it as its trigger argument.
+    Created by the engine for every execution (`context_for`); orchestrator code receives it as its
+    trigger argument. It reaches the engine only through its `OrchestrationRuntime` (runtime.py).
     """
 
     def __init__(
@@ -93,27 +110,25 @@ class DurableOrchestrationContext:
         upperSchemaVersionNew: int | None = None,  # noqa: N803
         **kwargs: Any,
     ) -> None:
-        self._histories: list[HistoryEvent] = [event_from_fields(e) for e in history or []]
-        self._instance_id = instanceId
-        self._is_replaying = isReplaying
-        self._parent_instance_id = parentInstanceId
-        self._input: str | None = (
-            input if input is None or isinstance(input, str) else json.dumps(input)
+        info = ExecutionInfo(
+            instance_id=instanceId,
+            parent_instance_id=parentInstanceId,
+            input=input if input is None or isinstance(input, str) else json.dumps(input),
+            is_replaying=isReplaying,
         )
-        self._function_context = dict(kwargs)
-        self._current_utc_datetime: datetime = datetime.min.replace(tzinfo=UTC)
-        self._version: str | None = None
-        self._execution_id: str | None = None
-        self._name: str | None = None
-        self._custom_status: Any = None
-        self._custom_status_json: str | None = None
-        self._continue_as_new_input: str | None = None
-        self._will_continue_as_new = False
+        self._bind(_Detached(info), [event_from_fields(e) for e in history or []], dict(kwargs))
+
+    def _bind(
+        self,
+        runtime: OrchestrationRuntime,
+        histories: list[HistoryEvent],
+        function_context: dict[str, Any],
+    ) -> None:
+        self._runtime = runtime
+        self._info = runtime.info
+        self._histories = histories
+        self._function_context = function_context
         self._new_uuid_counter = 0
-        self._input_type: type | None = None
-        self._max_short_timer = timedelta(days=6)
-        self._long_timer_interval = timedelta(days=3)
-        self._executor: OrchestrationExecutor | None = None
 
     @classmethod
     def from_json(cls, json_string: str) -> DurableOrchestrationContext:
@@ -141,7 +156,8 @@ class DurableOrchestrationContext:
         expected_type: type | None = None,
     ) -> TaskBase:
         """Schedule an activity, retried per `retry_options` when it fails."""
-        return RetryAbleTask(self.call_activity(name, input_, expected_type), retry_options, self)
+        first = self.call_activity(name, input_, expected_type)
+        return RetryAbleTask(first, retry_options, self._runtime)
 
     def call_sub_orchestrator(
         self,
@@ -171,7 +187,7 @@ class DurableOrchestrationContext:
     ) -> TaskBase:
         """Start a sub-orchestration, restarted per `retry_options` when it fails."""
         child = self.call_sub_orchestrator(name, input_, instance_id, version, expected_type)
-        return RetryAbleTask(child, retry_options, self)
+        return RetryAbleTask(child, retry_options, self._runtime)
 
     def call_http(
         self,
@@ -209,9 +225,7 @@ class DurableOrchestrationContext:
         request_id = self.new_uuid()
         request = self._entity_request(request_id, operationName, operationInput, signal=False)
         action = SendEvent(EntityId.get_scheduler_id(entityId), "op", request)
-        task = AtomicTask(-1, action, expected_type)
-        task._entity_request_id = request_id  # type: ignore[attr-defined]
-        return task
+        return EntityCallTask(action, request_id, expected_type)
 
     def signal_entity(
         self,
@@ -222,7 +236,7 @@ class DurableOrchestrationContext:
         """Send a one-way operation to an entity (scheduled now; no need to yield)."""
         request = self._entity_request(self.new_uuid(), operationName, operationInput, signal=True)
         task = AtomicTask(-1, SendEvent(EntityId.get_scheduler_id(entityId), "op", request))
-        self._schedule(task)
+        self._runtime.schedule(task)
         task.set_value(False, None)
         return task
 
@@ -233,7 +247,7 @@ class DurableOrchestrationContext:
                 "op": operation,
                 "signal": signal,
                 "input": codec.encode(value),
-                "parent": None if signal else self._instance_id,
+                "parent": None if signal else self._info.instance_id,
             }
         )
 
@@ -241,7 +255,7 @@ class DurableOrchestrationContext:
         """A durable timer that completes at `fire_at` (naive datetimes are taken as UTC)."""
         if not isinstance(fire_at, datetime):
             raise ValueError(f"fire_at must be a datetime, got {type(fire_at).__name__}")
-        return self._new_timer(_utc(fire_at))
+        return new_timer(self._runtime, _utc(fire_at))
 
     def wait_for_external_event(self, name: str, expected_type: type | None = None) -> TaskBase:
         """Wait for an event raised to this instance (each event goes to the oldest live waiter of
@@ -270,8 +284,8 @@ class DurableOrchestrationContext:
 
     def continue_as_new(self, input_: Any) -> None:
         """Restart this instance with a new input and a fresh history once this code yields or returns."""
-        self._continue_as_new_input = codec.encode(input_)
-        self._will_continue_as_new = True
+        self._info.continue_as_new_input = codec.encode(input_)
+        self._info.will_continue_as_new = True
 
     def set_custom_status(self, status: Any) -> None:
         """Publish a JSON-serialisable status (up to 16 KB) readable by clients."""
@@ -281,17 +295,18 @@ class DurableOrchestrationContext:
             raise ValueError(
                 f"custom status is {size} bytes of JSON; the limit is {MAX_CUSTOM_STATUS_BYTES} bytes"
             )
-        self._custom_status = status
-        self._custom_status_json = encoded
+        self._info.custom_status = status
+        self._info.custom_status_json = encoded
 
     def get_input(self, expected_type: type | None = None) -> Any:
         """The orchestration input, converted to `expected_type` (or the decorator's input_type)."""
-        return codec.decode(self._input, expected_type or self._input_type)
+        return codec.decode(self._info.input, expected_type or self._runtime.options.input_type)
 
     def new_uuid(self) -> str:
         """A deterministic UUID (the SDK's algorithm: uuid5 over instance id, time and counter)."""
+        info = self._info
         name = (
-            f"{self._instance_id}_{self._current_utc_datetime.strftime(_SDK_TIME_FORMAT)}_"
+            f"{info.instance_id}_{info.current_utc_datetime.strftime(_SDK_TIME_FORMAT)}_"
             f"{self._new_uuid_counter}"
         )
         self._new_uuid_counter += 1
@@ -299,44 +314,45 @@ class DurableOrchestrationContext:
 
     def new_guid(self) -> uuid.UUID:
         """The SDK's older deterministic UUID variant (shares the counter with new_uuid)."""
-        name = f"{self._instance_id}_{self._current_utc_datetime}_{self._new_uuid_counter}"
+        info = self._info
+        name = f"{info.instance_id}_{info.current_utc_datetime}_{self._new_uuid_counter}"
         self._new_uuid_counter += 1
         return uuid.uuid5(uuid.NAMESPACE_URL, name)
 
     # -- properties --------------------------------------------------------------------------
     @property
     def instance_id(self) -> str:
-        return self._instance_id
+        return self._info.instance_id
 
     @property
     def parent_instance_id(self) -> str | None:
-        return self._parent_instance_id
+        return self._info.parent_instance_id
 
     @property
     def is_replaying(self) -> bool:
         """True while the code re-runs past episodes (skip side effects such as logging)."""
-        return self._is_replaying
+        return self._info.is_replaying
 
     @property
     def current_utc_datetime(self) -> datetime:
         """Deterministic 'now': the start time of the episode being replayed."""
-        return self._current_utc_datetime
+        return self._info.current_utc_datetime
 
     @current_utc_datetime.setter
     def current_utc_datetime(self, value: datetime) -> None:
-        self._current_utc_datetime = value
+        self._info.current_utc_datetime = value
 
     @property
     def version(self) -> str | None:
-        return self._version
+        return self._info.version
 
     @property
     def will_continue_as_new(self) -> bool:
-        return self._will_continue_as_new
+        return self._info.will_continue_as_new
 
     @property
     def custom_status(self) -> Any:
-        return self._custom_status
+        return self._info.custom_status
 
     @property
     def histories(self) -> list[HistoryEvent]:
@@ -349,24 +365,17 @@ class DurableOrchestrationContext:
     @property
     def execution_id(self) -> str | None:
         """The id of the current execution (changes with every continue_as_new)."""
-        return self._execution_id
+        return self._info.execution_id
 
     @property
     def name(self) -> str | None:
         """The orchestrator function name."""
-        return self._name
+        return self._info.name
 
-    # -- engine hooks ------------------------------------------------------------------------
-    def _schedule(self, task: TaskBase) -> None:
-        if self._executor is None:
-            raise RuntimeError("this context is not attached to a running orchestration")
-        self._executor.schedule(task)
 
-    def _new_timer(self, fire_at: datetime) -> TimerTask | LongTimerTask:
-        if fire_at - self._current_utc_datetime > self._max_short_timer:
-            return LongTimerTask(-1, CreateTimer(fire_at), self)
-        return TimerTask(-1, CreateTimer(fire_at))
-
-    def _next_attempt(self, first: TaskBase) -> TaskBase:
-        assert isinstance(first, AtomicTask)
-        return AtomicTask(-1, first.action, first.expected_type)
+def context_for(runtime: OrchestrationRuntime) -> DurableOrchestrationContext:
+    """The context orchestrator code receives, showing `runtime`'s info and scheduling through it
+    (the executor makes one per execution)."""
+    context = DurableOrchestrationContext.__new__(DurableOrchestrationContext)
+    context._bind(runtime, [], {})
+    return context

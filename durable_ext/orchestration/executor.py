@@ -10,26 +10,22 @@ action the code produced under the same id, of the same kind and name, or the or
 non-deterministic; completions find their task by TaskScheduledId / TimerId and duplicates are
 ignored; OrchestratorStarted drives `current_utc_datetime`. An EventRaised goes to the oldest live
 waiter of its name (`TaskBase._is_live`), otherwise it is buffered for the next waiter to become live.
+
+The executor is the `OrchestrationRuntime` behind the context it makes (`runtime.py`, the one contract
+between them); what it knows of the execution lives in one `ReplayState` (`replay_state.py`).
 """
 
 from __future__ import annotations
 
 import inspect
 import uuid
-from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from . import codec
-from .actions import (
-    CreateSubOrchestration,
-    SendEvent,
-    WaitForEvent,
-    describe_scheduling_event,
-)
-from .context import DurableOrchestrationContext
+from .actions import CreateSubOrchestration, WaitForEvent, describe_scheduling_event
+from .context import DurableOrchestrationContext, context_for
 from .errors import NonDeterministicOrchestrationError, OrchestratorUsageError, TaskFailedError
 from .failures import orchestration_failure, orchestration_failure_text
 from .history import (
@@ -44,6 +40,7 @@ from .history import (
     FailureDetails,
     HistoryEvent,
     OrchestrationStatus,
+    OrchestratorCompleted,
     OrchestratorStarted,
     SubOrchestrationInstanceCompleted,
     SubOrchestrationInstanceCreated,
@@ -54,20 +51,13 @@ from .history import (
     TimerCreated,
     TimerFired,
 )
-from .tasks import AtomicTask, CompoundTask, TaskBase, TaskState
+from .replay_state import ReplayState
+from .runtime import ExecutionInfo, ReplayOptions
+from .tasks import AtomicTask, CompoundTask, EntityCallTask, TaskBase, TaskState
 
 __all__ = ["OrchestrationExecutor", "ExecutionResult", "ReplayOptions"]
 
 _SUB_ORCHESTRATION_NAMESPACE = uuid.UUID("5d9f4a0c-2a4e-4f0b-9a57-8d1d3c1b6e21")
-
-
-@dataclass(slots=True)
-class ReplayOptions:
-    """Engine settings that shape decisions."""
-
-    maximum_timer_duration: timedelta = timedelta(days=6)
-    long_timer_interval: timedelta = timedelta(days=3)
-    input_type: type | None = None
 
 
 @dataclass(slots=True)
@@ -84,12 +74,9 @@ class ExecutionResult:
     warnings: list[str] = field(default_factory=list)
 
 
-class _Done(Exception):
-    """Internal: the orchestration reached a final state in this episode."""
-
-
 class OrchestrationExecutor:
-    """Replays one execution of an orchestrator function."""
+    """Replays one execution of an orchestrator function; the `OrchestrationRuntime` of its
+    context."""
 
     def __init__(
         self,
@@ -100,30 +87,10 @@ class OrchestrationExecutor:
     ) -> None:
         self._fn = orchestrator
         self._options = options or ReplayOptions()
-        ctx = DurableOrchestrationContext(instanceId=instance_id)
-        ctx._executor = self
-        ctx._input_type = self._options.input_type
-        ctx._max_short_timer = self._options.maximum_timer_duration
-        ctx._long_timer_interval = self._options.long_timer_interval
-        self.context = ctx
-        self._next_id = 0
-        self._open: dict[int, AtomicTask] = {}
-        self._pending: dict[int, AtomicTask] = {}
-        self._waiters: dict[str, list[AtomicTask]] = {}
-        self._entity_waiters: dict[str, AtomicTask] = {}
-        self._buffered: dict[str, deque[EventRaised]] = {}
+        self._state = ReplayState(ExecutionInfo(instance_id=instance_id))
+        self.context = context_for(self)
         self._generator: Generator[Any, Any, Any] | None = None
         self._awaited: TaskBase | None = None
-        self._status = OrchestrationStatus.Running
-        self._output: str | None = None
-        self._failure: FailureDetails | None = None
-        self._finished = False
-        self._completion_reported = False
-        self._suspended = False
-        self._parked: list[tuple[HistoryEvent, bool]] = []
-        self._carried: list[EventRaised] = []
-        self._warnings: list[str] = []
-        self._broken = False
 
     # -- public -----------------------------------------------------------------------------
     def execute(
@@ -136,62 +103,65 @@ class OrchestrationExecutor:
 
     def apply(self, events: Iterable[HistoryEvent], *, replaying: bool) -> None:
         """Process events in order (stops early once the code failed non-deterministically)."""
+        state = self._state
+        state.info.is_replaying = replaying
         for event in events:
-            if self._broken:
+            if state.broken:
                 return
             self._process(event, replaying)
 
     def take_decisions(self) -> ExecutionResult:
         """Decisions not yet in history, in sequence order; marks them as written."""
+        state = self._state
+        info = state.info
         decisions: list[HistoryEvent] = []
-        now = self.context.current_utc_datetime
-        if not self._suspended or self._finished:
-            for event_id in sorted(self._pending):
-                task = self._pending[event_id]
-                if (
-                    self._finished
-                    and self._status in (OrchestrationStatus.Failed, OrchestrationStatus.Terminated)
-                    and not isinstance(task.action, SendEvent)
-                ):
-                    continue
-                decisions.append(task.action.to_event(event_id, now))
-            self._pending.clear()
-        if self._finished and not self._completion_reported:
-            self._completion_reported = True
-            if self._status is not OrchestrationStatus.ContinuedAsNew:
+        now = info.current_utc_datetime
+        if not state.suspended or state.finished:
+            pending = state.pending
+            for event_id in sorted(pending):
+                task = pending[event_id]
+                if not state.drops_decision(task):
+                    decisions.append(task.action.to_event(event_id, now))
+            pending.clear()
+        if state.finished and not state.completion_reported:
+            state.completion_reported = True
+            if state.status is not OrchestrationStatus.ContinuedAsNew:
                 decisions.append(
                     ExecutionCompleted(
-                        event_id=self._take_id(),
+                        event_id=state.take_id(),
                         timestamp=now,
-                        orchestration_status=self._status,
-                        result=self._output,
-                        failure_details=self._failure,
+                        orchestration_status=state.status,
+                        result=state.output,
+                        failure_details=state.failure,
                     )
                 )
-        status = self._status
-        if not self._finished:
-            status = (
-                OrchestrationStatus.Suspended if self._suspended else OrchestrationStatus.Running
-            )
-        warnings, self._warnings = self._warnings, []
+        status = state.reported_status
         return ExecutionResult(
             decisions=decisions,
             status=status,
-            output=self._output,
-            failure=self._failure,
-            custom_status=self.context._custom_status_json,
-            continue_as_new_input=self.context._continue_as_new_input
+            output=state.output,
+            failure=state.failure,
+            custom_status=info.custom_status_json,
+            continue_as_new_input=info.continue_as_new_input
             if status is OrchestrationStatus.ContinuedAsNew
             else None,
-            carried_events=list(self._carried),
-            warnings=warnings,
+            carried_events=list(state.carried),
+            warnings=state.take_warnings(),
         )
 
     @property
     def is_finished(self) -> bool:
-        return self._finished
+        return self._state.finished
 
-    # -- scheduling (called by the context and compound tasks) ---------------------------------
+    # -- OrchestrationRuntime (called by the context and compound tasks) ----------------------
+    @property
+    def info(self) -> ExecutionInfo:
+        return self._state.info
+
+    @property
+    def options(self) -> ReplayOptions:
+        return self._options
+
     def schedule(self, task: TaskBase) -> None:
         """Assign sequence ids to a newly yielded task (children of compounds in list order)."""
         if task._is_scheduled:
@@ -203,112 +173,92 @@ class OrchestrationExecutor:
             return
         assert isinstance(task, AtomicTask)
         action = task.action
+        state = self._state
         if isinstance(action, WaitForEvent):
-            self._register_waiter(task, action.name)
+            state.add_waiter(task, action.name)
             return
-        event_id = self._take_id()
-        task.id = event_id
+        event_id = state.add_scheduled(task)
         if isinstance(action, CreateSubOrchestration) and not action.instance_id:
             action.instance_id = self._default_child_id(event_id)
-        self._open[event_id] = task
-        self._pending[event_id] = task
-        request_id = getattr(task, "_entity_request_id", None)
-        if request_id is not None:
-            self._entity_waiters[request_id] = task
-
-    def _take_id(self) -> int:
-        event_id = self._next_id
-        self._next_id += 1
-        return event_id
 
     def _default_child_id(self, event_id: int) -> str:
-        seed = f"{self.context.instance_id}/{self.context.execution_id}/{event_id}"
+        info = self._state.info
+        seed = f"{info.instance_id}/{info.execution_id}/{event_id}"
         return uuid.uuid5(_SUB_ORCHESTRATION_NAMESPACE, seed).hex
-
-    def _register_waiter(self, task: AtomicTask, name: str) -> None:
-        """Queue a new waiter; `_step` hands it a buffered event once the yield is scheduled."""
-        self._waiters.setdefault(name, []).append(task)
-
-    def _take_live_waiter(self, name: str) -> AtomicTask | None:
-        """Remove and return the oldest live waiter for `name`; dead ones stay queued.
-
-        A dead waiter (every task_any/task_all it belongs to decided, not yielded itself since)
-        keeps its place: the code may yield it again, and then it is live and served in turn.
-        """
-        waiters = self._waiters.get(name, [])
-        for index, task in enumerate(waiters):
-            if task._is_live():
-                del waiters[index]
-                return task
-        return None
 
     def _feed_buffered(self) -> None:
         """Hand buffered events, oldest first, to waiters the last yield made live."""
-        for name in list(self._buffered):
-            events = self._buffered[name]
-            while events and (task := self._take_live_waiter(name)) is not None:
+        state = self._state
+        buffered = state.buffered
+        for name in list(buffered):
+            events = buffered[name]
+            while events and (task := state.take_live_waiter(name)) is not None:
                 event = events.popleft()
                 self._deliver(task, event.input, event.is_played)
             if not events:
-                del self._buffered[name]
+                del buffered[name]
 
     # -- event processing --------------------------------------------------------------------
     def _process(self, event: HistoryEvent, replaying: bool) -> None:
-        ctx = self.context
-        ctx._is_replaying = replaying
+        state = self._state
         event.is_played = replaying or event.is_played
-        if self._suspended and not isinstance(event, ExecutionResumed | ExecutionTerminated):
-            self._parked.append((event, replaying))
+        if state.suspended and not isinstance(event, ExecutionResumed | ExecutionTerminated):
+            state.parked.append((event, replaying))
             return
-        kind = type(event)
-        if kind is OrchestratorStarted:
-            if event.timestamp > ctx._current_utc_datetime:
-                ctx._current_utc_datetime = event.timestamp
-        elif (
-            kind is TaskScheduled
-            or kind is TimerCreated
-            or kind is SubOrchestrationInstanceCreated
-            or kind is EventSent
-        ):
-            self._match(event)
-        elif kind is TaskCompleted or kind is SubOrchestrationInstanceCompleted:
-            self._complete(event.task_scheduled_id, event.result, None, replaying)  # type: ignore[attr-defined]
-        elif kind is TaskFailed or kind is SubOrchestrationInstanceFailed:
-            self._complete(event.task_scheduled_id, None, event, replaying)  # type: ignore[attr-defined]
-        elif kind is TimerFired:
-            self._complete(event.timer_id, None, None, replaying)  # type: ignore[attr-defined]
-        elif kind is EventRaised:
-            self._on_event_raised(event)  # type: ignore[arg-type]
-        elif kind is ExecutionStarted:
-            self._start(event)  # type: ignore[arg-type]
-        elif kind is ExecutionTerminated:
-            if not self._finished:
-                self._finish(OrchestrationStatus.Terminated, event.input, None)  # type: ignore[attr-defined]
-        elif kind is ExecutionSuspended:
-            if not self._finished:
-                self._suspended = True
-        elif kind is ExecutionResumed:
-            self._suspended = False
-            parked, self._parked = self._parked, []
-            for parked_event, parked_replaying in parked:
-                self._process(parked_event, parked_replaying)
-        elif kind is ExecutionCompleted or kind is ContinueAsNew:
-            self._completion_reported = True
+        # Each case tried costs a type check: the events of every step come first.
+        match event:
+            case TaskCompleted():
+                self._complete(event.task_scheduled_id, event.result, None, replaying)
+            case TaskScheduled():
+                self._match(event)
+            case OrchestratorStarted():
+                if event.timestamp > state.info.current_utc_datetime:
+                    state.info.current_utc_datetime = event.timestamp
+            case OrchestratorCompleted():
+                pass  # the end of an episode: nothing to replay
+            case TimerCreated() | SubOrchestrationInstanceCreated() | EventSent():
+                self._match(event)
+            case SubOrchestrationInstanceCompleted():
+                self._complete(event.task_scheduled_id, event.result, None, replaying)
+            case TaskFailed() | SubOrchestrationInstanceFailed():
+                self._complete(event.task_scheduled_id, None, event, replaying)
+            case TimerFired():
+                self._complete(event.timer_id, None, None, replaying)
+            case EventRaised():
+                self._on_event_raised(event)
+            case ExecutionStarted():
+                self._start(event)
+            case ExecutionTerminated():
+                if not state.finished:
+                    self._finish(OrchestrationStatus.Terminated, event.input, None)
+            case ExecutionSuspended():
+                if not state.finished:
+                    state.suspended = True
+            case ExecutionResumed():
+                state.suspended = False
+                parked, state.parked = state.parked, []
+                for parked_event, parked_replaying in parked:
+                    state.info.is_replaying = parked_replaying
+                    self._process(parked_event, parked_replaying)
+                state.info.is_replaying = replaying
+            case ExecutionCompleted() | ContinueAsNew():
+                state.completion_reported = True
 
     def _match(self, event: HistoryEvent) -> None:
-        task = self._pending.pop(event.event_id, None)
+        state = self._state
+        task = state.pending.pop(event.event_id, None)
         if task is not None and task.action.matches(event):
             return
         history = f"{describe_scheduling_event(event)} at #{event.event_id}"
         if task is not None:
             code = f"the code now schedules {task.action.describe()} there"
-        elif self._finished:
+        elif state.finished:
             code = "the code now completes the orchestration before reaching it"
-        elif self._pending:
-            first = min(self._pending)
+        elif state.pending:
+            first = min(state.pending)
             code = (
                 f"the code now schedules nothing at #{event.event_id} "
-                f"(its next action is {self._pending[first].action.describe()} at #{first})"
+                f"(its next action is {state.pending[first].action.describe()} at #{first})"
             )
         else:
             code = f"the code now schedules nothing at #{event.event_id} ({self._waiting_on()})"
@@ -327,21 +277,22 @@ class OrchestrationExecutor:
             f"Non-deterministic workflow detected: {message} Was a change made to the orchestrator "
             "code after this instance had already started running?"
         )
-        self._pending.clear()
-        self._broken = True
-        self._status = OrchestrationStatus.Failed
-        self._output = codec.encode(orchestration_failure_text(self.context.name, str(error)))
-        self._failure = FailureDetails(type(error).__name__, str(error))
-        self._finished = True
-        self._completion_reported = False
+        output = codec.encode(orchestration_failure_text(self._state.info.name, str(error)))
+        self._state.break_replay(output, FailureDetails(type(error).__name__, str(error)))
         self._generator = None
 
     def _complete(
-        self, task_id: int, result: str | None, failure: HistoryEvent | None, replaying: bool
+        self,
+        task_id: int,
+        result: str | None,
+        failure: TaskFailed | SubOrchestrationInstanceFailed | None,
+        replaying: bool,
     ) -> None:
-        task = self._open.pop(task_id, None)
+        task = self._state.open.pop(task_id, None)
         if task is None or task.is_completed:
-            self._warnings.append(f"Ignored a duplicate or unknown completion for task #{task_id}")
+            self._state.warnings.append(
+                f"Ignored a duplicate or unknown completion for task #{task_id}"
+            )
             return
         task.is_played = replaying
         if failure is not None:
@@ -356,13 +307,13 @@ class OrchestrationExecutor:
         self._drive()
 
     @staticmethod
-    def _task_error(task: AtomicTask, event: HistoryEvent) -> TaskFailedError:
-        details: FailureDetails | None = getattr(event, "failure_details", None)
-        reason: str | None = getattr(event, "reason", None)
+    def _task_error(
+        task: AtomicTask, event: TaskFailed | SubOrchestrationInstanceFailed
+    ) -> TaskFailedError:
+        details = event.failure_details
+        reason = event.reason
         if details is None:
-            details = FailureDetails(
-                "Exception", reason or "unknown error", getattr(event, "details", None)
-            )
+            details = FailureDetails("Exception", reason or "unknown error", event.details)
         kind = "Orchestrator" if isinstance(event, SubOrchestrationInstanceFailed) else "Activity"
         name = getattr(task.action, "name", "?")
         message = (
@@ -373,19 +324,20 @@ class OrchestrationExecutor:
         return TaskFailedError(message, details)
 
     def _on_event_raised(self, event: EventRaised) -> None:
-        if self.context.will_continue_as_new:
-            self._carried.append(event)
+        state = self._state
+        if state.info.will_continue_as_new:
+            state.carried.append(event)
             return
         name = event.name or ""
-        entity_task = self._entity_waiters.pop(name, None)
+        entity_task = state.entity_waiters.pop(name, None)
         if entity_task is not None:
             self._deliver_entity_response(entity_task, event)
             return
-        task = self._take_live_waiter(name)
+        task = state.take_live_waiter(name)
         if task is not None:
             self._deliver(task, event.input, event.is_played)
         else:
-            self._buffered.setdefault(name, deque()).append(event)
+            state.buffer(event)
 
     def _deliver(self, task: AtomicTask, payload: str | None, played: bool) -> None:
         task.is_played = played
@@ -397,7 +349,7 @@ class OrchestrationExecutor:
             task.set_value(False, value)
         self._drive()
 
-    def _deliver_entity_response(self, task: AtomicTask, event: EventRaised) -> None:
+    def _deliver_entity_response(self, task: EntityCallTask, event: EventRaised) -> None:
         response = codec.decode(event.input) or {}
         task.is_played = event.is_played
         if response.get("exceptionType"):
@@ -406,24 +358,27 @@ class OrchestrationExecutor:
             )
         else:
             task.set_value(False, codec.decode(response.get("result"), task.expected_type))
-        self._open.pop(task.id, None)  # type: ignore[arg-type]
+        assert isinstance(task.id, int)
+        self._state.open.pop(task.id, None)
         self._drive()
 
     # -- running user code -------------------------------------------------------------------
     def _start(self, event: ExecutionStarted) -> None:
-        ctx = self.context
-        if self._generator is not None or self._finished:
-            self._warnings.append("Ignored a second ExecutionStarted event")
+        state = self._state
+        if self._generator is not None or state.finished:
+            state.warnings.append("Ignored a second ExecutionStarted event")
             return
+        info = state.info
         instance = event.orchestration_instance
         if instance is not None:
-            ctx._instance_id = instance.instance_id or ctx._instance_id
-            ctx._execution_id = instance.execution_id
+            info.instance_id = instance.instance_id or info.instance_id
+            info.execution_id = instance.execution_id
         if event.parent_instance is not None:
-            ctx._parent_instance_id = event.parent_instance.orchestration_instance.instance_id
-        ctx._name = event.name
-        ctx._version = event.version
-        ctx._input = event.input
+            info.parent_instance_id = event.parent_instance.orchestration_instance.instance_id
+        info.name = event.name
+        info.version = event.version
+        info.input = event.input
+        ctx = self.context
         try:
             result = self._fn(ctx)
         except Exception as exc:  # noqa: BLE001 - the orchestrator's own failure
@@ -441,13 +396,14 @@ class OrchestrationExecutor:
                     "Orchestrator functions must be generator functions (def with yield), not async def."
                 )
             )
-        elif ctx.will_continue_as_new:
+        elif info.will_continue_as_new:
             self._finish(OrchestrationStatus.ContinuedAsNew, None, None)
         else:
             self._complete_with(result)
 
     def _drive(self) -> None:
-        while not self._finished and self._awaited is not None and self._awaited.is_completed:
+        state = self._state
+        while not state.finished and self._awaited is not None and self._awaited.is_completed:
             task = self._awaited
             if task.state is TaskState.FAILED:
                 self._step(None, task.result)
@@ -461,7 +417,7 @@ class OrchestrationExecutor:
         try:
             yielded = generator.send(value) if error is None else generator.throw(error)
         except StopIteration as stop:
-            if self.context.will_continue_as_new:
+            if self._state.info.will_continue_as_new:
                 self._finish(OrchestrationStatus.ContinuedAsNew, None, None)
             else:
                 self._complete_with(stop.value)
@@ -469,7 +425,7 @@ class OrchestrationExecutor:
         except Exception as exc:  # noqa: BLE001 - the orchestrator's own failure
             self._fail(exc)
             return
-        if self.context.will_continue_as_new:
+        if self._state.info.will_continue_as_new:
             self._finish(OrchestrationStatus.ContinuedAsNew, None, None)
             return
         if not isinstance(yielded, TaskBase):
@@ -477,7 +433,7 @@ class OrchestrationExecutor:
             return
         yielded._yielded = True
         self.schedule(yielded)
-        if self._buffered:
+        if self._state.buffered:
             self._feed_buffered()
         self._awaited = yielded
 
@@ -502,15 +458,12 @@ class OrchestrationExecutor:
         self._finish(OrchestrationStatus.Completed, output, None)
 
     def _fail(self, exc: BaseException) -> None:
-        details = orchestration_failure(self.context.name, exc)
+        details = orchestration_failure(self._state.info.name, exc)
         self._finish(OrchestrationStatus.Failed, codec.encode(details.error_message), details)
 
     def _finish(
         self, status: OrchestrationStatus, output: str | None, failure: FailureDetails | None
     ) -> None:
-        self._status = status
-        self._output = output
-        self._failure = failure
-        self._finished = True
+        self._state.finish(status, output, failure)
         self._generator = None
         self._awaited = None

@@ -16,17 +16,20 @@ from .actions import Action, CreateTimer
 
 if TYPE_CHECKING:
     from .retry import RetryOptions
+    from .runtime import OrchestrationRuntime
 
 __all__ = [
     "TaskState",
     "TaskBase",
     "AtomicTask",
     "TimerTask",
+    "EntityCallTask",
     "CompoundTask",
     "WhenAllTask",
     "WhenAnyTask",
     "RetryAbleTask",
     "LongTimerTask",
+    "new_timer",
 ]
 
 
@@ -135,6 +138,23 @@ class TimerTask(AtomicTask):
         self._is_cancelled = True
 
 
+class EntityCallTask(AtomicTask):
+    """`call_entity`: the request sent to the entity; the response is the EventRaised named
+    `request_id`."""
+
+    def __init__(self, action: Action, request_id: str, expected_type: type | None = None) -> None:
+        super().__init__(-1, action, expected_type)
+        self.request_id = request_id
+
+
+def new_timer(runtime: OrchestrationRuntime, fire_at: datetime) -> TimerTask | LongTimerTask:
+    """A timer task for `fire_at` (aware UTC): one durable timer, or a chain of legs when it is
+    further away than the longest single timer."""
+    if fire_at - runtime.info.current_utc_datetime > runtime.options.maximum_timer_duration:
+        return LongTimerTask(-1, CreateTimer(fire_at), runtime)
+    return TimerTask(-1, CreateTimer(fire_at))
+
+
 class CompoundTask(TaskBase):
     """A task made of child tasks."""
 
@@ -196,13 +216,19 @@ class WhenAnyTask(CompoundTask):
 
 
 class RetryAbleTask(WhenAllTask):
-    """An activity or sub-orchestration retried per `RetryOptions`, each wait a durable timer."""
+    """An activity or sub-orchestration retried per `RetryOptions`, each wait a durable timer.
 
-    def __init__(self, child: TaskBase, retry_options: RetryOptions, context: Any) -> None:
+    `context` is the runtime of the orchestration (the SDK's name for the parameter kept): it
+    gives the time and schedules each new timer and attempt.
+    """
+
+    def __init__(
+        self, child: TaskBase, retry_options: RetryOptions, context: OrchestrationRuntime
+    ) -> None:
         self._retry_options = retry_options
-        self._context = context
+        self._runtime = context
         self._failed_attempts = 0
-        self._first_attempt_at: datetime = context.current_utc_datetime
+        self._first_attempt_at: datetime = context.info.current_utc_datetime
         super().__init__([child])
 
     @property
@@ -211,34 +237,42 @@ class RetryAbleTask(WhenAllTask):
 
     def try_set_value(self, child: TaskBase) -> None:
         if isinstance(child, (TimerTask, LongTimerTask)):
-            self._add_child(self._context._next_attempt(self.children[0]))
+            first = self.children[0]
+            assert isinstance(first, AtomicTask)
+            self._add_child(AtomicTask(-1, first.action, first.expected_type))
             return
         if child.state is TaskState.SUCCEEDED:
             self.set_value(False, child.result)
             return
         self._failed_attempts += 1
-        now: datetime = self._context.current_utc_datetime
+        now = self._runtime.info.current_utc_datetime
         delay = self._retry_options.next_delay(self._failed_attempts, self._first_attempt_at, now)
         if delay is None:
             self.set_value(True, child.result)
         else:
-            self._add_child(self._context._new_timer(now + delay))
+            self._add_child(new_timer(self._runtime, now + delay))
 
     def _add_child(self, child: TaskBase) -> None:
         self.children.append(child)
         self.pending_tasks.add(child)
         child._add_parent(self)
-        self._context._schedule(child)
+        self._runtime.schedule(child)
 
 
 class LongTimerTask(WhenAllTask):
-    """A timer beyond the longest single timer: a chain of shorter legs, each a durable timer."""
+    """A timer beyond the longest single timer: a chain of shorter legs, each a durable timer.
 
-    def __init__(self, id_: int | str, action: CreateTimer, orchestration_context: Any) -> None:
+    `orchestration_context` is the runtime of the orchestration (the SDK's parameter name kept).
+    """
+
+    def __init__(
+        self, id_: int | str, action: CreateTimer, orchestration_context: OrchestrationRuntime
+    ) -> None:
         self._final_fire_at = action.fire_at
-        self._context = orchestration_context
+        self._runtime = orchestration_context
         self._is_cancelled = False
-        first = self.get_next_timer_task(action.fire_at, orchestration_context.current_utc_datetime)
+        now = orchestration_context.info.current_utc_datetime
+        first = self.get_next_timer_task(action.fire_at, now)
         super().__init__([first])
         self.actions = action
 
@@ -247,18 +281,19 @@ class LongTimerTask(WhenAllTask):
         return self._final_fire_at
 
     def get_next_timer_task(self, final_fire_time: datetime, current_time: datetime) -> TimerTask:
-        leg_end = min(current_time + self._context._long_timer_interval, final_fire_time)
+        leg_end = min(current_time + self._runtime.options.long_timer_interval, final_fire_time)
         return TimerTask(-1, CreateTimer(leg_end))
 
     def add_new_child(self, child_timer: TimerTask) -> None:
         self.children.append(child_timer)
         self.pending_tasks.add(child_timer)
         child_timer._add_parent(self)
-        self._context._schedule(child_timer)
+        self._runtime.schedule(child_timer)
 
     def try_set_value(self, child: TaskBase) -> None:
-        now: datetime = self._context.current_utc_datetime
-        if now >= self._final_fire_at or child.fire_at >= self._final_fire_at:  # type: ignore[attr-defined]
+        assert isinstance(child, TimerTask)
+        now = self._runtime.info.current_utc_datetime
+        if now >= self._final_fire_at or child.fire_at >= self._final_fire_at:
             self.set_value(False, None)
         else:
             self.add_new_child(self.get_next_timer_task(self._final_fire_at, now))
