@@ -8,7 +8,8 @@ client events, finished or unknown instances), replay, then checkpoint in DTFx o
 1. send every outbound message;
 2. write the new history rows under the sentinel ETag (409/412 → abandon, another worker won;
    unless the rows stored are our own, from an attempt whose answer was lost: then committed);
-3. merge the Instances row (a failure is retried in the background, never undoes step 2);
+3. merge the Instances row (a failure is retried in the background, never undoes step 2; a stale
+   row is rebuilt from history by `instance_repair`);
 4. delete the inbound messages (retried; never abandoned once step 2 has succeeded).
 
 Every message is held (`HeldMessages`: renewed, invisible to other workers) from the moment it is
@@ -30,25 +31,21 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine, Iterable
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from .. import clock
 from ..fault_points import fault_point, stall_point
-from ..orchestration import codec
 from ..orchestration.context import DurableOrchestrationContext
 from ..orchestration.episode import EpisodeOutcome, continue_episode, run_episode
 from ..orchestration.history import (
     EventRaised,
-    ExecutionCompleted,
     ExecutionResumed,
     ExecutionStarted,
     ExecutionSuspended,
     ExecutionTerminated,
     HistoryEvent,
     OrchestrationInstance,
-    OrchestrationStatus,
     SubOrchestrationInstanceCompleted,
     SubOrchestrationInstanceFailed,
     TaskCompleted,
@@ -66,6 +63,8 @@ from .backoff import PollingBackoff
 from .handoff import ActivityHandoff
 from .held_messages import HeldMessages
 from .instance_cache import CachedInstance, InstanceCache, StatusMark
+from .instance_columns import checkpoint_columns
+from .instance_repair import repair_finished_row, repair_started_row, undo_late_merge
 from .options import WorkerOptions
 from .outbound import Outbound, outbound_messages
 from .registry import FunctionRegistry, UnknownFunctionError
@@ -287,9 +286,9 @@ class OrchestrationDispatcher:
             await self._sort_awaiting_start(instance_id, triage)
         if not triage.events and triage.new_start is None:
             if triage.finished_instance:
-                await self._repair_instance_row(instance_id, loaded)
+                await repair_finished_row(self._hub, instance_id, loaded)
             elif triage.duplicate_start:
-                await self._repair_started_row(instance_id, loaded)
+                await repair_started_row(self._hub, instance_id, loaded)
             await self._settle(triage)
             if cached is not None:
                 self.cache.put(instance_id, cached)
@@ -529,46 +528,6 @@ class OrchestrationDispatcher:
             )
         triage.consumed += triage.awaiting_start
 
-    async def _repair_started_row(self, instance_id: str, loaded: LoadedHistory) -> None:
-        """A redelivered start of a running instance: its first checkpoint wrote history but may
-        have died before the Instances merge, leaving the row Pending; bring it up to date."""
-        row = await self._hub.instances.get(instance_id, fetch_payloads=False)
-        if _started(loaded.events) is None or (
-            row is not None and row.runtime_status is not _PENDING
-        ):
-            return
-        log.warning("Repairing the Instances row of %s from its history", instance_id)
-        await self._hub.instances.merge(instance_id, _running_columns(loaded))
-
-    async def _repair_instance_row(
-        self, instance_id: str, loaded: LoadedHistory, stale_execution: str | None = None
-    ) -> None:
-        """Rebuild a finished instance's Instances row from history when it is missing or stale
-        (a crash between the history write and the Instances merge leaves it so). A row of another
-        execution is left alone (a client's restart), unless it is `stale_execution`: one this
-        worker has just written late, over the newer one."""
-        completed = next(e for e in reversed(loaded.events) if isinstance(e, ExecutionCompleted))
-        status = completed.orchestration_status or OrchestrationStatus.Completed
-        row = await self._hub.instances.get(instance_id, fetch_payloads=False)
-        if row is not None:
-            current = row.execution_id == loaded.execution_id
-            if current and row.runtime_status is status.runtime_status:
-                return
-            if not current and row.execution_id != stale_execution:
-                return
-        started = _started(loaded.events)
-        log.warning("Repairing the Instances row of %s from its history", instance_id)
-        columns = InstanceColumns(
-            execution_id=loaded.execution_id,
-            runtime_status=status.runtime_status,
-            output=_stored_output(status, completed.result),
-            completed_time=completed.timestamp,
-            last_updated_time=completed.timestamp,
-        )
-        if started is not None:
-            columns = replace(columns, **_start_columns(started))
-        await self._hub.instances.merge(instance_id, columns)
-
     def _orchestrator_for(self, started: ExecutionStarted | None) -> Any:
         name = started.name if started is not None else None
         try:
@@ -622,7 +581,7 @@ class OrchestrationDispatcher:
         self._held.mark_applied(triage.consumed)
         fault_point("after-history-write")
         await stall_point("after-history-write")
-        columns = _instance_columns(outcome, first == 0)
+        columns = checkpoint_columns(outcome, first == 0)
         assert columns.runtime_status is not None
         mark = StatusMark(
             outcome.execution_id,
@@ -672,7 +631,7 @@ class OrchestrationDispatcher:
             await self._hub.instances.merge(instance_id, columns)
             late = time.monotonic() - status.written_at > _LATE_MERGE_SECONDS
             if late or not self.owns(instance_id):
-                await self._undo_late_merge(instance_id, etag, columns.execution_id)
+                await undo_late_merge(self._hub, instance_id, etag, columns.execution_id)
         except Exception as exc:  # noqa: BLE001 - history is committed; the row is repaired later
             log.warning(
                 "%s: updating the Instances row failed after the history was written: %s; "
@@ -687,14 +646,14 @@ class OrchestrationDispatcher:
         self, instance_id: str, columns: InstanceColumns, etag: str
     ) -> None:
         """Retry a committed checkpoint's Instances merge with back-off. It lands late by
-        definition, so it is checked against history afterwards (`_undo_late_merge`)."""
+        definition, so it is checked against history afterwards (`undo_late_merge`)."""
         delay = 1.0
         for _ in range(_INSTANCE_MERGE_RETRIES):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
             try:
                 await self._hub.instances.merge(instance_id, columns)
-                await self._undo_late_merge(instance_id, etag, columns.execution_id)
+                await undo_late_merge(self._hub, instance_id, etag, columns.execution_id)
             except Exception as exc:  # noqa: BLE001 - storage still failing: try again
                 log.debug("%s: Instances merge retry failed: %s", instance_id, exc)
                 continue
@@ -709,24 +668,6 @@ class OrchestrationDispatcher:
         task = asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    async def _undo_late_merge(self, instance_id: str, etag: str, execution_id: str | None) -> None:
-        """An Instances merge that landed late (this worker stalled after its history write, or
-        lost the partition meanwhile) may have overwritten what a newer owner wrote after newer
-        checkpoints. If the history moved on, rebuild the row from it: a finished instance's
-        whole row; a newer execution's start columns and status. (Within the same running
-        execution the newer owner's next merge, at most `instance_status_refresh` after its last,
-        puts back a newer custom status.)"""
-        loaded = await self._hub.history.load(instance_id)
-        if loaded.etag == etag:
-            return
-        log.warning("%s: a late Instances merge may be stale; checking the row", instance_id)
-        if any(isinstance(e, ExecutionCompleted) for e in loaded.events):
-            await self._repair_instance_row(instance_id, loaded, stale_execution=execution_id)
-        elif loaded.execution_id != execution_id and _started(loaded.events) is not None:
-            row = await self._hub.instances.get(instance_id, fetch_payloads=False)
-            if row is not None and row.execution_id == execution_id:
-                await self._hub.instances.merge(instance_id, _running_columns(loaded))
 
     def _status_changed(
         self, previous: StatusMark | None, status: StatusMark, new_execution: bool
@@ -800,67 +741,6 @@ def _from_client(message: ReceivedMessage) -> bool:
     return sender is None or not sender.instance_id
 
 
-def _started(events: Iterable[HistoryEvent]) -> ExecutionStarted | None:
-    return next((e for e in events if isinstance(e, ExecutionStarted)), None)
-
-
 def _execution(event: ExecutionStarted | None) -> str | None:
     instance = event.orchestration_instance if event is not None else None
     return instance.execution_id if instance is not None else None
-
-
-def _instance_columns(outcome: EpisodeOutcome, new_execution: bool) -> InstanceColumns:
-    """The Instances merge of a checkpoint (DTFx `UpdateStateAsync`)."""
-    result = outcome.result
-    now = outcome.events[-1].timestamp
-    columns = InstanceColumns(
-        execution_id=outcome.execution_id,
-        last_updated_time=now,
-        runtime_status=result.status.runtime_status,
-        custom_status=result.custom_status,
-    )
-    if new_execution:
-        columns = replace(columns, **_start_columns(outcome.started))
-    if result.status.runtime_status.is_terminal:
-        columns = replace(
-            columns, completed_time=now, output=_stored_output(result.status, result.output)
-        )
-    return columns
-
-
-def _running_columns(loaded: LoadedHistory) -> InstanceColumns:
-    """The Instances row of a started, unfinished execution, from its history."""
-    started = _started(loaded.events)
-    assert started is not None
-    suspended = False
-    for event in loaded.events:
-        if isinstance(event, ExecutionSuspended | ExecutionResumed):
-            suspended = isinstance(event, ExecutionSuspended)
-    status = (
-        OrchestrationRuntimeStatus.Suspended if suspended else OrchestrationRuntimeStatus.Running
-    )
-    return InstanceColumns(
-        **_start_columns(started),
-        execution_id=loaded.execution_id,
-        runtime_status=status,
-        last_updated_time=loaded.events[-1].timestamp,
-    )
-
-
-def _start_columns(started: ExecutionStarted) -> dict[str, Any]:
-    """Instances columns (`InstanceColumns` fields) that come from an execution's
-    ExecutionStarted event."""
-    return {
-        "name": started.name,
-        "version": started.version or "",
-        "input": started.input,
-        "created_time": started.timestamp,
-        "generation": started.generation or 0,
-        "tags": started.tags,
-        "scheduled_start_time": started.scheduled_start_time,
-    }
-
-
-def _stored_output(status: OrchestrationStatus, output: str | None) -> str | None:
-    """The Output column: the JSON output, or the JSON-encoded reason of a termination."""
-    return codec.encode(output or "") if status is OrchestrationStatus.Terminated else output

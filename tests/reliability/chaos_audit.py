@@ -51,7 +51,7 @@ KNOWN_BUGS: dict[str, str] = {
         "history write and the Instances merge of the first checkpoint left it Pending, and the "
         "redelivered ExecutionStarted was dropped as a duplicate without repairing the row, so an "
         "orchestration waiting for an external event reported Pending until the event came. Fixed "
-        "by `OrchestrationDispatcher._repair_started_row`; regression test in "
+        "by `instance_repair.repair_started_row`; regression test in "
         "tests/reliability/test_stale_starts.py."
     ),
 }
