@@ -43,7 +43,7 @@ KNOWN_BUGS: dict[str, str] = {
         "and the first ExecutionStarted of a continue-as-new instance, redelivered after a crash "
         "before the inbound delete, restarted the completed instance from generation 0. Fixed by "
         "deterministic child execution ids (`outbound._child_execution_id`) and by vetting starts of "
-        "finished instances against the Instances row (`OrchestrationDispatcher._vet_restarts`); "
+        "finished instances against the Instances row (`triage.decide_restarts`); "
         "regression tests in tests/reliability/test_stale_starts.py."
     ),
     "pending-row-after-crash": (
