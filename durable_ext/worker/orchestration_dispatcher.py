@@ -1,14 +1,15 @@
 """Runs orchestration episodes from the control queues this worker owns.
 
 Per owned partition one loop fetches batches of up to 32 messages and groups them per instance; each
-group is one episode: load history (or take the cached one), sort the messages (ExecutionStarted
-first) and filter them (duplicates, stale executions, out-of-order responses, copies of applied
-client events, finished or unknown instances), replay, then checkpoint in DTFx order:
+group is one episode: load history (or take the cached one), sort the messages into applied,
+discarded and deferred (`triage`: duplicates, stale executions, out-of-order responses, copies of
+applied client events, finished or unknown instances), replay, then checkpoint in DTFx order:
 
 1. send every outbound message;
 2. write the new history rows under the sentinel ETag (409/412 → abandon, another worker won;
    unless the rows stored are our own, from an attempt whose answer was lost: then committed);
-3. merge the Instances row (a failure is retried in the background, never undoes step 2);
+3. merge the Instances row (a failure is retried in the background, never undoes step 2; a stale
+   row is rebuilt from history by `instance_repair`);
 4. delete the inbound messages (retried; never abandoned once step 2 has succeeded).
 
 Every message is held (`HeldMessages`: renewed, invisible to other workers) from the moment it is
@@ -30,32 +31,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine, Iterable
-from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from .. import clock
 from ..fault_points import fault_point, stall_point
-from ..orchestration import codec
 from ..orchestration.context import DurableOrchestrationContext
 from ..orchestration.episode import EpisodeOutcome, continue_episode, run_episode
-from ..orchestration.history import (
-    EventRaised,
-    ExecutionCompleted,
-    ExecutionResumed,
-    ExecutionStarted,
-    ExecutionSuspended,
-    ExecutionTerminated,
-    HistoryEvent,
-    OrchestrationInstance,
-    OrchestrationStatus,
-    SubOrchestrationInstanceCompleted,
-    SubOrchestrationInstanceFailed,
-    TaskCompleted,
-    TaskFailed,
-    TimerFired,
-)
-from ..orchestration.history_summary import HistorySummary, raised_key
+from ..orchestration.history import ExecutionStarted, HistoryEvent, TimerFired
+from ..orchestration.history_summary import HistorySummary
 from ..orchestration.status import OrchestrationRuntimeStatus
 from ..storage.errors import describe_storage_error
 from ..storage.history_store import CheckpointConflict, LoadedHistory
@@ -66,55 +50,23 @@ from .backoff import PollingBackoff
 from .handoff import ActivityHandoff
 from .held_messages import HeldMessages
 from .instance_cache import CachedInstance, InstanceCache, StatusMark
+from .instance_columns import checkpoint_columns
+from .instance_repair import repair_finished_row, repair_started_row, undo_late_merge
 from .options import WorkerOptions
 from .outbound import Outbound, outbound_messages
 from .registry import FunctionRegistry, UnknownFunctionError
 from .storage_limiter import StorageLimiter
 from .timer_wakes import TimerWakes
+from .triage import Triage, arrival_order, decide_restarts, restart_candidates, sort_messages
 
 __all__ = ["OrchestrationDispatcher"]
 
 log = logging.getLogger("durable_ext.orchestrations")
-_RESPONSES = (
-    TaskCompleted,
-    TaskFailed,
-    SubOrchestrationInstanceCompleted,
-    SubOrchestrationInstanceFailed,
-    TimerFired,
-)
-_OUT_OF_ORDER_GRACE = 5
-_BEFORE_START = (*_RESPONSES, EventRaised, ExecutionSuspended, ExecutionResumed)
-"""Messages that may reach an instance before its start (a delayed or scheduled start): put back
-until it has started."""
 _LATE_MERGE_SECONDS = 1.0
 """A checkpoint whose Instances merge ends this long after its history write is checked (a
 zombie worker waking up, a partition lost meanwhile); normally the gap is milliseconds."""
-_STALE_START_DEQUEUES = 10
-_PENDING = OrchestrationRuntimeStatus.Pending
 _INSTANCE_MERGE_RETRIES = 12
 """Background retries of a failed Instances merge after a committed checkpoint (~5 min)."""
-
-
-def _response_id(event: HistoryEvent) -> int:
-    return int(getattr(event, "timer_id", getattr(event, "task_scheduled_id", -1)))
-
-
-class _Triage:
-    """The messages of one batch for one instance, sorted into what to do with each."""
-
-    def __init__(self) -> None:
-        self.events: list[HistoryEvent] = []
-        self.consumed: list[ReceivedMessage] = []
-        self.abandoned: list[ReceivedMessage] = []
-        self.new_start: ExecutionStarted | None = None
-        self.terminate_unstarted = False
-        self.awaiting_start: list[ReceivedMessage] = []
-        """Messages for an instance with no history, past their grace: kept while the Instances
-        row says Pending (the start is on its way), else discarded."""
-        self.finished_instance = False
-        self.duplicate_start = False
-        self.judged_by_history = False
-        """Some message was dropped or put back because of what history holds (not applied)."""
 
 
 class OrchestrationDispatcher:
@@ -246,7 +198,7 @@ class OrchestrationDispatcher:
     async def _drain(self, instance_id: str) -> None:
         try:
             while batch := self._inbox.pop(instance_id, None):
-                batch.sort(key=_arrival_order)
+                batch.sort(key=arrival_order)
                 try:
                     async with self._slots:
                         await self._process(instance_id, batch)
@@ -272,24 +224,24 @@ class OrchestrationDispatcher:
             loaded, summary = cached.history, cached.summary
         else:
             loaded, summary = await self._load(instance_id)
-        verdicts = await self._vet_restarts(instance_id, loaded, summary, messages)
-        triage = self._triage(instance_id, loaded, summary, messages, verdicts)
+        triage = await self._triage(instance_id, loaded, summary, messages)
         if cached is not None and triage.judged_by_history:
             # Another worker may have moved the instance on (a stolen partition): never drop or
             # defer a message on the word of a cached history; check storage first.
             cached = None
             loaded, summary = await self._load(instance_id)
-            verdicts = await self._vet_restarts(instance_id, loaded, summary, messages)
-            triage = self._triage(instance_id, loaded, summary, messages, verdicts)
+            triage = await self._triage(instance_id, loaded, summary, messages)
         if triage.terminate_unstarted:
-            await self._start_to_terminate(instance_id, triage)
+            row = await self._hub.instances.get(instance_id)
+            triage.start_to_terminate(instance_id, row)
         if triage.awaiting_start:
-            await self._sort_awaiting_start(instance_id, triage)
+            row = await self._hub.instances.get(instance_id, fetch_payloads=False)
+            triage.settle_awaiting_start(instance_id, row)
         if not triage.events and triage.new_start is None:
             if triage.finished_instance:
-                await self._repair_instance_row(instance_id, loaded)
+                await repair_finished_row(self._hub, instance_id, loaded)
             elif triage.duplicate_start:
-                await self._repair_started_row(instance_id, loaded)
+                await repair_started_row(self._hub, instance_id, loaded)
             await self._settle(triage)
             if cached is not None:
                 self.cache.put(instance_id, cached)
@@ -335,239 +287,21 @@ class OrchestrationDispatcher:
         loaded = await self._hub.history.load(instance_id)
         return loaded, HistorySummary.of(loaded.events)
 
-    async def _vet_restarts(
+    async def _triage(
         self,
         instance_id: str,
         loaded: LoadedHistory,
         summary: HistorySummary,
         messages: list[ReceivedMessage],
-    ) -> dict[str, str]:
-        """Tell a client's restart of a finished instance from a stale start message.
-
-        A top-level ExecutionStarted for another execution of a finished instance restarts it only
-        if the client wrote that execution into the Instances row (it writes the row just after
-        sending the message: until then the message is retried). A message older than the row is
-        stale: a redelivered start of an earlier execution, e.g. the first generation of a
-        continue-as-new instance. Verdicts by message id: "accept", "stale" or "early".
-        """
-        if not summary.finished:
-            return {}
-        candidates = [
-            m
-            for m in messages
-            if isinstance(m.data.event, ExecutionStarted)
-            and m.data.event.parent_instance is None
-            and _execution(m.data.event) != loaded.execution_id
-        ]
-        if not candidates:
-            return {}
-        row = await self._hub.instances.get(instance_id, fetch_payloads=False)
-        verdicts: dict[str, str] = {}
-        for message in candidates:
-            event = message.data.event
-            if row is None or row.execution_id == message.data.instance.execution_id:
-                verdicts[message.message_id] = "accept"
-            elif (row.created_time is not None and row.created_time >= event.timestamp) or (
-                message.dequeue_count >= _STALE_START_DEQUEUES
-            ):
-                verdicts[message.message_id] = "stale"
-            else:
-                verdicts[message.message_id] = "early"
-        return verdicts
-
-    def _triage(
-        self,
-        instance_id: str,
-        loaded: LoadedHistory,
-        summary: HistorySummary,
-        messages: list[ReceivedMessage],
-        verdicts: dict[str, str],
-    ) -> _Triage:
-        triage = _Triage()
-        started = summary.started
-        finished = summary.finished
-        scheduled = summary.scheduled
-        client_events: set[tuple[str, datetime, int]] = set()
-        for message in messages:
-            event = message.data.event
-            if isinstance(event, ExecutionStarted):
-                verdict = verdicts.get(message.message_id, "accept")
-                if verdict == "early":
-                    triage.abandoned.append(message)
-                elif verdict == "stale":
-                    log.info("%s: discarding a stale ExecutionStarted", instance_id)
-                    triage.consumed.append(message)
-                    triage.judged_by_history = True
-                else:
-                    self._triage_start(
-                        instance_id, loaded, started, finished, triage, message, event
-                    )
-                continue
-            current = _execution(triage.new_start) if triage.new_start else loaded.execution_id
-            target = message.data.instance.execution_id
-            if target and current and target != current:
-                log.debug(
-                    "%s: dropping %s for old execution %s",
-                    instance_id,
-                    type(event).__name__,
-                    target,
-                )
-                triage.consumed.append(message)
-                triage.judged_by_history = True
-            elif started is None and triage.new_start is None:
-                self._triage_unstarted(instance_id, triage, message, event)
-            elif finished and triage.new_start is None:
-                log.info("%s is finished; discarding %s", instance_id, type(event).__name__)
-                triage.consumed.append(message)
-                triage.finished_instance = True
-                triage.judged_by_history = True
-            elif (
-                isinstance(event, _RESPONSES)
-                and triage.new_start is None
-                and _response_id(event) not in scheduled
-            ):
-                log.debug(
-                    "%s: out-of-order %s #%s, retrying later",
-                    instance_id,
-                    type(event).__name__,
-                    _response_id(event),
-                )
-                triage.abandoned.append(message)
-                triage.judged_by_history = True
-            elif (
-                _from_client(message)
-                and isinstance(event, EventRaised)
-                and (summary.has_raised(event) or raised_key(event) in client_events)
-            ):
-                log.info(
-                    "%s: dropping a copy of event %r raised at %s, already applied",
-                    instance_id,
-                    event.name,
-                    event.timestamp,
-                )
-                triage.consumed.append(message)
-                triage.judged_by_history = True
-            else:
-                if _from_client(message) and isinstance(event, EventRaised):
-                    client_events.add(raised_key(event))
-                triage.events.append(event)
-                triage.consumed.append(message)
-        return triage
-
-    @staticmethod
-    def _triage_start(
-        instance_id: str,
-        loaded: LoadedHistory,
-        started: ExecutionStarted | None,
-        finished: bool,
-        triage: _Triage,
-        message: ReceivedMessage,
-        event: ExecutionStarted,
-    ) -> None:
-        triage.consumed.append(message)
-        execution = _execution(event)
-        if started is not None and execution == loaded.execution_id:
-            log.debug("%s: duplicate ExecutionStarted for %s", instance_id, execution)
-            triage.duplicate_start = True
-            triage.judged_by_history = True
-        elif triage.new_start is not None:
-            log.debug("%s: second ExecutionStarted in one batch ignored", instance_id)
-        elif started is not None and not finished:
-            log.warning("%s is already running; ignoring a new ExecutionStarted", instance_id)
-            triage.judged_by_history = True
-        else:
-            triage.new_start = event
-
-    @staticmethod
-    def _triage_unstarted(
-        instance_id: str, triage: _Triage, message: ReceivedMessage, event: HistoryEvent
-    ) -> None:
-        if isinstance(event, ExecutionTerminated):
-            triage.terminate_unstarted = True
-            triage.events.append(event)
-            triage.consumed.append(message)
-        elif isinstance(event, _BEFORE_START):
-            if message.dequeue_count <= _OUT_OF_ORDER_GRACE:
-                triage.abandoned.append(message)
-            else:
-                triage.awaiting_start.append(message)
-        else:
-            log.info("No such instance %s; discarding %s", instance_id, type(event).__name__)
-            triage.consumed.append(message)
-
-    async def _start_to_terminate(self, instance_id: str, triage: _Triage) -> None:
-        """A Terminate that reaches an instance before its start (the start is scheduled for later,
-        or was put back): when the client's Pending row exists, start that execution from the row
-        and terminate it in the same episode, so history and row agree that it was terminated and
-        the start message, when it comes, is a duplicate. Otherwise there is no such instance."""
-        row = await self._hub.instances.get(instance_id)
-        if row is None or row.runtime_status is not _PENDING or not row.execution_id:
-            log.info("No such instance %s; discarding ExecutionTerminated", instance_id)
-            triage.events.clear()
-            return
-        triage.new_start = ExecutionStarted(
-            timestamp=row.created_time or clock.utc_now(),
-            orchestration_instance=OrchestrationInstance(instance_id, row.execution_id),
-            name=row.name,
-            version=row.version,
-            input=row.input,
-            tags=row.tags,
-            scheduled_start_time=row.scheduled_start_time,
-            generation=row.generation,
+    ) -> Triage:
+        """Sort the batch (`triage.sort_messages`), reading the Instances row only when a decision
+        needs it: a client's restart of a finished instance."""
+        candidates = restart_candidates(loaded.execution_id, summary, messages)
+        row = (
+            await self._hub.instances.get(instance_id, fetch_payloads=False) if candidates else None
         )
-
-    async def _sort_awaiting_start(self, instance_id: str, triage: _Triage) -> None:
-        row = await self._hub.instances.get(instance_id, fetch_payloads=False)
-        if row is not None and row.runtime_status is _PENDING:
-            triage.abandoned += triage.awaiting_start
-            return
-        for message in triage.awaiting_start:
-            log.info(
-                "No such instance %s; discarding %s",
-                instance_id,
-                type(message.data.event).__name__,
-            )
-        triage.consumed += triage.awaiting_start
-
-    async def _repair_started_row(self, instance_id: str, loaded: LoadedHistory) -> None:
-        """A redelivered start of a running instance: its first checkpoint wrote history but may
-        have died before the Instances merge, leaving the row Pending; bring it up to date."""
-        row = await self._hub.instances.get(instance_id, fetch_payloads=False)
-        if _started(loaded.events) is None or (
-            row is not None and row.runtime_status is not _PENDING
-        ):
-            return
-        log.warning("Repairing the Instances row of %s from its history", instance_id)
-        await self._hub.instances.merge(instance_id, _running_columns(loaded))
-
-    async def _repair_instance_row(
-        self, instance_id: str, loaded: LoadedHistory, stale_execution: str | None = None
-    ) -> None:
-        """Rebuild a finished instance's Instances row from history when it is missing or stale
-        (a crash between the history write and the Instances merge leaves it so). A row of another
-        execution is left alone (a client's restart), unless it is `stale_execution`: one this
-        worker has just written late, over the newer one."""
-        completed = next(e for e in reversed(loaded.events) if isinstance(e, ExecutionCompleted))
-        status = completed.orchestration_status or OrchestrationStatus.Completed
-        row = await self._hub.instances.get(instance_id, fetch_payloads=False)
-        if row is not None:
-            current = row.execution_id == loaded.execution_id
-            if current and row.runtime_status is status.runtime_status:
-                return
-            if not current and row.execution_id != stale_execution:
-                return
-        started = _started(loaded.events)
-        log.warning("Repairing the Instances row of %s from its history", instance_id)
-        columns = InstanceColumns(
-            execution_id=loaded.execution_id,
-            runtime_status=status.runtime_status,
-            output=_stored_output(status, completed.result),
-            completed_time=completed.timestamp,
-            last_updated_time=completed.timestamp,
-        )
-        if started is not None:
-            columns = replace(columns, **_start_columns(started))
-        await self._hub.instances.merge(instance_id, columns)
+        restarts = decide_restarts(candidates, row)
+        return sort_messages(instance_id, loaded.execution_id, summary, messages, restarts)
 
     def _orchestrator_for(self, started: ExecutionStarted | None) -> Any:
         name = started.name if started is not None else None
@@ -586,7 +320,7 @@ class OrchestrationDispatcher:
         instance_id: str,
         loaded: LoadedHistory,
         outcome: EpisodeOutcome,
-        triage: _Triage,
+        triage: Triage,
         previous: StatusMark | None,
         past_episodes: int,
     ) -> tuple[str | None, StatusMark | None]:
@@ -615,14 +349,14 @@ class OrchestrationDispatcher:
             )
         except CheckpointConflict:
             log.info("%s was checkpointed by another worker; abandoning this episode", instance_id)
-            await self._abandon([*triage.consumed, *triage.abandoned], delay=0)
+            await self._abandon([*triage.consumed, *triage.deferred], delay=0)
             return None, None
         # Committed. From here on the batch's messages are applied: they are deleted, never put
         # back (a redelivered EventRaised would be applied twice), whatever fails below.
         self._held.mark_applied(triage.consumed)
         fault_point("after-history-write")
         await stall_point("after-history-write")
-        columns = _instance_columns(outcome, first == 0)
+        columns = checkpoint_columns(outcome, first == 0)
         assert columns.runtime_status is not None
         mark = StatusMark(
             outcome.execution_id,
@@ -672,7 +406,7 @@ class OrchestrationDispatcher:
             await self._hub.instances.merge(instance_id, columns)
             late = time.monotonic() - status.written_at > _LATE_MERGE_SECONDS
             if late or not self.owns(instance_id):
-                await self._undo_late_merge(instance_id, etag, columns.execution_id)
+                await undo_late_merge(self._hub, instance_id, etag, columns.execution_id)
         except Exception as exc:  # noqa: BLE001 - history is committed; the row is repaired later
             log.warning(
                 "%s: updating the Instances row failed after the history was written: %s; "
@@ -687,14 +421,14 @@ class OrchestrationDispatcher:
         self, instance_id: str, columns: InstanceColumns, etag: str
     ) -> None:
         """Retry a committed checkpoint's Instances merge with back-off. It lands late by
-        definition, so it is checked against history afterwards (`_undo_late_merge`)."""
+        definition, so it is checked against history afterwards (`undo_late_merge`)."""
         delay = 1.0
         for _ in range(_INSTANCE_MERGE_RETRIES):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
             try:
                 await self._hub.instances.merge(instance_id, columns)
-                await self._undo_late_merge(instance_id, etag, columns.execution_id)
+                await undo_late_merge(self._hub, instance_id, etag, columns.execution_id)
             except Exception as exc:  # noqa: BLE001 - storage still failing: try again
                 log.debug("%s: Instances merge retry failed: %s", instance_id, exc)
                 continue
@@ -709,24 +443,6 @@ class OrchestrationDispatcher:
         task = asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    async def _undo_late_merge(self, instance_id: str, etag: str, execution_id: str | None) -> None:
-        """An Instances merge that landed late (this worker stalled after its history write, or
-        lost the partition meanwhile) may have overwritten what a newer owner wrote after newer
-        checkpoints. If the history moved on, rebuild the row from it: a finished instance's
-        whole row; a newer execution's start columns and status. (Within the same running
-        execution the newer owner's next merge, at most `instance_status_refresh` after its last,
-        puts back a newer custom status.)"""
-        loaded = await self._hub.history.load(instance_id)
-        if loaded.etag == etag:
-            return
-        log.warning("%s: a late Instances merge may be stale; checking the row", instance_id)
-        if any(isinstance(e, ExecutionCompleted) for e in loaded.events):
-            await self._repair_instance_row(instance_id, loaded, stale_execution=execution_id)
-        elif loaded.execution_id != execution_id and _started(loaded.events) is not None:
-            row = await self._hub.instances.get(instance_id, fetch_payloads=False)
-            if row is not None and row.execution_id == execution_id:
-                await self._hub.instances.merge(instance_id, _running_columns(loaded))
 
     def _status_changed(
         self, previous: StatusMark | None, status: StatusMark, new_execution: bool
@@ -776,91 +492,9 @@ class OrchestrationDispatcher:
         seconds = int(delay.total_seconds() + 0.999) + 0.05
         self._timer_wakes.add(instance_id, queue.wake, seconds)
 
-    async def _settle(self, triage: _Triage) -> None:
+    async def _settle(self, triage: Triage) -> None:
         await asyncio.gather(*(self._held.delete(m) for m in triage.consumed))
-        await self._abandon(triage.abandoned)
+        await self._abandon(triage.deferred)
 
     async def _abandon(self, messages: list[ReceivedMessage], delay: int | None = None) -> None:
         await asyncio.gather(*(self._held.abandon(m, delay) for m in messages))
-
-
-def _arrival_order(message: ReceivedMessage) -> tuple[bool, datetime, int]:
-    """ExecutionStarted first (DTFx `ReconcileMessagesWithState`), then queue insertion time and
-    the sender's sequence number: a Terminate or Suspend sent with its start applies after it."""
-    return (
-        not isinstance(message.data.event, ExecutionStarted),
-        message.inserted_on,
-        message.data.sequence_number,
-    )
-
-
-def _from_client(message: ReceivedMessage) -> bool:
-    """Sent by a client (raise_event, terminate, ...), not by an orchestration."""
-    sender = message.data.sender
-    return sender is None or not sender.instance_id
-
-
-def _started(events: Iterable[HistoryEvent]) -> ExecutionStarted | None:
-    return next((e for e in events if isinstance(e, ExecutionStarted)), None)
-
-
-def _execution(event: ExecutionStarted | None) -> str | None:
-    instance = event.orchestration_instance if event is not None else None
-    return instance.execution_id if instance is not None else None
-
-
-def _instance_columns(outcome: EpisodeOutcome, new_execution: bool) -> InstanceColumns:
-    """The Instances merge of a checkpoint (DTFx `UpdateStateAsync`)."""
-    result = outcome.result
-    now = outcome.events[-1].timestamp
-    columns = InstanceColumns(
-        execution_id=outcome.execution_id,
-        last_updated_time=now,
-        runtime_status=result.status.runtime_status,
-        custom_status=result.custom_status,
-    )
-    if new_execution:
-        columns = replace(columns, **_start_columns(outcome.started))
-    if result.status.runtime_status.is_terminal:
-        columns = replace(
-            columns, completed_time=now, output=_stored_output(result.status, result.output)
-        )
-    return columns
-
-
-def _running_columns(loaded: LoadedHistory) -> InstanceColumns:
-    """The Instances row of a started, unfinished execution, from its history."""
-    started = _started(loaded.events)
-    assert started is not None
-    suspended = False
-    for event in loaded.events:
-        if isinstance(event, ExecutionSuspended | ExecutionResumed):
-            suspended = isinstance(event, ExecutionSuspended)
-    status = (
-        OrchestrationRuntimeStatus.Suspended if suspended else OrchestrationRuntimeStatus.Running
-    )
-    return InstanceColumns(
-        **_start_columns(started),
-        execution_id=loaded.execution_id,
-        runtime_status=status,
-        last_updated_time=loaded.events[-1].timestamp,
-    )
-
-
-def _start_columns(started: ExecutionStarted) -> dict[str, Any]:
-    """Instances columns (`InstanceColumns` fields) that come from an execution's
-    ExecutionStarted event."""
-    return {
-        "name": started.name,
-        "version": started.version or "",
-        "input": started.input,
-        "created_time": started.timestamp,
-        "generation": started.generation or 0,
-        "tags": started.tags,
-        "scheduled_start_time": started.scheduled_start_time,
-    }
-
-
-def _stored_output(status: OrchestrationStatus, output: str | None) -> str | None:
-    """The Output column: the JSON output, or the JSON-encoded reason of a termination."""
-    return codec.encode(output or "") if status is OrchestrationStatus.Terminated else output

@@ -43,7 +43,7 @@ KNOWN_BUGS: dict[str, str] = {
         "and the first ExecutionStarted of a continue-as-new instance, redelivered after a crash "
         "before the inbound delete, restarted the completed instance from generation 0. Fixed by "
         "deterministic child execution ids (`outbound._child_execution_id`) and by vetting starts of "
-        "finished instances against the Instances row (`OrchestrationDispatcher._vet_restarts`); "
+        "finished instances against the Instances row (`triage.decide_restarts`); "
         "regression tests in tests/reliability/test_stale_starts.py."
     ),
     "pending-row-after-crash": (
@@ -51,7 +51,7 @@ KNOWN_BUGS: dict[str, str] = {
         "history write and the Instances merge of the first checkpoint left it Pending, and the "
         "redelivered ExecutionStarted was dropped as a duplicate without repairing the row, so an "
         "orchestration waiting for an external event reported Pending until the event came. Fixed "
-        "by `OrchestrationDispatcher._repair_started_row`; regression test in "
+        "by `instance_repair.repair_started_row`; regression test in "
         "tests/reliability/test_stale_starts.py."
     ),
 }
