@@ -6,6 +6,6 @@ package and never this file. It stays valid Python that re-exports the app, for 
 directly.
 """
 
-from function_app import app  # noqa: F401 - resolves to the function_app/ package
+from function_app import app  # resolves to the function_app/ package
 
 __all__ = ["app"]

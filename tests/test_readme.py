@@ -14,7 +14,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 def test_readme_example_runs() -> None:
     source = README.read_text().split("```python\n", 1)[1].split("```", 1)[0]
     namespace: dict = {}
-    exec(compile(source, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    exec(compile(source, "README.md", "exec"), namespace)  # our own README
     app = namespace["app"]
     management = [name for name, *_ in MANAGEMENT_FUNCTIONS]
     names = [f.get_function_name() for f in app.get_functions()]

@@ -207,7 +207,7 @@ class TokenServer:
 
 def _handler(server: TokenServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:  # http.server's naming
             url = urlsplit(self.path)
             parameters = dict(parse_qsl(url.query))
             if url.path != "/msi/token":
@@ -237,7 +237,7 @@ def _handler(server: TokenServer) -> type[BaseHTTPRequestHandler]:
                 },
             )
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             form = dict(parse_qsl(self.rfile.read(length).decode()))
             client_id = form.get("client_id", "")

@@ -8,10 +8,10 @@ import socket
 import subprocess
 from pathlib import Path
 
-__all__ = ["ensure_azurite", "AzuriteNotFound", "port_open"]
+__all__ = ["ensure_azurite", "AzuriteNotFoundError", "port_open"]
 
 
-class AzuriteNotFound(RuntimeError):
+class AzuriteNotFoundError(RuntimeError):
     """Development storage is configured, not running, and no Azurite executable was found."""
 
 
@@ -28,7 +28,7 @@ def _executable(app_root: Path) -> str:
             return str(candidate)
     found = shutil.which("azurite")
     if found is None:
-        raise AzuriteNotFound(
+        raise AzuriteNotFoundError(
             "Development storage is not running and Azurite was not found: run `npm install azurite` "
             "in the app root (or start Azurite yourself)."
         )
@@ -72,11 +72,11 @@ async def ensure_azurite(
     deadline = loop.time() + timeout
     while not all(port_open(host, p) for p in ports):
         if process.poll() is not None:
-            raise AzuriteNotFound(
+            raise AzuriteNotFoundError(
                 f"Azurite exited with code {process.returncode}; see {location / 'azurite.log'}"
             )
         if loop.time() > deadline:
             process.terminate()
-            raise AzuriteNotFound(f"Azurite did not answer within {timeout:.0f} s")
+            raise AzuriteNotFoundError(f"Azurite did not answer within {timeout:.0f} s")
         await asyncio.sleep(0.1)
     return process

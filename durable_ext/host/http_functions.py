@@ -154,7 +154,7 @@ def _handler(fn: HttpFunction, keys: FunctionKeys) -> Any:
                 )
                 if inspect.isawaitable(result):
                     result = await result
-        except Exception:  # noqa: BLE001 - the host answers 500 like Azure Functions does
+        except Exception:  # the host answers 500 like Azure Functions does
             log.exception("Function %s failed", fn.name)
             return web.json_response(
                 {"error": f"Function '{fn.name}' failed; see the host log."}, status=500

@@ -41,7 +41,7 @@ from ..settings import (
 from ..storage.connection import StorageConnection, development_storage_ports
 from ..worker.options import WorkerOptions
 from .app_loader import AppLoadError, load_app
-from .azurite import AzuriteNotFound, ensure_azurite
+from .azurite import AzuriteNotFoundError, ensure_azurite
 from .http_functions import (
     FunctionKeys,
     add_http_functions,
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(
             _serve(args, config, durable, http.route_prefix, connection, application)
         )
-    except (AzuriteNotFound, SettingsError, OSError) as exc:
+    except (AzuriteNotFoundError, SettingsError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

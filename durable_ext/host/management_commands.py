@@ -600,7 +600,7 @@ def execute(command: ManagementCommand, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure is one line on stderr, exit 1
         message = " ".join(_describe_error(exc, target).split())
         print(f"{PROG}: error: {redact(message)}", file=sys.stderr)
         return EXIT_ERROR

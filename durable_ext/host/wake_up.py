@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..settings import SettingsError, load_durable_task_settings, read_app_host_json
-from ..storage.names import InvalidTaskHubName, TaskHubNames
+from ..storage.names import InvalidTaskHubNameError, TaskHubNames
 from ..storage.wake_queue import WakeQueue
 
 __all__ = [
@@ -76,7 +76,7 @@ def wake_up_binding(
             return None
         durable = load_durable_task_settings(host_json, settings)
         queue_name = TaskHubNames(durable.hub_name).wake_queue
-    except (SettingsError, InvalidTaskHubName, OSError, ValueError) as exc:
+    except (SettingsError, InvalidTaskHubNameError, OSError, ValueError) as exc:
         log.warning("No wake-up queue trigger: %s", exc)
         return None
     return WakeUpBinding(queue_name, durable.connection_name)

@@ -24,7 +24,7 @@ from .rest.table_rows import BatchOperation, Entity, TableRows
 __all__ = [
     "HistoryStore",
     "LoadedHistory",
-    "CheckpointConflict",
+    "CheckpointConflictError",
     "SENTINEL",
     "row_key",
     "event_to_row",
@@ -52,7 +52,7 @@ REWOUND_PREFIX = "Rewound: "
 log = logging.getLogger("durable_ext.history")
 
 
-class CheckpointConflict(Exception):
+class CheckpointConflictError(Exception):
     """Another writer checkpointed this instance first (409/412 on the sentinel)."""
 
 
@@ -143,7 +143,7 @@ class HistoryStore:
         `etag` None means no sentinel exists yet (first checkpoint: insert it). A new execution
         is written from RowKey 0 over the old one; the old one's rows past its end stay (readers
         stop at the first row of another ExecutionId), since deleting them outside the fenced
-        transaction could erase rows a newer owner wrote meanwhile. Raises CheckpointConflict on
+        transaction could erase rows a newer owner wrote meanwhile. Raises CheckpointConflictError on
         409/412.
 
         Blob bookkeeping (see docs/payload-blobs.md): the property blobs of a write that fails
@@ -271,7 +271,7 @@ class HistoryStore:
                 landed = await self._landed(key, execution_id, rows)
                 if landed is not None:
                     return landed
-                raise CheckpointConflict(
+                raise CheckpointConflictError(
                     f"history of {key!r} was changed by another writer"
                 ) from exc
             raise
@@ -339,7 +339,7 @@ class HistoryStore:
         `Rewound: <old type>` (RowKeys and other columns kept); the SubOrchestrationInstanceCreated
         row of a failed child only gets that Reason. Replay ignores GenericEvents, so the orchestrator
         issues the failed tasks again. The rows are rewritten under the sentinel ETag (a concurrent
-        checkpoint raises CheckpointConflict). Returns the instance ids of the failed children.
+        checkpoint raises CheckpointConflictError). Returns the instance ids of the failed children.
         """
         key = escape_key(instance_id)
         sentinel, execution_id, current = await self._current_rows(key)

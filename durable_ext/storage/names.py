@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 __all__ = [
-    "InvalidTaskHubName",
+    "InvalidTaskHubNameError",
     "TaskHubNames",
     "validate_hub_name",
     "fnv1a32",
@@ -20,14 +20,14 @@ MAX_PARTITIONS = 16
 _HUB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,44}$")
 
 
-class InvalidTaskHubName(ValueError):
+class InvalidTaskHubNameError(ValueError):
     """A task hub name storage would reject."""
 
 
 def validate_hub_name(name: str) -> str:
     """The name, if it is 3–45 alphanumeric characters starting with a letter."""
     if not isinstance(name, str) or not _HUB_NAME.match(name):
-        raise InvalidTaskHubName(
+        raise InvalidTaskHubNameError(
             f"Invalid task hub name {name!r}: use 3 to 45 letters and digits, starting with a "
             "letter (it names tables, queues and blob containers)."
         )

@@ -42,7 +42,7 @@ from ..orchestration.history import ExecutionStarted, HistoryEvent, TimerFired
 from ..orchestration.history_summary import HistorySummary
 from ..orchestration.status import OrchestrationRuntimeStatus
 from ..storage.errors import describe_storage_error
-from ..storage.history_store import CheckpointConflict, LoadedHistory
+from ..storage.history_store import CheckpointConflictError, LoadedHistory
 from ..storage.instance_store import InstanceColumns
 from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
@@ -202,7 +202,7 @@ class OrchestrationDispatcher:
                 try:
                     async with self._slots:
                         await self._process(instance_id, batch)
-                except Exception:  # noqa: BLE001 - one instance's failure must not stop the others
+                except Exception:  # one instance's failure must not stop the others
                     log.exception("Episode of %s failed; its messages will be retried", instance_id)
                     await self._abandon(batch)
                 except asyncio.CancelledError:  # stopped mid-episode: let another worker have them
@@ -347,7 +347,7 @@ class OrchestrationDispatcher:
                 first,
                 loaded.etag,
             )
-        except CheckpointConflict:
+        except CheckpointConflictError:
             log.info("%s was checkpointed by another worker; abandoning this episode", instance_id)
             await self._abandon([*triage.consumed, *triage.deferred], delay=0)
             return None, None

@@ -173,7 +173,7 @@ class WorkerThread:
     def _main(self) -> None:
         try:
             asyncio.run(self._serve())
-        except BaseException as exc:  # surface start-up failures to start()
+        except BaseException as exc:  # noqa: BLE001 - surface start-up failures to start()
             if not self._ready.done():
                 self._ready.set_exception(exc)
 

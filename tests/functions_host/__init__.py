@@ -5,7 +5,7 @@ host refuse, serves HTTP functions on 127.0.0.1 with the host's routing and key 
 timer functions on their schedules. See tests/functions_host/README.md.
 """
 
-from .host import FakeHost, HostFunctionErrors
+from .host import FakeHost, HostFunctionError
 from .invocations import Invocation, InvocationLog
 from .keys import HostKeys
 from .loader import WorkerIndexingError
@@ -13,7 +13,7 @@ from .timers import ManualClock, SystemClock
 
 __all__ = [
     "FakeHost",
-    "HostFunctionErrors",
+    "HostFunctionError",
     "HostKeys",
     "Invocation",
     "InvocationLog",

@@ -36,7 +36,7 @@ from .queues import QueueOptions, run_queue_listener
 from .routing import Route, RouteTable
 from .timers import Clock, SystemClock, run_timer, timer_request
 
-__all__ = ["FakeHost", "HostFunctionErrors"]
+__all__ = ["FakeHost", "HostFunctionError"]
 
 log = logging.getLogger("tests.functions_host")
 # Settings of the machine running the tests that must not leak into the app's settings.
@@ -50,7 +50,7 @@ _FOREIGN_SETTINGS = (
 )
 
 
-class HostFunctionErrors(RuntimeError):
+class HostFunctionError(RuntimeError):
     """Functions the host put in error (raised unless the test allows them)."""
 
     def __init__(self, errors: Mapping[str, str]) -> None:
@@ -66,7 +66,7 @@ class FakeHost:
     `app_settings` become environment variables for the host's lifetime (Functions settings of
     the test machine are removed meanwhile); `keys` default to generated ones; `clock` drives
     the timers (real time by default); with `allow_function_errors` the host serves the
-    functions not in error instead of raising `HostFunctionErrors`.
+    functions not in error instead of raising `HostFunctionError`.
     """
 
     def __init__(
@@ -153,7 +153,7 @@ class FakeHost:
             _, self.register = self._stack.enter_context(imported_app(self.app_dir, script))
             self.index = index_functions(self.register, has_bundle="extensionBundle" in host_json)
             if self.index.errors and not self.allow_function_errors:
-                raise HostFunctionErrors(self.index.errors)
+                raise HostFunctionError(self.index.errors)
             self._invoker = Invoker(self.invocations)
             self._stack.callback(self._invoker.close)
             await self._serve_http()

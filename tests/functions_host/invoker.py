@@ -64,7 +64,7 @@ class Invoker:
                 )
             record.result = result
             record.outputs = {n: o.get() for n, o in outs.items() if o.get() is not None}
-        except Exception as exc:  # the worker reports any exception as a failed invocation
+        except Exception as exc:  # noqa: BLE001 - the worker reports any exception as a failed invocation
             record.error = exc
         record.finished = datetime.now(UTC)
         await self.log.notify()

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.functions_host import FakeHost, HostFunctionErrors, WorkerIndexingError
+from tests.functions_host import FakeHost, HostFunctionError, WorkerIndexingError
 from tests.functions_host.conftest import APPS
 from tests.functions_host.host_checks import host_errors
 from tests.functions_host.metadata import ALL_METHODS, IndexedFunction
@@ -45,7 +45,7 @@ async def test_the_rules_app_is_indexed_from_its_bindings() -> None:
 
 
 async def test_reserved_and_conflicting_routes_are_refused_with_the_host_messages() -> None:
-    with pytest.raises(HostFunctionErrors) as refused:
+    with pytest.raises(HostFunctionError) as refused:
         async with FakeHost(APPS / "refused"):
             pass
     assert refused.value.errors == {

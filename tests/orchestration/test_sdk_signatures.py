@@ -10,7 +10,7 @@ import inspect
 from typing import Any
 
 import azure.durable_functions as sdk
-import azure.durable_functions.models.Task as sdk_tasks
+import azure.durable_functions.models.Task as sdk_tasks  # noqa: N813 - the SDK's module is Task
 import pytest
 
 import durable_ext as df

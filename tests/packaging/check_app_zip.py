@@ -20,7 +20,7 @@ import zipfile
 from pathlib import Path
 
 from tests.azurite import AzuriteInstance
-from tests.packaging.check_dist import CheckFailed, check
+from tests.packaging.check_dist import CheckFailedError, check
 from tests.packaging.run_app_zip import SITE_PACKAGES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -74,5 +74,5 @@ def main(archive_path: Path) -> None:
 if __name__ == "__main__":
     try:
         main(Path(sys.argv[1]))
-    except CheckFailed as failure:
+    except CheckFailedError as failure:
         sys.exit(f"make package: {failure}")

@@ -41,13 +41,13 @@ SDIST_FOREIGN = re.compile(r"/(node_modules|\.venv|\.azurite|build|dist)/")
 EXPECTED_OUTPUT = ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
 
 
-class CheckFailed(AssertionError):
+class CheckFailedError(AssertionError):
     """A built artefact is not what it should be."""
 
 
 def check(condition: object, message: str) -> None:
     if not condition:
-        raise CheckFailed(message)
+        raise CheckFailedError(message)
 
 
 def only(folder: Path, pattern: str) -> Path:
@@ -164,5 +164,5 @@ def main(dist: Path, venv: Path) -> None:
 if __name__ == "__main__":
     try:
         main(Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve())
-    except CheckFailed as failure:
+    except CheckFailedError as failure:
         sys.exit(f"make dist: {failure}")

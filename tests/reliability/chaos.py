@@ -469,7 +469,7 @@ class _Run:
             await self.storage_up.wait()
             try:
                 return await call()
-            except Exception as exc:  # noqa: BLE001 - storage faults are expected here
+            except Exception as exc:  # storage faults are expected here
                 if time.monotonic() > end:
                     raise RuntimeError(f"{what} kept failing for {deadline:.0f} s") from exc
                 log.debug("%s failed (%r), retrying", what, exc)
@@ -590,7 +590,7 @@ class _Run:
                     planned.orchestrator, planned.instance_id, planned.spec
                 )
                 return
-            except Exception as exc:  # noqa: BLE001 - storage faults are expected here
+            except Exception as exc:  # storage faults are expected here
                 self.counts["start_new failed (retried)"] += 1
                 log.info("start_new(%s) failed: %r", planned.instance_id, exc)
                 if time.monotonic() > end:

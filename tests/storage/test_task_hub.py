@@ -23,7 +23,7 @@ from durable_ext.storage.keys import (
     prefix_range,
     unescape_key,
 )
-from durable_ext.storage.names import InvalidTaskHubName, TaskHubNames
+from durable_ext.storage.names import InvalidTaskHubNameError, TaskHubNames
 from durable_ext.storage.task_hub import TaskHub, TaskHubConfigurationError
 from durable_ext.worker import FunctionRegistry
 from tests.azurite import AzuriteInstance
@@ -122,14 +122,14 @@ def test_invalid_hub_names_are_rejected_with_the_rules(name: str, azurite: Azuri
         lambda: TaskHub(connection_of(azurite), name),
         lambda: Runtime(echo_registry(), connection=azurite.connection_string, hub=name),
     ):
-        with pytest.raises(InvalidTaskHubName) as caught:
+        with pytest.raises(InvalidTaskHubNameError) as caught:
             make()
         message = str(caught.value)
         assert repr(name) in message, "the error names the offending hub name"
         assert "3 to 45" in message
         assert "letters and digits" in message
         assert "starting with a letter" in message
-    assert issubclass(InvalidTaskHubName, ValueError)
+    assert issubclass(InvalidTaskHubNameError, ValueError)
 
 
 @pytest.mark.parametrize("name", ["abc", "A" + "b1" * 22, "Hub2024", "x9Y"])
