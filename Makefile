@@ -45,7 +45,7 @@ $(NODE_STAMP): package-lock.json
 
 ## lint: ruff + mypy
 lint: venv
-	$(VENV)/bin/ruff check durable_ext tests bench function_app function_app.py
+	$(VENV)/bin/ruff check durable_ext harness tests bench function_app function_app.py
 	$(VENV)/bin/mypy durable_ext
 
 ## test: lint, then the whole test suite (starts its own private Azurite)

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from durable_ext.worker import WorkerOptions
-from tests.azurite import AzuriteInstance
+from harness.azurite import AzuriteInstance
 
 from . import report
 from .child import RESULT_PREFIX
