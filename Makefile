@@ -46,7 +46,7 @@ $(NODE_STAMP): package-lock.json
 ## lint: ruff + mypy
 lint: venv
 	$(VENV)/bin/ruff check durable_ext harness tests bench function_app function_app.py
-	$(VENV)/bin/mypy durable_ext
+	$(VENV)/bin/mypy durable_ext harness
 
 ## test: lint, then the whole test suite (starts its own private Azurite)
 test: venv node_modules lint infra-check

@@ -13,6 +13,7 @@ __all__ = ["render_chart"]
 
 ENGINE_COLORS = {"durable_ext": "#1f6feb", "dbos": "#8250df", "durabletask": "#bf8700"}
 
+
 def render_chart(results: Results, path: Path) -> None:
     """Draw the four panels into `path` (PNG)."""
     # matplotlib comes with the `bench` extra only: imported here, so that the rest of the report

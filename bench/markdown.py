@@ -32,7 +32,6 @@ _STEP_PHRASES = {
 }
 
 
-
 def _summary_table(results: Results, engines: Sequence[str]) -> str:
     header = [
         "scenario",
@@ -392,4 +391,3 @@ def render_markdown(results: Results, chart_name: str) -> str:
         "",
     ]
     return "\n".join(header)
-

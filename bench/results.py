@@ -413,7 +413,9 @@ def _decode_dataclass(kind: type[T], value: Any, where: str) -> T:
     arguments = {}
     for spec in dataclasses.fields(kind):  # type: ignore[arg-type]
         if spec.name in value:
-            arguments[spec.name] = _decode(hints[spec.name], value[spec.name], f"{where}.{spec.name}")
+            arguments[spec.name] = _decode(
+                hints[spec.name], value[spec.name], f"{where}.{spec.name}"
+            )
         elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
             raise ResultsError(f"{where}: missing {spec.name!r}")
     return kind(**arguments)

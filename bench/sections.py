@@ -94,11 +94,9 @@ def sensitivity_section(results: Results) -> str:
     )
 
 
-
 def _variant_name(step: FloorStep) -> str:
     client = "SDK" if step.client == SDK_CLIENT else step.client
     return f"{step.label} ({client})"
-
 
 
 def floor_section(results: Results) -> str:
@@ -634,5 +632,3 @@ def _request_savings(results: Results) -> list[str]:
         "queue (one send and one delete per activity), not several work items packed into one "
         "queue message, so the queues keep the storage contract DTFx and other workers read.",
     ]
-
-

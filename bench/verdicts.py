@@ -163,7 +163,6 @@ def bound_analysis(results: Results, scenario: str) -> str:
     return " ".join(parts)
 
 
-
 def sensitivity_sentence(results: Results, scenario: str) -> str:
     """One sentence for a goal's "what bounds it": the same run on an in-memory Azurite, and
     whether Azurite's disk persistence bounds the scenario (empty when not measured)."""
@@ -207,7 +206,6 @@ def sensitivity_sentence(results: Results, scenario: str) -> str:
     )
 
 
-
 def episode_sentence(summary: EpisodeSummary) -> str:
     """Whether the CPU per episode stays flat along the chain, from the summary's figures."""
     rows = [(r, r.cpu_ms_median) for r in summary.rows if r.cpu_ms_median]
@@ -242,4 +240,3 @@ def episode_sentence(summary: EpisodeSummary) -> str:
             f"{replay[-1][0]:,}."
         )
     return verdict
-
