@@ -1,25 +1,23 @@
 """docs/performance.md from the results: the header, the summary and goals, the scenario details
-and the peers; the measurement sections are in bench/sections.py."""
+and the peers; the measurement sections are in bench/storage_sections.py and
+bench/engine_sections.py."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from .analysis import floor_ratio, goal_values, others_busy_during_scenarios, unit_ms
+from .engine_sections import (
+    chain_section,
+    episode_section,
+    idle_section,
+    profile_section,
+    replay_section,
+)
 from .formatting import ENGINE_LABELS, num, table
 from .method import METHOD
 from .results import ChainSeries, Idle, Results
-from .sections import (
-    chain_section,
-    episode_section,
-    floor_section,
-    idle_section,
-    levers_section,
-    profile_section,
-    replay_section,
-    requests_section,
-    sensitivity_section,
-)
+from .storage_sections import floor_section, levers_section, requests_section, sensitivity_section
 from .verdicts import bound_analysis, goal_gap, sensitivity_sentence
 from .workloads import DF_TARGETS, GOALS, SCENARIOS, THROUGHPUT_SCENARIOS
 

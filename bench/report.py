@@ -4,8 +4,8 @@
 file (the suite calls `write` at its end). Everything in the report, the verdicts and the
 "what bounds it" analysis included, is computed from the results; nothing is typed in by hand.
 The work is split by purpose: bench/results.py reads and checks the results, bench/analysis.py
-derives figures, bench/verdicts.py judges them, bench/markdown.py and bench/sections.py write the
-page, bench/chart.py draws the chart.
+derives figures, bench/verdicts.py judges them, bench/markdown.py (with storage_sections.py and
+engine_sections.py) writes the page, bench/chart.py draws the chart.
 """
 
 from __future__ import annotations
