@@ -23,7 +23,7 @@ AZURITE_FLAGS := --silent --location .azurite --disableTelemetry --skipApiVersio
 	--queueHost 127.0.0.1 --queuePort 10001 \
 	--tableHost 127.0.0.1 --tablePort 10002
 
-.PHONY: venv node_modules lint test azurite run bench chaos clean distclean infra-check
+.PHONY: venv node_modules lint test azurite run bench bench-report chaos clean distclean infra-check
 
 ## venv: create .venv (if missing) and install the package with its dev extra, at the versions
 ## pinned in constraints.txt
@@ -46,8 +46,8 @@ $(NODE_STAMP): package-lock.json
 
 ## lint: ruff + mypy
 lint: venv
-	$(VENV)/bin/ruff check durable_ext tests bench tools function_app function_app.py
-	$(VENV)/bin/mypy durable_ext
+	$(VENV)/bin/ruff check durable_ext harness tests bench tools function_app function_app.py
+	$(VENV)/bin/mypy durable_ext harness
 
 ## test: lint, then the whole test suite (starts its own private Azurite)
 test: venv node_modules lint infra-check
@@ -91,6 +91,10 @@ $(BENCH_STAMP): pyproject.toml constraints.txt | $(VENV_STAMP)
 
 bench: venv node_modules $(BENCH_STAMP)
 	$(VENV)/bin/python -m bench
+
+## bench-report: re-render docs/performance.{md,png} from bench/results.json (runs no benchmark)
+bench-report: venv $(BENCH_STAMP)
+	$(VENV)/bin/python -m bench.report
 
 ## chaos: the long chaos run (~10 min): a no-fault phase with 3 s visibility timeouts (each activity
 ## and event exactly once), then kills, crash points, zombies, lease faults, duplicate and poison

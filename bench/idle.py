@@ -28,7 +28,7 @@ from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
 from durable_ext import Runtime
 from durable_ext.orchestration.status import OrchestrationRuntimeStatus
-from tests.azurite import _die_with_parent
+from harness.azurite import die_with_parent
 
 from .engines import ours
 from .metrics import Clock, process_cpu_seconds, self_memory_mb
@@ -153,7 +153,7 @@ async def measure_idle(
         *command,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        preexec_fn=_die_with_parent(),  # no orphaned worker if the suite is killed
+        preexec_fn=die_with_parent(),  # no orphaned worker if the suite is killed
     )
     worker = _WorkerProcess(process)
     client_runtime = Runtime(ours.registry(), connection=connection, hub=hub, run_worker=False)

@@ -35,14 +35,15 @@ from pathlib import Path
 from typing import Any
 
 from durable_ext.worker import WorkerOptions
-from tests.azurite import AzuriteInstance
+from harness.azurite import AzuriteInstance
 
-from . import report
+from . import report, results
 from .child import RESULT_PREFIX
 from .engines import ENGINES, missing_reason
 from .episode import summarize_episodes
 from .floor import measure_floor
 from .idle import measure_idle
+from .method import METHOD
 from .metrics import load_average, median, pid_memory_mb
 from .profiling import summarize_profile
 from .workloads import FULL, QUICK, SCENARIOS, Sizes
@@ -50,9 +51,6 @@ from .workloads import FULL, QUICK, SCENARIOS, Sizes
 __all__ = ["LEVERS", "SENSITIVITY_SCENARIOS", "Lever", "Suite", "main"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_RESULTS = REPO_ROOT / "bench" / "results.json"
-DEFAULT_MARKDOWN = REPO_ROOT / "docs" / "performance.md"
-DEFAULT_CHART = REPO_ROOT / "docs" / "performance.png"
 CHILD_TIMEOUT = 900.0
 
 
@@ -741,9 +739,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         ],
         help="parts to leave out (sensitivity is left out anyway with --azurite-in-memory)",
     )
-    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
-    parser.add_argument("--markdown", type=Path, default=DEFAULT_MARKDOWN)
-    parser.add_argument("--chart", type=Path, default=DEFAULT_CHART)
+    parser.add_argument("--results", type=Path, default=report.DEFAULT_RESULTS)
+    parser.add_argument("--markdown", type=Path, default=report.DEFAULT_MARKDOWN)
+    parser.add_argument("--chart", type=Path, default=report.DEFAULT_CHART)
     parser.add_argument("--no-report", action="store_true", help="write only the JSON")
     parser.add_argument(
         "--azurite-in-memory", action="store_true", help="Azurite without disk persistence"
@@ -812,7 +810,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "environment": env,
         "engines": engines,
         "unavailable_engines": unavailable,
-        "method": report.METHOD,
+        "method": METHOD,
         "raw": raw,
     }
     document["summary"] = summarize(raw)
@@ -826,7 +824,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.results.write_text(json.dumps(document, indent=1) + "\n")
     _log(f"wrote {args.results}")
     if not args.no_report:
-        report.write(document, args.markdown, args.chart)
+        report.write(results.load(args.results), args.markdown, args.chart)
         _log(f"wrote {args.markdown} and {args.chart}")
     _log(f"total {document['duration_s'] / 60:.1f} min")
     return 0

@@ -1,6 +1,6 @@
 """Shared fixtures: a private Azurite for the session and a task hub name per test.
 
-The process management lives in `tests/azurite.py`.
+The process management lives in `harness/azurite.py` (re-exported by `tests/azurite.py`).
 """
 
 from __future__ import annotations

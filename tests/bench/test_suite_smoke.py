@@ -13,13 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from bench import report, suite
+from bench import results as bench_results
+from bench import suite
 from bench.child import make_engine, measure
 from bench.counting import classify
 from bench.engines import missing_reason
 from bench.episode import measure_episodes, summarize_episodes
 from bench.floor import DTFX_ORDER, HANDOFF_ORDER, VARIANTS, measure_floor
 from bench.idle import measure_idle
+from bench.markdown import render_markdown
+from bench.results import EpisodeRow, EpisodeSummary
+from bench.verdicts import episode_sentence, sensitivity_sentence
 from bench.workloads import QUICK, SCENARIOS
 from durable_ext.worker import WorkerOptions
 from tests.azurite import AzuriteInstance
@@ -172,17 +176,18 @@ def test_episode_sentence_says_whether_cpu_per_episode_is_flat(
     cpu_ms: tuple[float, ...], says: str
 ) -> None:
     rows = [
-        {
-            "position": position,
-            "history_events": 4 * position,
-            "cpu_ms_median": ms,
-            "engine_cached_ms_median": 0.015,
-            "engine_replay_ms": position / 100 or 0.05,
-        }
+        EpisodeRow(
+            position=position,
+            history_events=4 * position,
+            correct=True,
+            cpu_ms_median=ms,
+            engine_cached_ms_median=0.015,
+            engine_replay_ms=position / 100 or 0.05,
+        )
         for position, ms in zip((0, 1_000, 10_000), cpu_ms, strict=True)
     ]
 
-    sentence = report.episode_sentence({"rows": rows})
+    sentence = episode_sentence(EpisodeSummary(rows=rows))
 
     assert says in sentence
     assert f"{cpu_ms[0]:.2f} ms at step 0 and {cpu_ms[-1]:.2f} ms at step 10,000" in sentence
@@ -239,7 +244,7 @@ def test_suite_writes_results_and_report(tmp_path: Path) -> None:
         assert run["size"] == document["sizes"][scenario]
     summarized = document["summary"]["storage_sensitivity"]["scenarios"]
     assert summarized["hellocities"]["throughput_per_s"] > 0
-    rendered = report.render_markdown(document, "p.png")
+    rendered = render_markdown(bench_results.load(results), "p.png")
     assert "## Summary" in rendered and "## Method" in rendered
     assert "handoff, result in memory" in rendered and "lean REST" in rendered
     assert "## Storage sensitivity" in rendered and "| hellocities | orchestrations/s |" in rendered
@@ -261,7 +266,8 @@ def test_sensitivity_is_left_out_when_the_suite_runs_in_memory(tmp_path: Path) -
 
     document = json.loads(results.read_text())
     assert "storage_sensitivity" not in document["raw"]
-    assert "already" in report.render_markdown(document, "p.png").split("## Storage sensitivity")[1]
+    rendered = render_markdown(bench_results.load(results), "p.png")
+    assert "already" in rendered.split("## Storage sensitivity")[1]
 
 
 def test_episode_part_runs_on_its_own(tmp_path: Path) -> None:
@@ -281,19 +287,25 @@ def test_episode_part_runs_on_its_own(tmp_path: Path) -> None:
 
 def _sensitivity_document(
     disk_rate: float, memory_rate: float, disk_others: float = 0.0, memory_others: float = 0.0
-) -> dict[str, object]:
+) -> bench_results.Results:
     def figures(rate: float, others: float) -> dict[str, object]:
         return {"throughput_per_s": rate, "wall_s": 10.0, "other_cpu_s": others * 10.0}
 
-    return {
-        "summary": {
-            "scenarios": {"hellocities": {"durable_ext": figures(disk_rate, disk_others)}},
-            "storage_sensitivity": {
-                "persistence": "in-memory",
-                "scenarios": {"hellocities": figures(memory_rate, memory_others)},
+    header = {"generated_at": "2026-01-01T00:00:00+00:00", "duration_s": 1.0, "runs": 1}
+    return bench_results.from_json(
+        {
+            **header,
+            "environment": {},
+            "engines": ["durable_ext"],
+            "summary": {
+                "scenarios": {"hellocities": {"durable_ext": figures(disk_rate, disk_others)}},
+                "storage_sensitivity": {
+                    "persistence": "in-memory",
+                    "scenarios": {"hellocities": figures(memory_rate, memory_others)},
+                },
             },
         }
-    }
+    )
 
 
 @pytest.mark.parametrize(
@@ -311,12 +323,12 @@ def test_sensitivity_sentence_says_whether_disk_persistence_bounds_the_run(
 ) -> None:
     document = _sensitivity_document(disk, memory, *others)
 
-    sentence = report.sensitivity_sentence(document, "hellocities")
+    sentence = sensitivity_sentence(document, "hellocities")
 
     assert sentence.startswith("With Azurite keeping its data in memory instead of on disk")
     assert f"reaches {memory:.1f}/s" in sentence
     assert says in sentence
-    assert report.sensitivity_sentence(document, "sequential") == ""
+    assert sensitivity_sentence(document, "sequential") == ""
 
 
 def _has_matplotlib() -> bool:

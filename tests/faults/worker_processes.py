@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
-from tests.azurite import REPO_ROOT, _die_with_parent
+from harness.azurite import REPO_ROOT, die_with_parent
 from tests.worker.fault_app import LOG_ENV
 
 __all__ = ["WorkerProcess", "WorkerCluster"]
@@ -128,7 +128,7 @@ class WorkerCluster:
                 stdin=subprocess.DEVNULL,
                 stdout=stderr,
                 stderr=stderr,
-                preexec_fn=_die_with_parent(),
+                preexec_fn=die_with_parent(),
             )
         worker = WorkerProcess(worker_id, process, stderr_path, ownership_path)
         self.workers[worker_id] = worker

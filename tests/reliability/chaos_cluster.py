@@ -28,7 +28,7 @@ from azure.core import MatchConditions
 from azure.storage.blob.aio import BlobLeaseClient
 
 from durable_ext.clock import OFFSET_ENV
-from tests.azurite import REPO_ROOT, _die_with_parent
+from harness.azurite import REPO_ROOT, die_with_parent
 from tests.faults.storage_view import HubView
 from tests.faults.worker_processes import WorkerProcess
 from tests.worker.fault_app import LOG_ENV
@@ -223,7 +223,7 @@ class ChaosCluster:
                 stdin=subprocess.DEVNULL,
                 stdout=stderr,
                 stderr=stderr,
-                preexec_fn=_die_with_parent(),
+                preexec_fn=die_with_parent(),
             )
         slot.process = WorkerProcess(slot.worker_id, process, log_path)
 

@@ -34,7 +34,7 @@ from azure.storage.queue.aio import QueueClient
 from durable_ext.orchestration.status import OrchestrationRuntimeStatus
 from durable_ext.runtime import Runtime
 from durable_ext.storage.names import partition_index
-from tests.azurite import REPO_ROOT, AzuriteInstance, _die_with_parent
+from harness.azurite import REPO_ROOT, AzuriteInstance, die_with_parent
 from tests.reliability.chaos_app import registry
 from tests.worker.conftest import fast_options
 from tests.worker.fault_app import expected_fan_out
@@ -83,7 +83,7 @@ def crash_at(point: str, connection: str, hub: str, visibility_seconds: float) -
         stdin=subprocess.DEVNULL,
         capture_output=True,
         timeout=DEADLINE,
-        preexec_fn=_die_with_parent(),
+        preexec_fn=die_with_parent(),
         check=False,
     )
     if process.returncode != 137:
