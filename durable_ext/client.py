@@ -88,7 +88,14 @@ class InstanceNotFoundError(LookupError):
 
 
 class InstanceGoneError(RuntimeError):
-    """The instance has finished and cannot take this request."""
+    """The instance cannot take this request in its state (`runtime_status`, when known): it
+    has finished, or (to be purged) it has not."""
+
+    def __init__(
+        self, message: str, runtime_status: OrchestrationRuntimeStatus | None = None
+    ) -> None:
+        super().__init__(message)
+        self.runtime_status = runtime_status
 
 
 class InstanceAlreadyExistsError(RuntimeError):
@@ -425,8 +432,9 @@ class DurableOrchestrationClient:
             return PurgeHistoryResult(instancesDeleted=0)
         if not row.is_terminal:
             raise InstanceGoneError(
-                f"Instance '{instance_id}' is {row.runtime_status.value}; only Completed, Failed, Terminated "
-                "or Canceled instances can be purged."
+                f"Instance '{instance_id}' is {row.runtime_status.value}; only Completed, Failed, "
+                "Terminated or Canceled instances can be purged.",
+                row.runtime_status,
             )
         await self._purge(instance_id)
         return PurgeHistoryResult(instancesDeleted=1)

@@ -37,6 +37,7 @@ from .client import (
 from .orchestration import codec
 from .orchestration.history import parse_time
 from .orchestration.status import OrchestrationRuntimeStatus
+from .status import DurableOrchestrationStatus
 from .storage.instance_store import (
     decode_continuation,
 )
@@ -390,6 +391,13 @@ class _Call:
         )
         if not status or status.runtime_status is None:
             raise _ApiError(404, f"No instance with ID '{instance_id}' found.")
+        return self.status_response(status, fail_with_500)
+
+    def status_response(
+        self, status: DurableOrchestrationStatus, fail_with_500: bool
+    ) -> web.Response:
+        """202 with a Location while the instance runs, else 200 (500 for a failure, if asked)."""
+        assert status.runtime_status is not None
         if status.runtime_status.is_active:
             location = self.request.base_url + self.request.target
             return _json(status.to_json(), 202, {"Location": location, "Retry-After": "5"})
@@ -408,6 +416,8 @@ class _Call:
             return self.check_status(instance_id)
         if status.runtime_status is OrchestrationRuntimeStatus.Completed:
             return _json(status.output)
+        if options.show_input and not options.show_history:  # what the wait has just read
+            return self.status_response(status, fail_with_500=False)
         return await self.status(instance_id, options, fail_with_500=False)
 
     async def require_instance(self, instance_id: str) -> OrchestrationRuntimeStatus:
@@ -505,18 +515,15 @@ async def _list_instances(request: ApiRequest) -> web.Response:
 async def _purge_instance(request: ApiRequest) -> web.Response:
     call = _Call(request)
     instance_id = request.match_info["instanceId"]
-    runtime_status = await call.require_instance(instance_id)
-    not_finished = _ApiError(
-        412,
-        "Only orchestrations in a terminal state can be purged, but the orchestration with "
-        f"instance ID {instance_id} has status {runtime_status.value}.",
-    )
-    if not runtime_status.is_terminal:
-        raise not_finished
     try:
         result = await call.client.purge_instance_history(instance_id)
-    except InstanceGoneError:
-        raise not_finished from None
+    except InstanceGoneError as exc:
+        status = exc.runtime_status.value if exc.runtime_status is not None else "unknown"
+        raise _ApiError(
+            412,
+            "Only orchestrations in a terminal state can be purged, but the orchestration with "
+            f"instance ID {instance_id} has status {status}.",
+        ) from None
     if result.instances_deleted == 0:
         raise _ApiError(404, f"No instance with ID '{instance_id}' found.")
     return _json({"instancesDeleted": result.instances_deleted})
