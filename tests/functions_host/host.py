@@ -210,7 +210,7 @@ class FakeHost:
         async def handle(request: web.Request) -> web.StreamResponse:
             return await self._handle(table, request)
 
-        app.router.add_route("*", "/{tail:.*}", handle)
+        app.router.add_route("*", r"/{tail:[\s\S]*}", handle)  # any path, newlines too
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)

@@ -171,7 +171,7 @@ async def test_two_worker_processes_run_one_engine_and_a_stop_signal_hands_it_ov
     with worker_processes(root, settings, 2) as infos:
         async with aiohttp.ClientSession() as http, observer(azurite, hub) as storage:
             running, standby = await wait_for(lambda: one_engine(http, infos), timeout=60)
-            job = {"jobId": "j2", "pollingIntervalSeconds": 4, "completeAfterChecks": 2}
+            job = {"jobId": "j2", "pollingIntervalSeconds": 4, "completeAfterChecks": 3}
             url = f"{running['url']}/api/orchestrators/job_monitor"
             async with http.post(url, json=job) as response:
                 assert response.status == 202, await response.text()
@@ -187,11 +187,16 @@ async def test_two_worker_processes_run_one_engine_and_a_stop_signal_hands_it_ov
             async with http.post(run, headers={"x-functions-key": standby["master_key"]}) as ran:
                 assert ran.status == 202
 
-            async def standby_holds() -> bool:
-                body = (await health(http, standby["url"], standby["health_key"]))[1]
-                return body["holdingInvocations"] == 1
+            seen: list[Any] = []
 
-            await wait_for(standby_holds, timeout=10)
+            async def standby_holds() -> bool:
+                seen.append((await health(http, standby["url"], standby["health_key"]))[1])
+                return seen[-1]["holdingInvocations"] == 1
+
+            try:
+                await wait_for(standby_holds, timeout=30)
+            except TimeoutError:
+                raise AssertionError(f"the standby's heartbeat never held: {seen[-3:]}") from None
             began = time.monotonic()
             os.kill(running["pid"], stop_signal)
             # The signal's own effect follows the engine's stop: SIGTERM's default action; for
@@ -206,7 +211,7 @@ async def test_two_worker_processes_run_one_engine_and_a_stop_signal_hands_it_ov
             # Within the 30 s lease interval: the stopped engine released its partitions.
             assert time.monotonic() - began < 30 and body["state"] == "running"
             status = await storage.client.wait_for_completion(instance_id, timeout=30)
-            assert status.output == {"jobId": "j2", "status": "Completed", "checks": 2}
+            assert status.output == {"jobId": "j2", "status": "Completed", "checks": 3}
             url = f"{standby['url']}/api/orchestrators/hello_sequence/wait?timeout=30"
             async with http.post(url) as response:
                 assert response.status == 200, await response.text()

@@ -147,11 +147,13 @@ def test_a_body_that_is_not_json_or_too_large_is_refused_and_changes_nothing(
 
 
 def _operations(*methods: str) -> list[Any]:
-    """The operations of the description with these methods (it must load without errors)."""
+    """The operations of the description with these methods (it must load without errors),
+    without the entity routes: they answer 501 to anything until entities exist (issue 15), as
+    the description says, so their writes would prove nothing about refusals."""
     operations = []
     for result in schema.get_all_operations():
         operation = result.ok()  # type: ignore[union-attr]  # an Err raises: the spec is broken
-        if operation.method.upper() in methods:
+        if operation.method.upper() in methods and not operation.path.startswith("/entities"):
             operations.append(operation)
     return operations
 
