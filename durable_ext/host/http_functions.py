@@ -15,7 +15,9 @@ import azure.functions as func
 from aiohttp import web
 from azure.functions.decorators.function_app import Function
 
+from .engine_functions import HEARTBEAT_FUNCTION
 from .route_templates import aiohttp_paths, route_values
+from .wake_up import WAKE_UP_FUNCTION
 
 __all__ = ["HttpFunction", "http_functions", "add_http_functions", "FunctionKeys"]
 
@@ -58,15 +60,23 @@ class HttpFunction:
     function: Function
 
 
+AZURE_ONLY_FUNCTIONS = frozenset({HEARTBEAT_FUNCTION, WAKE_UP_FUNCTION})
+"""The engine's own non-HTTP functions (`DFApp` registers them): nothing to run locally."""
+
+
 def http_functions(functions: list[Function]) -> list[HttpFunction]:
     """The HTTP functions among the app's functions (others are logged and skipped)."""
     found = []
     for function in functions:
         trigger = function.get_trigger()
         if trigger is None or trigger.get_binding_name() != "httpTrigger":
+            name = function.get_function_name()
+            if name in AZURE_ONLY_FUNCTIONS:  # the local host runs the engine itself
+                log.debug("Function %s keeps the engine alive in Azure only", name)
+                continue
             log.warning(
                 "Function %s (%s) is not run by the local host",
-                function.get_function_name(),
+                name,
                 trigger.get_binding_name() if trigger else "no trigger",
             )
             continue

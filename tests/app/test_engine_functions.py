@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from durable_ext.host.engine_functions import (
     HEARTBEAT_SCHEDULE_SETTING,
     hold_limit,
 )
+from durable_ext.host.http_functions import http_functions
 
 
 def bindings_by_function(app: df.DFApp) -> dict[str, list[dict[str, object]]]:
@@ -65,3 +67,20 @@ def test_the_heartbeat_holds_at_most_a_margin_below_function_timeout(
     host_json = {} if function_timeout is None else {"functionTimeout": function_timeout}
     assert hold_limit(function_timeout_of(host_json)) == held_at_most
     assert hold_limit(timedelta(seconds=5)) == 0.0
+
+
+def test_the_local_host_skips_the_engine_functions_quietly_and_names_other_non_http_ones(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = df.DFApp()
+
+    @app.timer_trigger(arg_name="timer", schedule="0 0 * * * *")
+    def nightly(timer: object) -> None:
+        """A user's timer: `durable-ext start` does not run it, and says so."""
+
+    with caplog.at_level(logging.WARNING, logger="durable_ext.host"):
+        served = {f.name for f in http_functions(app.get_functions())}
+    assert "durabletask_health" in served
+    assert [r.getMessage() for r in caplog.records] == [
+        "Function nightly (timerTrigger) is not run by the local host"
+    ]
