@@ -366,18 +366,10 @@ class Suite:
         command += ["--rounds", str(self.runs)]
         if self.azurite.pid is not None:
             command += ["--storage-pid", str(self.azurite.pid)]
-        done = subprocess.run(
-            command,
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=CHILD_TIMEOUT,
-            check=False,
-        )
-        if done.returncode != 0 or not out.exists():
-            _log(f"  FAILED: exit status {done.returncode}\n{done.stderr[-3000:]}")
-            return {"error": f"exit status {done.returncode}", "stderr": done.stderr[-3000:]}
-        result: dict[str, Any] = json.loads(out.read_text())
+        result = _json_child(command, out)
+        if "error" in result:
+            _log(f"  FAILED: {result['error']}\n{result['stderr']}")
+            return result
         result["git_commit"] = _command_output(["git", "rev-parse", "HEAD"])
         for row in summarize_episodes(result)["rows"]:
             _log(
@@ -410,17 +402,9 @@ class Suite:
         command = [sys.executable, str(REPO_ROOT / "bench" / "replay.py")]
         command += ["--events", str(self.sizes.replay_events), "--runs", "5"]
         command += ["--threshold", "0", "--json", str(out)]
-        done = subprocess.run(
-            command,
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=CHILD_TIMEOUT,
-            check=False,
-        )
-        if done.returncode != 0 or not out.exists():
-            return {"error": f"exit status {done.returncode}", "stderr": done.stderr[-3000:]}
-        result: dict[str, Any] = json.loads(out.read_text())
+        result = _json_child(command, out)
+        if "error" in result:
+            return result
         for scenario in result["scenarios"]:
             _log(
                 f"  {scenario['scenario']:<8} speed-up wall {scenario['wall_ratio']:.1f}x, "
@@ -449,6 +433,22 @@ class Suite:
             f"{result['running_per_s']:.0f} started/s"
         )
         return result
+
+
+def _json_child(command: Sequence[str], out: Path) -> dict[str, Any]:
+    """Run a bench script that writes its result as JSON to `out`: that result, or the error."""
+    done = subprocess.run(
+        command,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT,
+        check=False,
+    )
+    if done.returncode != 0 or not out.exists():
+        return {"error": f"exit status {done.returncode}", "stderr": done.stderr[-3000:]}
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
 
 
 # -- environment -----------------------------------------------------------------------------------

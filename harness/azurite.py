@@ -67,22 +67,17 @@ def free_ports(count: int, host: str = HOST) -> list[int]:
 
 def answers_http(host: str, port: int, timeout: float = 1.0) -> bool:
     """True when something answers an HTTP request on the port (any status counts)."""
-    connection = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        connection.request("GET", "/")
-        connection.getresponse().read()
-        return True
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        connection.close()
+    return _answers(http.client.HTTPConnection(host, port, timeout=timeout))
 
 
 def answers_https(host: str, port: int, ca_file: Path, timeout: float = 1.0) -> bool:
     """True when something answers an HTTPS request on the port with a certificate `ca_file`
     vouches for (any status counts)."""
     context = ssl.create_default_context(cafile=str(ca_file))
-    connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+    return _answers(http.client.HTTPSConnection(host, port, timeout=timeout, context=context))
+
+
+def _answers(connection: http.client.HTTPConnection) -> bool:
     try:
         connection.request("GET", "/")
         connection.getresponse().read()
