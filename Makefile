@@ -23,7 +23,7 @@ AZURITE_FLAGS := --silent --location .azurite --disableTelemetry --skipApiVersio
 	--queueHost 127.0.0.1 --queuePort 10001 \
 	--tableHost 127.0.0.1 --tablePort 10002
 
-.PHONY: venv node_modules lint test azurite run bench bench-report chaos clean distclean infra-check
+.PHONY: venv node_modules lint test test-slow azurite run bench bench-report chaos clean distclean infra-check
 
 ## venv: create .venv (if missing) and install the package with its dev extra, at the versions
 ## pinned in constraints.txt
@@ -49,9 +49,14 @@ lint: venv
 	$(VENV)/bin/ruff check durable_ext harness tests bench tools function_app function_app.py
 	$(VENV)/bin/mypy durable_ext harness
 
-## test: lint, then the whole test suite (starts its own private Azurite)
+## test: lint, then the test suite (starts its own private Azurite); the scenarios marked
+## `slow` run in `make test-slow`, which CI runs as well
 test: venv node_modules lint infra-check
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -m 'not slow'
+
+## test-slow: the long scenarios (marked `slow`) that `make test` leaves out; CI runs them
+test-slow: venv node_modules
+	$(VENV)/bin/pytest -q -m slow
 
 ## infra-check: checkov on the Bicep in infra/ (its own venv, .venv-checkov: its pins clash with
 ## ours); fails unless it runs checks and none fails (skips carry their reason in place)
