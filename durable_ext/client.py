@@ -31,6 +31,7 @@ from .storage.instance_store import InstanceColumns, InstanceQuery, InstanceRow
 from .storage.keys import escape_key
 from .storage.messages import MessageData
 from .storage.task_hub import TaskHub
+from .tracking import FunctionType
 from .worker.registry import FunctionRegistry
 
 __all__ = [
@@ -180,6 +181,9 @@ class DurableOrchestrationClient:
             # Pending row go at once (the worker's first checkpoint merges the row either way).
             instance_id = uuid.uuid4().hex
             message, columns = _pending_start(instance_id, name, input_json, version, None)
+            self._hub.tracking.scheduled(
+                instance_id, name, FunctionType.Orchestrator, "NewInstance"
+            )
             await asyncio.gather(
                 self._hub.send_to_instance(message),
                 self._hub.instances.create(instance_id, columns, None),
@@ -207,6 +211,7 @@ class DurableOrchestrationClient:
         """Send the ExecutionStarted, then write the Pending row over `existing`: in that order,
         which restarts rely on (a worker that sees the row also finds the message)."""
         message, columns = _pending_start(instance_id, name, input_json, version, existing)
+        self._hub.tracking.scheduled(instance_id, name, FunctionType.Orchestrator, "NewInstance")
         await self._hub.send_to_instance(message)
         await self._hub.instances.create(
             instance_id, columns, existing.etag if existing is not None else None
@@ -330,7 +335,9 @@ class DurableOrchestrationClient:
         except UnicodeEncodeError as exc:
             raise ValueError(f"event_name {event_name!r} is not valid Unicode text") from exc
         payload = codec.encode(event_data)
-        await self._require_active(instance_id, "either completed or failed")
+        row = await self._require_active(instance_id, "either completed or failed")
+        reason = f"RaiseEvent:{event_name}"
+        self._hub.tracking.scheduled(instance_id, row.name or "", FunctionType.Orchestrator, reason)
         await self._send(
             instance_id, EventRaised(timestamp=datetime.now(UTC), name=event_name, input=payload)
         )
@@ -340,20 +347,23 @@ class DurableOrchestrationClient:
         row = await self._row(instance_id)
         if row.is_terminal:
             return
+        self._hub.tracking.terminated(instance_id, row.name or "", reason)
         await self._send(
             instance_id, ExecutionTerminated(timestamp=datetime.now(UTC), input=reason)
         )
 
     async def suspend(self, instance_id: str, reason: str) -> None:
         """Suspend a running instance: it keeps its messages but makes no progress until resumed."""
-        await self._require_active(instance_id, "finished and cannot be suspended")
+        row = await self._require_active(instance_id, "finished and cannot be suspended")
+        self._hub.tracking.suspending(instance_id, row.name or "", reason)
         await self._send(
             instance_id, ExecutionSuspended(timestamp=datetime.now(UTC), reason=reason)
         )
 
     async def resume(self, instance_id: str, reason: str) -> None:
         """Resume a suspended instance."""
-        await self._require_active(instance_id, "finished and cannot be resumed")
+        row = await self._require_active(instance_id, "finished and cannot be resumed")
+        self._hub.tracking.resuming(instance_id, row.name or "", reason)
         await self._send(instance_id, ExecutionResumed(timestamp=datetime.now(UTC), reason=reason))
 
     async def restart(self, instance_id: str, restart_with_new_instance_id: bool = True) -> str:
@@ -388,6 +398,7 @@ class DurableOrchestrationClient:
         now = datetime.now(UTC)
         for leaf in await self._rewind_tree(instance_id, now):
             await self._send(leaf, GenericEvent(timestamp=now, data=reason))
+        self._hub.tracking.rewound(instance_id, row.name or "", reason)
 
     async def _rewind_tree(self, instance_id: str, now: datetime) -> list[str]:
         """Rewrite the failures of an instance and its failed children; the deepest ones to wake."""
@@ -410,10 +421,11 @@ class DurableOrchestrationClient:
             raise InstanceNotFoundError(f"No instance with ID '{instance_id}' found.")
         return row
 
-    async def _require_active(self, instance_id: str, gone: str) -> None:
+    async def _require_active(self, instance_id: str, gone: str) -> InstanceRow:
         row = await self._row(instance_id)
         if row.is_terminal:
             raise InstanceGoneError(f"Instance with ID '{instance_id}' is gone: {gone}.")
+        return row
 
     async def _send(self, instance_id: str, event: HistoryEvent) -> None:
         await self._hub.send_to_instance(MessageData(event, OrchestrationInstance(instance_id)))

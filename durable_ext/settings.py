@@ -42,6 +42,7 @@ __all__ = [
     "load_durable_task_settings",
     "load_host_json",
     "load_http_settings",
+    "load_log_levels",
     "load_local_settings",
     "parse_timespan",
     "read_app_host_json",
@@ -124,6 +125,9 @@ class DurableTaskSettings:
     extended_sessions_enabled: bool = False
     extended_session_idle_timeout: timedelta = timedelta(seconds=30)
     trace_inputs_and_outputs: bool = False
+    trace_replay_events: bool = False
+    distributed_tracing: bool = False
+    """`tracing.distributedTracingEnabled` with `tracing.version` V2: OpenTelemetry spans."""
     default_version: str = ""
     max_timer_duration: timedelta = _REPLAY.maximum_timer_duration
     long_timer_interval: timedelta = _REPLAY.long_timer_interval
@@ -193,6 +197,7 @@ class _Section:
         self, values: Mapping[str, Any], path: str, overrides: Mapping[str, str] | None = None
     ) -> None:
         self._values = {key.lower(): value for key, value in values.items()}
+        self._keys = {key.lower(): key for key in values}
         self.path = path
         self._overrides = overrides or {}
 
@@ -212,6 +217,10 @@ class _Section:
 
     def get(self, key: str) -> Any:
         return self._values.get(key.lower())
+
+    def items(self) -> list[tuple[str, Any]]:
+        """The keys (as written) and values of this object."""
+        return [(self._keys[key], value) for key, value in self._values.items()]
 
     def section(self, key: str) -> _Section:
         value = self.get(key)
@@ -553,6 +562,8 @@ def load_durable_task_settings(
         trace_inputs_and_outputs=tracing.boolean(
             "traceInputsAndOutputs", defaults.trace_inputs_and_outputs
         ),
+        trace_replay_events=tracing.boolean("traceReplayEvents", defaults.trace_replay_events),
+        distributed_tracing=_distributed_tracing(tracing),
         default_version=durable.string("defaultVersion", defaults.default_version),
         max_timer_duration=max_timer_duration,
         long_timer_interval=extras.timespan(
@@ -563,6 +574,56 @@ def load_durable_task_settings(
         ),
         worker_id=defaults.worker_id,
     )
+
+
+_TRACING_VERSIONS = ("none", "v1", "v2")
+
+
+def _distributed_tracing(tracing: _Section) -> bool:
+    """Whether OpenTelemetry spans are on: `distributedTracingEnabled` and `version` V2 (V1, the
+    legacy correlation protocol, is not implemented: asking for it is an error, not silence)."""
+    enabled = tracing.boolean("distributedTracingEnabled", False)
+    version = tracing.string("version", "V2" if enabled else "None")
+    if version.lower() not in _TRACING_VERSIONS:
+        raise SettingsError(
+            f'{tracing.setting("version")} must be "V2", "V1" or "None", got {_show(version)}'
+        )
+    if enabled and version.lower() == "v1":
+        raise SettingsError(
+            f'{tracing.setting("version")} "V1" (the legacy correlation protocol) is not '
+            'supported; use "V2" (OpenTelemetry spans)'
+        )
+    return enabled and version.lower() == "v2"
+
+
+_LOG_LEVELS = {
+    "trace": logging.DEBUG,
+    "debug": logging.DEBUG,
+    "information": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "none": logging.CRITICAL + 10,
+}
+
+
+def load_log_levels(
+    host_json: Mapping[str, Any] | None, app_settings: Mapping[str, str] | None = None
+) -> dict[str, int]:
+    """host.json `logging.logLevel` as Python levels by category (`default` included as
+    given); .NET's names (Trace ... Critical, None) are accepted in any case."""
+    section = _Section.root(host_json, app_settings or {}).section("logging").section("logLevel")
+    levels: dict[str, int] = {}
+    for category, value in section.items():
+        text = section.string(category, "")
+        level = _LOG_LEVELS.get(text.strip().lower())
+        if level is None:
+            names = ", ".join(name.title() for name in _LOG_LEVELS)
+            raise SettingsError(
+                f"{section.setting(category)} must be one of {names}, got {_show(value)}"
+            )
+        levels[category] = level
+    return levels
 
 
 def load_http_settings(

@@ -25,6 +25,7 @@ from durable_ext.settings import (
     load_host_json,
     load_http_settings,
     load_local_settings,
+    load_log_levels,
     parse_timespan,
     read_app_host_json,
 )
@@ -88,7 +89,12 @@ def test_every_setting_is_read() -> None:
                 "extendedSessionsEnabled": True,
                 "extendedSessionIdleTimeoutInSeconds": 90,
                 "defaultVersion": "1.2",
-                "tracing": {"traceInputsAndOutputs": True, "traceReplayEvents": True},
+                "tracing": {
+                    "traceInputsAndOutputs": True,
+                    "traceReplayEvents": True,
+                    "distributedTracingEnabled": True,
+                    "version": "V2",
+                },
                 "storageProvider": {
                     "type": "AzureStorage",
                     "connectionName": "MyStorage",
@@ -129,6 +135,8 @@ def test_every_setting_is_read() -> None:
         extended_sessions_enabled=True,
         extended_session_idle_timeout=timedelta(seconds=90),
         trace_inputs_and_outputs=True,
+        trace_replay_events=True,
+        distributed_tracing=True,
         default_version="1.2",
         max_timer_duration=timedelta(seconds=10),
         long_timer_interval=timedelta(seconds=4),
@@ -895,3 +903,60 @@ def test_valid_host_json_is_read_with_overrides(tmp_path: Path, azure: dict[str,
     host_json = read_app_host_json(path, settings)
     durable = load_durable_task_settings(host_json, settings)
     assert (durable.hub_name, durable.partition_count) == ("FileHub", 6)
+
+
+@pytest.mark.parametrize(
+    ("tracing", "expected"),
+    [
+        ({}, False),
+        ({"distributedTracingEnabled": True}, True),
+        ({"distributedTracingEnabled": True, "version": "v2"}, True),
+        ({"distributedTracingEnabled": True, "version": "None"}, False),
+        ({"distributedTracingEnabled": False, "version": "V2"}, False),
+    ],
+)
+def test_distributed_tracing_needs_the_switch_and_version_two(tracing, expected) -> None:
+    settings = load_durable_task_settings(durable_task(tracing=tracing))
+    assert settings.distributed_tracing is expected
+
+
+@pytest.mark.parametrize(
+    ("tracing", "message"),
+    [
+        (
+            {"distributedTracingEnabled": True, "version": "V1"},
+            f'{DURABLE}.tracing.version "V1" (the legacy correlation protocol) is not supported',
+        ),
+        ({"version": "V3"}, f'{DURABLE}.tracing.version must be "V2", "V1" or "None", got "V3"'),
+    ],
+)
+def test_bad_tracing_versions_are_refused(tracing, message) -> None:
+    with pytest.raises(SettingsError) as error:
+        load_durable_task_settings(durable_task(tracing=tracing))
+    assert str(error.value).startswith(message)
+
+
+def test_log_levels_are_read_with_dotnet_names_and_the_categories_as_written() -> None:
+    host_json = {
+        "logging": {
+            "logLevel": {
+                "default": "Information",
+                "Host.Triggers.DurableTask": "warning",
+                "DurableTask.Core": "None",
+            }
+        }
+    }
+    assert load_log_levels(host_json) == {
+        "default": logging.INFO,
+        "Host.Triggers.DurableTask": logging.WARNING,
+        "DurableTask.Core": logging.CRITICAL + 10,
+    }
+
+
+def test_a_bad_log_level_is_refused_with_its_path() -> None:
+    with pytest.raises(SettingsError) as error:
+        load_log_levels({"logging": {"logLevel": {"Host.Triggers.DurableTask": "Loud"}}})
+    assert str(error.value) == (
+        "host.json: logging.logLevel.Host.Triggers.DurableTask must be one of Trace, Debug, "
+        'Information, Warning, Error, Critical, None, got "Loud"'
+    )

@@ -23,6 +23,7 @@ from .history import (
     OrchestratorCompleted,
     OrchestratorStarted,
 )
+from .observations import Observation, Seen
 
 __all__ = [
     "Decision",
@@ -58,6 +59,8 @@ class EpisodeOutcome:
     """Every decision of the episode, earlier executions' included, to turn into messages."""
     started: ExecutionStarted
     executor: OrchestrationExecutor
+    seen: list[Observation]
+    """What the executors saw, in order, every execution of the episode included."""
 
 
 def _started_event(events: Sequence[HistoryEvent]) -> ExecutionStarted | None:
@@ -127,6 +130,7 @@ def continue_episode(
     if started is None:
         raise ValueError(f"instance {instance_id!r} has no ExecutionStarted event")
     decisions = [Decision(_execution_id(started), e) for e in result.decisions]
+    seen = result.seen
     generations = 0
     while result.status is OrchestrationStatus.ContinuedAsNew:
         generations += 1
@@ -144,6 +148,7 @@ def continue_episode(
             orchestration_instance=OrchestrationInstance(previous.instance_id, new_execution_id()),
             input=result.continue_as_new_input,
         )
+        seen.append(Observation(Seen.CONTINUED_AS_NEW, False, detail=result.continue_as_new_input))
         carried = [replace(e, is_played=False) for e in result.carried_events]
         episode = [OrchestratorStarted(timestamp=now), started, *carried]
         executor = OrchestrationExecutor(orchestrator, instance_id=instance_id, options=options)
@@ -151,6 +156,7 @@ def continue_episode(
         events = [*episode, *result.decisions, OrchestratorCompleted(timestamp=now)]
         first_new = 0
         decisions.extend(Decision(_execution_id(started), e) for e in result.decisions)
+        seen += result.seen
     return EpisodeOutcome(
         execution_id=_execution_id(started),
         events=events,
@@ -159,4 +165,5 @@ def continue_episode(
         decisions=decisions,
         started=started,
         executor=executor,
+        seen=seen,
     )

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import codec
-from .actions import CreateSubOrchestration, WaitForEvent, describe_scheduling_event
+from .actions import CreateSubOrchestration, CreateTimer, WaitForEvent, describe_scheduling_event
 from .context import DurableOrchestrationContext, context_for
 from .errors import NonDeterministicOrchestrationError, OrchestratorUsageError, TaskFailedError
 from .failures import orchestration_failure, orchestration_failure_text
@@ -50,7 +50,9 @@ from .history import (
     TaskScheduled,
     TimerCreated,
     TimerFired,
+    format_time,
 )
+from .observations import Observation, Seen
 from .replay_state import ReplayState
 from .runtime import ExecutionInfo, ReplayOptions
 from .tasks import AtomicTask, CompoundTask, EntityCallTask, TaskBase, TaskState
@@ -72,6 +74,7 @@ class ExecutionResult:
     continue_as_new_input: str | None = None
     carried_events: list[EventRaised] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    seen: list[Observation] = field(default_factory=list)
 
 
 class OrchestrationExecutor:
@@ -121,7 +124,9 @@ class OrchestrationExecutor:
             for event_id in sorted(pending):
                 task = pending[event_id]
                 if not state.drops_decision(task):
-                    decisions.append(task.action.to_event(event_id, now))
+                    event = task.action.to_event(event_id, now)
+                    decisions.append(event)
+                    self._note_scheduling(event, False)
             pending.clear()
         if state.finished and not state.completion_reported:
             state.completion_reported = True
@@ -147,6 +152,7 @@ class OrchestrationExecutor:
             else None,
             carried_events=list(state.carried),
             warnings=state.take_warnings(),
+            seen=state.take_seen(),
         )
 
     @property
@@ -176,6 +182,9 @@ class OrchestrationExecutor:
         state = self._state
         if isinstance(action, WaitForEvent):
             state.add_waiter(task, action.name)
+            if action.name not in state.buffered:
+                reason = f"WaitForExternalEvent:{action.name}"
+                self._note(Seen.LISTENING, state.info.is_replaying, detail=reason)
             return
         event_id = state.add_scheduled(task)
         if isinstance(action, CreateSubOrchestration) and not action.instance_id:
@@ -248,6 +257,7 @@ class OrchestrationExecutor:
         state = self._state
         task = state.pending.pop(event.event_id, None)
         if task is not None and task.action.matches(event):
+            self._note_scheduling(event, True)
             return
         history = f"{describe_scheduling_event(event)} at #{event.event_id}"
         if task is not None:
@@ -295,6 +305,7 @@ class OrchestrationExecutor:
             )
             return
         task.is_played = replaying
+        self._note_completion(task, task_id, failure, replaying)
         if failure is not None:
             task.set_value(True, self._task_error(task, failure))
         else:
@@ -335,8 +346,10 @@ class OrchestrationExecutor:
             return
         task = state.take_live_waiter(name)
         if task is not None:
+            self._note(Seen.EVENT_RAISED, state.info.is_replaying, name=name)
             self._deliver(task, event.input, event.is_played)
         else:
+            self._note(Seen.EVENT_SAVED, state.info.is_replaying, name=name)
             state.buffer(event)
 
     def _deliver(self, task: AtomicTask, payload: str | None, played: bool) -> None:
@@ -361,6 +374,49 @@ class OrchestrationExecutor:
         assert isinstance(task.id, int)
         self._state.open.pop(task.id, None)
         self._drive()
+
+    # -- notes for the tracking events --------------------------------------------------------
+    def _note(self, kind: Seen, replaying: bool, **details: Any) -> None:
+        if replaying and not self._options.observe_replay:
+            return
+        self._state.seen.append(Observation(kind, replaying, **details))
+
+    def _note_scheduling(self, event: HistoryEvent, replaying: bool) -> None:
+        match event:
+            case TaskScheduled():
+                self._note(Seen.SCHEDULED, replaying, name=event.name or "", task_id=event.event_id)
+            case SubOrchestrationInstanceCreated():
+                self._note(
+                    Seen.SCHEDULED,
+                    replaying,
+                    name=event.name or "",
+                    orchestrator=True,
+                    task_id=event.event_id,
+                )
+            case TimerCreated() if event.fire_at is not None:
+                reason = f"CreateTimer:{format_time(event.fire_at)}"
+                self._note(Seen.LISTENING, replaying, detail=reason, task_id=event.event_id)
+
+    def _note_completion(
+        self,
+        task: AtomicTask,
+        task_id: int,
+        failure: TaskFailed | SubOrchestrationInstanceFailed | None,
+        replaying: bool,
+    ) -> None:
+        action = task.action
+        if isinstance(action, CreateTimer):
+            fire_at = format_time(action.fire_at) if action.fire_at else ""
+            self._note(Seen.TIMER_FIRED, replaying, detail=fire_at, task_id=task_id)
+        elif replaying and hasattr(action, "name"):
+            self._note(
+                Seen.TASK_FAILED if failure is not None else Seen.TASK_COMPLETED,
+                True,
+                name=action.name,
+                orchestrator=isinstance(action, CreateSubOrchestration),
+                task_id=task_id,
+                detail=failure.reason if failure is not None else None,
+            )
 
     # -- running user code -------------------------------------------------------------------
     def _start(self, event: ExecutionStarted) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from .actions import SendEvent
 from .history import EventRaised, FailureDetails, HistoryEvent, OrchestrationStatus
+from .observations import Observation
 from .runtime import ExecutionInfo
 from .tasks import AtomicTask, EntityCallTask
 
@@ -50,6 +51,8 @@ class ReplayState:
     carried: list[EventRaised] = field(default_factory=list)
     """Events raised after the code asked to continue as new: they go to the next execution."""
     warnings: list[str] = field(default_factory=list)
+    seen: list[Observation] = field(default_factory=list)
+    """What happened since the last `take_decisions`, for the tracking events."""
 
     def take_id(self) -> int:
         """The next sequence id."""
@@ -125,3 +128,7 @@ class ReplayState:
     def take_warnings(self) -> list[str]:
         warnings, self.warnings = self.warnings, []
         return warnings
+
+    def take_seen(self) -> list[Observation]:
+        seen, self.seen = self.seen, []
+        return seen

@@ -27,6 +27,8 @@ class ReplayOptions:
     maximum_timer_duration: timedelta = timedelta(days=6)
     long_timer_interval: timedelta = timedelta(days=3)
     input_type: type | None = None
+    observe_replay: bool = False
+    """Note replayed steps too (`traceReplayEvents`); live steps are always noted."""
 
 
 @dataclass(slots=True)

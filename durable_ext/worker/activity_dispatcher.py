@@ -36,6 +36,7 @@ from ..storage.errors import describe_storage_error
 from ..storage.messages import MessageData
 from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
+from ..tracking import FunctionType
 from .activity_context import activity_context
 from .backoff import PollingBackoff
 from .handoff import OrchestrationHandoff
@@ -237,13 +238,28 @@ class ActivityDispatcher:
             raise ValueError(f"work item holds {type(scheduled).__name__}, not TaskScheduled")
         name = scheduled.name or ""
         now = clock.utc_now()
+        instance_id = message.data.instance.instance_id
+        tracking = self._hub.tracking
+        task_id = scheduled.event_id
+        tracking.started(
+            instance_id, name, FunctionType.Activity, scheduled.input, task_event_id=task_id
+        )
         try:
             activity = self._registry.activity(name)
-            instance_id = message.data.instance.instance_id
             result = await invoke_activity(activity, scheduled.input, self._pool, instance_id)
         except Exception as exc:  # noqa: BLE001 - the failure (a missing activity too) goes to the orchestrator
-            return activity_failed(scheduled.event_id, name, exc, now)
-        return TaskCompleted(timestamp=now, task_scheduled_id=scheduled.event_id, result=result)
+            failed = activity_failed(task_id, name, exc, now)
+            if tracking.wanted(logging.ERROR) and failed.failure_details is not None:
+                details = failed.failure_details
+                reason = tracking.error(
+                    details.error_type, details.error_message, details.stack_trace
+                )
+                tracking.failed(
+                    instance_id, name, FunctionType.Activity, reason, task_event_id=task_id
+                )
+            return failed
+        tracking.completed(instance_id, name, FunctionType.Activity, result, task_event_id=task_id)
+        return TaskCompleted(timestamp=now, task_scheduled_id=task_id, result=result)
 
 
 def _bind_to_work_item(result: MessageData, work_item: ReceivedMessage) -> ReceivedMessage:

@@ -50,6 +50,10 @@ class WorkerOptions:
     """While an orchestration runs with an unchanged runtime and custom status, a checkpoint skips
     its Instances merge unless the last one is this old (so LastUpdatedTime lags by at most this);
     any visible change, a new execution or the end is merged at once. 0: merge every checkpoint."""
+    trace_inputs_and_outputs: bool = _HOST_JSON.trace_inputs_and_outputs
+    """Tracking events show inputs and outputs (else `(Redacted N characters)`)."""
+    trace_replay_events: bool = _HOST_JSON.trace_replay_events
+    """Tracking events of replayed steps are logged too (`replay.observe_replay` notes them)."""
     handoff_backlog: int = 1000
     """Work items this process may hand to itself beyond the activities it runs at once; they wait
     in memory, held in their queue. Beyond it, work items go to the queue for any worker."""
@@ -70,6 +74,12 @@ class WorkerOptions:
             lease_renew_interval=settings.lease_renew_interval,
             lease_acquire_interval=settings.lease_acquire_interval,
             worker_id=settings.worker_id,
-            replay=ReplayOptions(settings.max_timer_duration, settings.long_timer_interval),
+            replay=ReplayOptions(
+                settings.max_timer_duration,
+                settings.long_timer_interval,
+                observe_replay=settings.trace_replay_events,
+            ),
+            trace_inputs_and_outputs=settings.trace_inputs_and_outputs,
+            trace_replay_events=settings.trace_replay_events,
             instance_cache_idle_timeout=settings.extended_session_idle_timeout,
         )

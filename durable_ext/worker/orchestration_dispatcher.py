@@ -47,6 +47,7 @@ from ..storage.instance_store import InstanceColumns
 from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
 from .backoff import PollingBackoff
+from .episode_tracking import track_episode
 from .handoff import ActivityHandoff
 from .held_messages import HeldMessages
 from .instance_cache import CachedInstance, InstanceCache, StatusMark
@@ -270,6 +271,7 @@ class OrchestrationDispatcher:
             outcome = run_episode(orchestrator, **episode)
         for warning in outcome.result.warnings:
             log.debug("%s: %s", instance_id, warning)
+        track_episode(self._hub.tracking, instance_id, outcome, new_execution)
         previous = cached.status if cached is not None else None
         past_episodes = summary.episodes if outcome.first_new_index else 0
         etag, status = await self._checkpoint(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ..storage.leases import PartitionLeaseManager
 from ..storage.task_hub import TaskHub
+from ..tracking import TrackingLog
 from .activity_dispatcher import ActivityDispatcher
 from .held_messages import HeldMessages
 from .options import WorkerOptions
@@ -43,6 +44,11 @@ class TaskHubWorker:
     ) -> None:
         self.hub = hub
         self.options = options or WorkerOptions(partition_count=hub.partition_count)
+        hub.tracking = TrackingLog(
+            hub.names.hub,
+            trace_inputs_and_outputs=self.options.trace_inputs_and_outputs,
+            trace_replay_events=self.options.trace_replay_events,
+        )
         self.storage = StorageLimiter(self.options.max_storage_operation_concurrency)
         """One bound on storage operations for the whole worker (shared by its dispatchers)."""
         self.held = HeldMessages(self.storage)
