@@ -216,6 +216,19 @@ def _start_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="function app root with host.json (default: current directory)",
     )
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="print the engine's debug messages too (overrides host.json logging.logLevel)",
+    )
+    output.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="print only warnings and errors (overrides host.json logging.logLevel)",
+    )
 
 
 def _start(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

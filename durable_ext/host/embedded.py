@@ -35,15 +35,18 @@ from ..settings import (
     SettingsError,
     load_durable_task_settings,
     load_http_settings,
+    load_log_levels,
     parse_timespan,
     read_app_host_json,
 )
 from ..storage.connection import StorageConnection
 from ..storage.names import TaskHubNames
 from ..storage.task_hub import TaskHub
+from ..tracking import TrackingLog
 from ..worker.options import WorkerOptions
 from .engine_status import EngineLoad, EngineState, EngineStatus
 from .instance_lock import InstanceLock, instance_lock_path
+from .log_levels import apply_log_levels
 from .scale_signal import signal_scale
 from .wake_up import WakeUpSender, queue_batch_size
 
@@ -275,6 +278,7 @@ class EmbeddedEngine:
         if self._settings is None or self._connection is None:
             host_json = read_app_host_json(self.script_root / "host.json", self._environ)
             settings = load_durable_task_settings(host_json, self._environ)
+            apply_log_levels(load_log_levels(host_json, self._environ), include_default=False)
             connection = StorageConnection.from_app_settings(
                 settings.connection_name, self._environ
             )
@@ -300,6 +304,11 @@ class EmbeddedEngine:
         except SettingsError as exc:
             raise EngineUnavailableError(f"no durable client: {exc}") from exc
         hub = TaskHub(connection, settings.hub_name, settings.partition_count)
+        hub.tracking = TrackingLog(
+            settings.hub_name,
+            trace_inputs_and_outputs=settings.trace_inputs_and_outputs,
+            trace_replay_events=settings.trace_replay_events,
+        )
         hub.open()
         wake_up = WakeUpSender(hub.wake_queue, covered=lambda: self.holds > 0)
         client = DurableOrchestrationClient(

@@ -37,17 +37,20 @@ from ..settings import (
     load_host_json,
     load_http_settings,
     load_local_settings,
+    load_log_levels,
 )
 from ..storage.connection import StorageConnection, development_storage_ports
 from ..worker.options import WorkerOptions
 from .app_loader import AppLoadError, load_app
 from .azurite import AzuriteNotFoundError, ensure_azurite
+from .console_log import configure_console
 from .http_functions import (
     FunctionKeys,
     add_http_functions,
     http_functions,
     not_found_for_other_methods,
 )
+from .log_levels import apply_log_levels
 
 __all__ = ["run", "LocalHostConfig", "load_config"]
 
@@ -71,14 +74,24 @@ def load_config(app_root: Path) -> LocalHostConfig:
     return LocalHostConfig(app_root, values, host_json)
 
 
+def _console_level(args: argparse.Namespace) -> int | None:
+    """The level `--verbose` or `--quiet` asks for (None: host.json's `logging.logLevel`)."""
+    if getattr(args, "verbose", False):
+        return logging.DEBUG
+    if getattr(args, "quiet", False):
+        return logging.WARNING
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     """Entry point of `durable-ext start`; returns the exit code."""
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(name)s: %(message)s")
-    for noisy in ("azure", "aiohttp.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    chosen = _console_level(args)
+    configure_console(chosen or logging.INFO)
     app_root = Path(getattr(args, "app_root", None) or ".").resolve()
     try:
         config = load_config(app_root)
+        if chosen is None:
+            apply_log_levels(load_log_levels(config.host_json, config.values), include_default=True)
         for name, value in config.values.items():  # as func start: the app sees them in os.environ
             os.environ.setdefault(name, value)
         durable = load_durable_task_settings(config.host_json, config.values)

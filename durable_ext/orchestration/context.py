@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from .actions import CreateSubOrchestration, ScheduleActivity, SendEvent, WaitFo
 from .entity_id import EntityId
 from .history import HistoryEvent, event_from_fields
 from .instance_ids import validate_instance_id
+from .replay_safe_logging import ReplaySafeLogger
 from .retry import RetryOptions
 from .runtime import ExecutionInfo, OrchestrationRuntime, ReplayOptions
 from .tasks import (
@@ -332,6 +334,18 @@ class DurableOrchestrationContext:
     def is_replaying(self) -> bool:
         """True while the code re-runs past episodes (skip side effects such as logging)."""
         return self._info.is_replaying
+
+    def create_replay_safe_logger(
+        self, logger: logging.Logger | str | None = None
+    ) -> ReplaySafeLogger:
+        """A logger (a `logging.LoggerAdapter`) that drops records while the code replays, so
+        each line is logged once: `log = context.create_replay_safe_logger(logging.getLogger(
+        __name__))`. Its records carry the instance id as `instanceId`. (Not in
+        `azure-functions-durable`; the durabletask SDKs' and .NET's `CreateReplaySafeLogger`.)"""
+        if not isinstance(logger, logging.Logger):
+            logger = logging.getLogger(logger)
+        info = self._info
+        return ReplaySafeLogger(logger, lambda: info.is_replaying, {"instanceId": info.instance_id})
 
     @property
     def current_utc_datetime(self) -> datetime:

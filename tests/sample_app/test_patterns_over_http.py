@@ -76,6 +76,19 @@ def test_function_chaining_through_status_polling(sample_host: LocalHostProcess)
     assert status["name"] == "hello_sequence"
     assert status["runtimeStatus"] == "Completed"
     assert status["output"] == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
+    # The console shows the run as it goes, one line per tracking event, payloads redacted.
+    iid = started["id"]
+    log = sample_host.log().splitlines()
+    lines = [line.split("] ", 1)[1] for line in log if f"{iid}: Function" in line]
+    assert lines[:3] == [
+        f"{iid}: Function 'hello_sequence (Orchestrator)' scheduled. Reason: NewInstance",
+        f"{iid}: Function 'hello_sequence (Orchestrator)' started. Input: (Redacted 4 characters)",  # null
+        f"{iid}: Function 'say_hello (Activity)' scheduled. Reason: hello_sequence",
+    ]
+    assert lines[-1] == (
+        f"{iid}: Function 'hello_sequence (Orchestrator)' completed. Output: (Redacted 49 characters)"
+    )
+    assert sum("'say_hello (Activity)' completed" in line for line in lines) == 3
 
     purged = http("DELETE", started["purgeHistoryDeleteUri"])
     assert (purged.status, purged.json()) == (200, {"instancesDeleted": 1})
