@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
+
+from opentelemetry.trace import SpanKind
 
 from .history_view import history_view
 from .orchestration import codec
@@ -31,6 +34,15 @@ from .storage.instance_store import InstanceColumns, InstanceQuery, InstanceRow
 from .storage.keys import escape_key
 from .storage.messages import MessageData
 from .storage.task_hub import TaskHub
+from .tracing import (
+    INSTANCE_ID,
+    NAME,
+    TARGET_INSTANCE_ID,
+    TYPE,
+    VERSION,
+    carrier_of,
+    current_context,
+)
 from .tracking import FunctionType
 from .worker.registry import FunctionRegistry
 
@@ -180,15 +192,7 @@ class DurableOrchestrationClient:
             # A new UUID: no instance can exist, so no read first, and the start message and the
             # Pending row go at once (the worker's first checkpoint merges the row either way).
             instance_id = uuid.uuid4().hex
-            message, columns = _pending_start(instance_id, name, input_json, version, None)
-            self._hub.tracking.scheduled(
-                instance_id, name, FunctionType.Orchestrator, "NewInstance"
-            )
-            await asyncio.gather(
-                self._hub.send_to_instance(message),
-                self._hub.instances.create(instance_id, columns, None),
-            )
-            await self._woken("start")
+            await self._start_over(instance_id, name, input_json, version, None, at_once=True)
             return instance_id
         instance_id = validate_instance_id(instance_id)
         existing = await self._hub.instances.get(instance_id, fetch_payloads=False)
@@ -207,16 +211,44 @@ class DurableOrchestrationClient:
         input_json: str | None,
         version: str | None,
         existing: InstanceRow | None,
+        *,
+        at_once: bool = False,
     ) -> None:
         """Send the ExecutionStarted, then write the Pending row over `existing`: in that order,
-        which restarts rely on (a worker that sees the row also finds the message)."""
-        message, columns = _pending_start(instance_id, name, input_json, version, existing)
-        self._hub.tracking.scheduled(instance_id, name, FunctionType.Orchestrator, "NewInstance")
-        await self._hub.send_to_instance(message)
-        await self._hub.instances.create(
-            instance_id, columns, existing.etag if existing is not None else None
-        )
+        which restarts rely on (a worker that sees the row also finds the message); `at_once`
+        for a new UUID, which no instance can have."""
+        with self._start_span(name, instance_id, version) as trace_context:
+            message, columns = _pending_start(
+                instance_id, name, input_json, version, existing, trace_context
+            )
+            self._hub.tracking.scheduled(
+                instance_id, name, FunctionType.Orchestrator, "NewInstance"
+            )
+            etag = existing.etag if existing is not None else None
+            if at_once:
+                await asyncio.gather(
+                    self._hub.send_to_instance(message),
+                    self._hub.instances.create(instance_id, columns, etag),
+                )
+            else:
+                await self._hub.send_to_instance(message)
+                await self._hub.instances.create(instance_id, columns, etag)
         await self._woken("start")
+
+    @contextlib.contextmanager
+    def _start_span(
+        self, name: str, instance_id: str, version: str | None
+    ) -> Iterator[dict[str, Any] | None]:
+        """The `create_orchestration:{name}` PRODUCER span around a start, under the caller's
+        span; yields its context for the ExecutionStarted message (None: tracing is off)."""
+        attributes = {TYPE: "orchestration", NAME: name, INSTANCE_ID: instance_id}
+        with self._hub.tracing.span(
+            f"create_orchestration:{name}",
+            SpanKind.PRODUCER,
+            parent=current_context(),
+            attributes={**attributes, VERSION: version or None},
+        ) as span:
+            yield carrier_of(span) if span is not None else None
 
     def _orchestrator_name(self, name: Any) -> str:
         if not isinstance(name, str) or not name:
@@ -338,9 +370,17 @@ class DurableOrchestrationClient:
         row = await self._require_active(instance_id, "either completed or failed")
         reason = f"RaiseEvent:{event_name}"
         self._hub.tracking.scheduled(instance_id, row.name or "", FunctionType.Orchestrator, reason)
-        await self._send(
-            instance_id, EventRaised(timestamp=datetime.now(UTC), name=event_name, input=payload)
-        )
+        event = EventRaised(timestamp=datetime.now(UTC), name=event_name, input=payload)
+        attributes = {TYPE: "event", NAME: event_name, TARGET_INSTANCE_ID: instance_id}
+        with self._hub.tracing.span(
+            f"orchestration_event:{event_name}",
+            SpanKind.PRODUCER,
+            parent=current_context(),
+            attributes=attributes,
+        ) as span:
+            if span is not None:
+                event.parent_trace_context = carrier_of(span)
+            await self._send(instance_id, event)
 
     async def terminate(self, instance_id: str, reason: str) -> None:
         """Terminate a running, pending or suspended instance (a finished one is left alone)."""
@@ -576,6 +616,7 @@ def _pending_start(
     input_json: str | None,
     version: str | None,
     existing: InstanceRow | None,
+    trace_context: dict[str, Any] | None = None,
 ) -> tuple[MessageData, InstanceColumns]:
     """The ExecutionStarted message of a new execution and its Pending Instances row."""
     now = datetime.now(UTC)
@@ -589,6 +630,7 @@ def _pending_start(
         version=version or "",
         input=input_json,
         generation=generation,
+        parent_trace_context=trace_context,
     )
     columns = InstanceColumns(
         name=name,

@@ -42,6 +42,7 @@ from ..settings import (
 from ..storage.connection import StorageConnection
 from ..storage.names import TaskHubNames
 from ..storage.task_hub import TaskHub
+from ..tracing import Tracing
 from ..tracking import TrackingLog
 from ..worker.options import WorkerOptions
 from .engine_status import EngineLoad, EngineState, EngineStatus
@@ -309,6 +310,7 @@ class EmbeddedEngine:
             trace_inputs_and_outputs=settings.trace_inputs_and_outputs,
             trace_replay_events=settings.trace_replay_events,
         )
+        hub.tracing = Tracing(settings.distributed_tracing)
         hub.open()
         wake_up = WakeUpSender(hub.wake_queue, covered=lambda: self.holds > 0)
         client = DurableOrchestrationClient(

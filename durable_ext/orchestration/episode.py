@@ -61,6 +61,8 @@ class EpisodeOutcome:
     executor: OrchestrationExecutor
     seen: list[Observation]
     """What the executors saw, in order, every execution of the episode included."""
+    trace_context: dict[str, Any] | None = None
+    """The episode's span as DTFx's `ParentTraceContext`, for the messages it sends (tracing on)."""
 
 
 def _started_event(events: Sequence[HistoryEvent]) -> ExecutionStarted | None:

@@ -304,6 +304,8 @@ class ExecutionStarted(HistoryEvent):
     correlation: str | None = None
     scheduled_start_time: datetime | None = _time_field()
     generation: int | None = None
+    parent_trace_context: dict[str, Any] | None = _member("json")
+    """DTFx `DistributedTraceContext` (`TraceParent`, `TraceState`): the orchestration's trace."""
 
 
 @_event(EventType.ExecutionCompleted)
@@ -333,6 +335,7 @@ class TaskScheduled(HistoryEvent):
     version: str | None = None
     input: str | None = None
     tags: dict[str, str] | None = _member("tags")
+    parent_trace_context: dict[str, Any] | None = _member("json")
 
 
 @_event(EventType.TaskCompleted)
@@ -414,6 +417,7 @@ class EventSent(HistoryEvent):
 class EventRaised(HistoryEvent):
     name: str | None = None
     input: str | None = None
+    parent_trace_context: dict[str, Any] | None = _member("json")
 
 
 @_event(EventType.ContinueAsNew)

@@ -42,6 +42,7 @@ _NESTED_TYPES = {
     "ParentInstance": f"{_CORE}.ParentInstance",
     "FailureDetails": f"{_CORE}.FailureDetails",
     "InnerFailure": f"{_CORE}.FailureDetails",
+    "ParentTraceContext": f"{_CORE}.Tracing.DistributedTraceContext",
 }
 _sequence = itertools.count(1)
 

@@ -14,6 +14,7 @@ from azure.data.tables.aio import TableServiceClient
 from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.queue.aio import QueueServiceClient
 
+from ..tracing import Tracing
 from ..tracking import TrackingLog
 from .connection import StorageConnection
 from .history_store import HistoryStore
@@ -50,6 +51,8 @@ class TaskHub:
         self.partition_count = partition_count
         self.tracking = TrackingLog(self.names.hub)
         """Where the hub's tracking events go (a host replaces it with its settings' one)."""
+        self.tracing = Tracing()
+        """The hub's OpenTelemetry spans: off unless a host switches them on."""
         self.connection = connection
         self._queue_service: QueueServiceClient | None = None
         self._table_service: TableServiceClient | None = None

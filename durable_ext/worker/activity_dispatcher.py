@@ -17,11 +17,14 @@ its hold ends and the activity runs again (activities are at-least-once). An aba
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
+
+from opentelemetry.trace import Span, SpanKind
 
 from .. import clock
 from ..fault_points import fault_point, stall_point
@@ -30,12 +33,14 @@ from ..orchestration.failures import activity_failed
 from ..orchestration.history import (
     HistoryEvent,
     TaskCompleted,
+    TaskFailed,
     TaskScheduled,
 )
 from ..storage.errors import describe_storage_error
 from ..storage.messages import MessageData
 from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
+from ..tracing import INSTANCE_ID, NAME, TASK_ID, TYPE, fail
 from ..tracking import FunctionType
 from .activity_context import activity_context
 from .backoff import PollingBackoff
@@ -71,7 +76,8 @@ async def invoke_activity(
         result = await function(*args, **kwargs)
     else:
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(pool, lambda: function(*args, **kwargs))
+        context = contextvars.copy_context()  # the activity's span, for the code's own spans
+        result = await loop.run_in_executor(pool, lambda: context.run(function, *args, **kwargs))
         if inspect.isawaitable(result):
             result = await result
     return codec.encode(result)
@@ -244,22 +250,34 @@ class ActivityDispatcher:
         tracking.started(
             instance_id, name, FunctionType.Activity, scheduled.input, task_event_id=task_id
         )
-        try:
-            activity = self._registry.activity(name)
-            result = await invoke_activity(activity, scheduled.input, self._pool, instance_id)
-        except Exception as exc:  # noqa: BLE001 - the failure (a missing activity too) goes to the orchestrator
-            failed = activity_failed(task_id, name, exc, now)
-            if tracking.wanted(logging.ERROR) and failed.failure_details is not None:
-                details = failed.failure_details
-                reason = tracking.error(
-                    details.error_type, details.error_message, details.stack_trace
-                )
-                tracking.failed(
-                    instance_id, name, FunctionType.Activity, reason, task_event_id=task_id
-                )
-            return failed
+        attributes = {TYPE: "activity", NAME: name, INSTANCE_ID: instance_id, TASK_ID: task_id}
+        with self._hub.tracing.span(
+            f"activity:{name}",
+            SpanKind.SERVER,
+            parent=scheduled.parent_trace_context,
+            attributes=attributes,
+        ) as span:
+            try:
+                activity = self._registry.activity(name)
+                result = await invoke_activity(activity, scheduled.input, self._pool, instance_id)
+            except Exception as exc:  # noqa: BLE001 - the failure (a missing activity too) goes to the orchestrator
+                failed = activity_failed(task_id, name, exc, now)
+                self._track_failure(instance_id, name, task_id, failed, span)
+                return failed
         tracking.completed(instance_id, name, FunctionType.Activity, result, task_event_id=task_id)
         return TaskCompleted(timestamp=now, task_scheduled_id=task_id, result=result)
+
+    def _track_failure(
+        self, instance_id: str, name: str, task_id: int, failed: TaskFailed, span: Span | None
+    ) -> None:
+        details = failed.failure_details
+        if details is None:
+            return
+        fail(span, str(details))
+        tracking = self._hub.tracking
+        if tracking.wanted(logging.ERROR):
+            reason = tracking.error(details.error_type, details.error_message, details.stack_trace)
+            tracking.failed(instance_id, name, FunctionType.Activity, reason, task_event_id=task_id)
 
 
 def _bind_to_work_item(result: MessageData, work_item: ReceivedMessage) -> ReceivedMessage:

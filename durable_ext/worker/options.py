@@ -54,6 +54,8 @@ class WorkerOptions:
     """Tracking events show inputs and outputs (else `(Redacted N characters)`)."""
     trace_replay_events: bool = _HOST_JSON.trace_replay_events
     """Tracking events of replayed steps are logged too (`replay.observe_replay` notes them)."""
+    distributed_tracing: bool = _HOST_JSON.distributed_tracing
+    """OpenTelemetry spans (`tracing.distributedTracingEnabled`, version V2)."""
     handoff_backlog: int = 1000
     """Work items this process may hand to itself beyond the activities it runs at once; they wait
     in memory, held in their queue. Beyond it, work items go to the queue for any worker."""
@@ -81,5 +83,6 @@ class WorkerOptions:
             ),
             trace_inputs_and_outputs=settings.trace_inputs_and_outputs,
             trace_replay_events=settings.trace_replay_events,
+            distributed_tracing=settings.distributed_tracing,
             instance_cache_idle_timeout=settings.extended_session_idle_timeout,
         )

@@ -47,6 +47,7 @@ from ..storage.instance_store import InstanceColumns
 from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
 from .backoff import PollingBackoff
+from .episode_tracing import episode_span, finish_episode_span
 from .episode_tracking import track_episode
 from .handoff import ActivityHandoff
 from .held_messages import HeldMessages
@@ -265,18 +266,21 @@ class OrchestrationDispatcher:
             "now": now,
             "options": self._options.replay,
         }
-        if cached is not None and triage.new_start is None:
-            outcome = continue_episode(cached.executor, orchestrator, **episode)
-        else:
-            outcome = run_episode(orchestrator, **episode)
-        for warning in outcome.result.warnings:
-            log.debug("%s: %s", instance_id, warning)
-        track_episode(self._hub.tracking, instance_id, outcome, new_execution)
-        previous = cached.status if cached is not None else None
-        past_episodes = summary.episodes if outcome.first_new_index else 0
-        etag, status = await self._checkpoint(
-            instance_id, loaded, outcome, triage, previous, past_episodes
-        )
+        tracing = self._hub.tracing
+        with episode_span(tracing, instance_id, triage.new_start or summary.started) as span:
+            if cached is not None and triage.new_start is None:
+                outcome = continue_episode(cached.executor, orchestrator, **episode)
+            else:
+                outcome = run_episode(orchestrator, **episode)
+            for warning in outcome.result.warnings:
+                log.debug("%s: %s", instance_id, warning)
+            track_episode(self._hub.tracking, instance_id, outcome, new_execution)
+            finish_episode_span(tracing, span, instance_id, outcome, now)
+            previous = cached.status if cached is not None else None
+            past_episodes = summary.episodes if outcome.first_new_index else 0
+            etag, status = await self._checkpoint(
+                instance_id, loaded, outcome, triage, previous, past_episodes
+            )
         if etag is not None and not outcome.executor.is_finished:
             stored = LoadedHistory(outcome.events, etag, outcome.execution_id)
             if outcome.first_new_index:

@@ -58,10 +58,12 @@ def outbound_messages(
     me = started.orchestration_instance or OrchestrationInstance("")
     episode = past_episodes + episode_number(outcome.events[outcome.first_new_index :])
     out: list[Outbound] = []
+    trace_context = outcome.trace_context
     for item in outcome.decisions:
         decision = item.event
         sender = OrchestrationInstance(me.instance_id, item.execution_id)
         if isinstance(decision, TaskScheduled):
+            decision.parent_trace_context = trace_context
             out.append(Outbound(MessageData(decision, sender, episode, sender), to_work_items=True))
         elif isinstance(decision, TimerCreated):
             fire_at = decision.fire_at or now
@@ -80,10 +82,16 @@ def outbound_messages(
                 parent_instance=ParentInstance(
                     started.name, started.version, sender, decision.event_id
                 ),
+                parent_trace_context=trace_context,
             )
             out.append(Outbound(MessageData(start, child, episode, sender)))
         elif isinstance(decision, EventSent):
-            raised = EventRaised(timestamp=now, name=decision.name, input=decision.input)
+            raised = EventRaised(
+                timestamp=now,
+                name=decision.name,
+                input=decision.input,
+                parent_trace_context=trace_context,
+            )
             target = OrchestrationInstance(decision.instance_id or "")
             out.append(Outbound(MessageData(raised, target, episode, sender)))
     parent = started.parent_instance

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ..storage.leases import PartitionLeaseManager
 from ..storage.task_hub import TaskHub
+from ..tracing import Tracing
 from ..tracking import TrackingLog
 from .activity_dispatcher import ActivityDispatcher
 from .held_messages import HeldMessages
@@ -49,6 +50,7 @@ class TaskHubWorker:
             trace_inputs_and_outputs=self.options.trace_inputs_and_outputs,
             trace_replay_events=self.options.trace_replay_events,
         )
+        hub.tracing = Tracing(self.options.distributed_tracing)
         self.storage = StorageLimiter(self.options.max_storage_operation_concurrency)
         """One bound on storage operations for the whole worker (shared by its dispatchers)."""
         self.held = HeldMessages(self.storage)

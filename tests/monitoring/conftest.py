@@ -6,6 +6,10 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from durable_ext.tracking import TRACKING_CATEGORY
 from tests.worker.conftest import runtime  # noqa: F401 - re-exported fixture
@@ -46,3 +50,18 @@ def tracked() -> Iterator[TrackingRecords]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+
+
+_EXPORTER = InMemorySpanExporter()
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """The spans this test's code ends (one SDK provider for the whole process, as an app has)."""
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+        trace.set_tracer_provider(provider)
+    _EXPORTER.clear()
+    yield _EXPORTER
+    _EXPORTER.clear()

@@ -121,6 +121,13 @@ def child(ctx: DurableOrchestrationContext) -> Orchestration:
     return sum(results)
 
 
+def named_child_parent(ctx: DurableOrchestrationContext) -> Orchestration:
+    """Call one `child` under the instance id the input names (`child_id`) and return its result."""
+    spec = ctx.get_input()
+    child_input = {"items": spec["items"], "offset": 0, "ms": spec.get("ms", DEFAULT_WORK_MS)}
+    return (yield ctx.call_sub_orchestrator("child", child_input, instance_id=spec["child_id"]))
+
+
 def chain(ctx: DurableOrchestrationContext) -> Orchestration:
     """`steps` activities one after the other; the list of their results."""
     spec = ctx.get_input()
@@ -175,6 +182,7 @@ def read_log(path: str | os.PathLike[str]) -> list[str]:
 registry = FunctionRegistry()
 registry.add_orchestrator("fan_out_parent", fan_out_parent)
 registry.add_orchestrator("child", child)
+registry.add_orchestrator("named_child_parent", named_child_parent)
 registry.add_orchestrator("chain", chain)
 registry.add_orchestrator("timer_chain", timer_chain)
 registry.add_orchestrator("generations", generations)

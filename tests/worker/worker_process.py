@@ -7,7 +7,9 @@ every 2 s, acquire every 1 s, polling at most 0.5 s) and short queue visibility 
 in-process handoff hold (10 s), so that messages a killed worker had taken reappear within seconds
 rather than after the 5-minute (30-second for handoffs) defaults.
 SIGTERM or SIGINT stops it gracefully: in-flight work finishes (up to the shutdown timeout) and its
-partition leases are released. SIGKILL is the crash the tests inflict. Logs go to stderr; once the
+partition leases are released. SIGKILL is the crash the tests inflict. With the environment
+variable `TRACE_FILE_ENV` set to a path, distributed tracing is on and every span the worker ends is
+appended to that file as a JSON line (`tests/monitoring/span_file.py`). Logs go to stderr; once the
 worker has started it logs a line containing `READY`. With `--ownership-file PATH` it keeps PATH
 holding the JSON list of the partitions it believes it owns (rewritten atomically on every change),
 so a test can tell when every worker's own view agrees with the lease blobs.
@@ -30,6 +32,7 @@ from pathlib import Path
 from durable_ext.runtime import Runtime
 from durable_ext.storage.leases import PartitionLeaseManager
 from durable_ext.worker import WorkerOptions
+from tests.monitoring.span_file import TRACE_FILE_ENV, install_span_file
 from tests.worker.conftest import fast_options
 from tests.worker.fault_app import registry
 
@@ -70,6 +73,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _trace_to_file() -> bool:
+    """Install a tracer provider writing spans to the file `TRACE_FILE_ENV` names, if it is set."""
+    path = os.environ.get(TRACE_FILE_ENV)
+    if path:
+        install_span_file(Path(path))
+    return bool(path)
+
+
 def options_for(args: argparse.Namespace) -> WorkerOptions:
     """The fast test timings, with this worker's id and the short visibility timeouts (which also
     bound how long a message handed over in-process stays hidden if this worker dies)."""
@@ -80,6 +91,7 @@ def options_for(args: argparse.Namespace) -> WorkerOptions:
         work_item_queue_visibility_timeout=visibility,
         handoff_hold=visibility,
         max_concurrent_activity_functions=args.max_activities,
+        distributed_tracing=_trace_to_file(),
     )
 
 
