@@ -37,7 +37,7 @@ from typing import Any
 from durable_ext.worker import WorkerOptions
 from harness.azurite import AzuriteInstance
 
-from . import report, results
+from . import report, results, telemetry
 from .child import RESULT_PREFIX
 from .engines import ENGINES, missing_reason
 from .episode import summarize_episodes
@@ -131,6 +131,28 @@ LEVERS = (
         "LastUpdatedTime may lag by up to the interval.",
         ("hellocities", "events"),
     ),
+    Lever(
+        "tracking_events",
+        "Tracking events",
+        "telemetry=off",
+        "Durable Functions' tracking events (`Host.Triggers.DurableTask`, one log record per "
+        "lifecycle step) are on by default, as in Durable Functions: every run above logs them "
+        "at INFO to a handler that formats each record and writes it to /dev/null (what a "
+        "host's console or log file costs, without the disk). Switched off, the logger is at "
+        "WARNING (host.json `logging.logLevel`), so only failures are built. The goal (issue "
+        "14): the default within 10% of off.",
+        ("sequential", "fanout"),
+    ),
+    Lever(
+        "tracing_off",
+        "OpenTelemetry tracing (off by default)",
+        "telemetry=tracing",
+        "Spans are off by default (`tracing.distributedTracingEnabled`). Here the `off` column "
+        "is the cost of switching them ON: the run emits every span (episodes, activities, "
+        "timers) into an SDK tracer provider whose batch processor exports to a no-op "
+        "exporter, on top of the default tracking events.",
+        ("sequential", "fanout"),
+    ),
 )
 PROFILED_SCENARIOS = ("sequential", "fanout")
 SENSITIVITY_SCENARIOS = ("hellocities", "sequential", "latency")
@@ -150,7 +172,7 @@ def _hub(label: str) -> str:
 
 
 def _worker_option_fields() -> set[str]:
-    return {f.name for f in dataclasses.fields(WorkerOptions)}
+    return {f.name for f in dataclasses.fields(WorkerOptions)} | {telemetry.OPTION}
 
 
 class Suite:

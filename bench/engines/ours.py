@@ -2,7 +2,9 @@
 
 The worker runs with `WorkerOptions` defaults except a 1 s maximum queue polling interval and a
 5 s shutdown timeout (`BENCH_OPTIONS`); `--option NAME=VALUE` overrides any field (for example
-``instance_cache_size=0`` turns the instance cache off). Every storage request is counted
+``instance_cache_size=0`` turns the instance cache off), and ``telemetry=off|events|tracing``
+chooses the tracking events and spans (`bench/telemetry.py`; ``events``, the Durable Functions
+default, unless told). Every storage request is counted
 (`counting_connection`). Completion is observed the way a user would: the client polls the
 instance's status (every 10 ms for the single-instance scenarios, 5 ms for latency), and for
 HelloCities asks the Instances table whether any instance is still Pending or Running.
@@ -22,6 +24,7 @@ from durable_ext import DurableOrchestrationContext, OrchestrationRuntimeStatus,
 from durable_ext.client import DurableOrchestrationClient
 from durable_ext.worker import FunctionRegistry, WorkerOptions
 
+from .. import telemetry
 from ..counting import ACTOR, RequestCounter, counting_connection
 from ..metrics import median
 from ..workloads import expected_sum
@@ -168,8 +171,11 @@ def worker_options(overrides: Mapping[str, Any] | None = None) -> WorkerOptions:
 
 
 def parse_option(text: str) -> tuple[str, Any]:
-    """``NAME=VALUE`` for a `WorkerOptions` field; timedeltas are given in seconds."""
+    """``NAME=VALUE`` for a `WorkerOptions` field (timedeltas in seconds), or ``telemetry=MODE``
+    (`bench/telemetry.py`)."""
     name, separator, raw = text.partition("=")
+    if name == telemetry.OPTION and separator:
+        return name, raw
     defaults = WorkerOptions()
     known = {f.name for f in dataclasses.fields(WorkerOptions)}
     if not separator or name not in known:
@@ -219,7 +225,9 @@ class DurableExtEngine(Engine):
         self.activities = CLOCK
         self.hub = hub
         self.connection, self.counters = counting_connection(connection_string)
-        self.options = worker_options(options)
+        chosen = dict(options or {})
+        chosen.update(telemetry.configure(chosen.pop(telemetry.OPTION, "events")))
+        self.options = worker_options(chosen)
         self._runner = asyncio.Runner()
         self._runtime: Runtime | None = None
 
