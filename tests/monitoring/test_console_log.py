@@ -10,6 +10,7 @@ import pytest
 from durable_ext.host.cli import build_parser
 from durable_ext.host.console_log import ConsoleFormatter
 from durable_ext.host.local_host import _console_level
+from durable_ext.host.log_levels import apply_log_levels
 from durable_ext.tracking import FunctionType, TrackingLog
 
 from .conftest import TrackingRecords
@@ -76,3 +77,28 @@ def test_quiet_leaves_failures_and_terminations(tracked: TrackingRecords) -> Non
         "i2: Function 'orch (Orchestrator)' was terminated. Reason: (Redacted 4 characters)",
         "i2: Function 'act (Activity)' failed with an error. Reason: KeyError",
     ]
+
+
+def test_host_json_log_levels_set_our_loggers() -> None:
+    names = ["Host.Triggers.DurableTask", "durable_ext", "durable_ext.queues", "durable_ext.leases"]
+    saved = {name: logging.getLogger(name).level for name in names}
+    root_level = logging.getLogger().level
+    try:
+        apply_log_levels(
+            {
+                "default": logging.ERROR,
+                "Host.Triggers.DurableTask": logging.WARNING,
+                "DurableTask.AzureStorage": logging.DEBUG,
+                "DurableTask.Core": logging.ERROR,
+            },
+            include_default=False,
+        )
+        assert logging.getLogger().level == root_level  # the worker's, in Azure
+        assert logging.getLogger("Host.Triggers.DurableTask").level == logging.WARNING
+        assert logging.getLogger("durable_ext").level == logging.ERROR
+        # The storage category is more specific than the engine's: it wins for its loggers.
+        assert logging.getLogger("durable_ext.queues").level == logging.DEBUG
+        assert not logging.getLogger("durable_ext.worker").isEnabledFor(logging.WARNING)
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
