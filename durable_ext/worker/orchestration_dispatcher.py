@@ -488,7 +488,11 @@ class OrchestrationDispatcher:
                 runner.submit(held, reserved=True)
             else:
                 await self._hub.work_items.send(message)
-        elif item.delay is None and self.owns(message.instance.instance_id):
+        elif (
+            item.delay is None
+            and self._options.in_process_handoff
+            and self.owns(message.instance.instance_id)
+        ):
             queue = self._hub.control_queue_for(message.instance.instance_id)
             self.submit([await queue.send_held(message, self._options.handoff_hold)])
         else:
