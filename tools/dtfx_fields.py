@@ -10,7 +10,9 @@ DTFx Core (`src/DurableTask.Core`) and writes, as JSON, what they serialise:
 - `table_entities`: every `ITableEntity` class with its public get/set properties (the Instances
   row `OrchestrationInstanceStatus`, the Partitions table's `TablePartitionLease`, ...).
 - `json_objects`: classes without `[DataContract]` that a data contract member holds (e.g.
-  `FailureDetails`): plain Newtonsoft serialises their public properties, in tables and queues.
+  `FailureDetails`), plain Newtonsoft serialises their public properties in tables and queues;
+  and the classes of JSON blobs (`--json-class`, by default the app lease's `AppLeaseInfo`, the
+  blob leases' `BlobPartitionLease`/`Lease` and `TaskHubInfo`).
 - `table_writers`: per file, the column names written through `TableEntity` indexers
   (`entity["Column"] = ...`, with `const string` names resolved), e.g. the sentinel row's.
 
@@ -37,6 +39,9 @@ from typing import Any
 __all__ = ["SourceFile", "extract", "main"]
 
 SOURCE_DIRS = ("src/DurableTask.Core", "src/DurableTask.AzureStorage")
+JSON_BLOB_CLASSES = ("AppLeaseInfo", "BlobPartitionLease", "Lease", "TaskHubInfo")
+"""Classes stored as plain JSON blobs (the app lease's info blob, the blob partition managers'
+lease blobs and `taskhub.json`): listed with `json_objects` so their checks can be added."""
 _COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
 _STRINGS = re.compile(r'@?"(?:[^"\\\n]|\\.)*"')
 _NAMESPACE = re.compile(r"\bnamespace\s+([\w.]+)")
@@ -203,8 +208,11 @@ def _indexer_columns(source: SourceFile) -> list[str]:
     return sorted(columns)
 
 
-def extract(sources: list[SourceFile]) -> dict[str, Any]:
-    """The field list of a set of C# files (see the module docstring for its shape)."""
+def extract(
+    sources: list[SourceFile], json_classes: tuple[str, ...] = JSON_BLOB_CLASSES
+) -> dict[str, Any]:
+    """The field list of a set of C# files (see the module docstring for its shape);
+    `json_classes` are added to `json_objects` by name."""
     contracts: dict[str, Any] = {}
     entities: dict[str, Any] = {}
     writers: dict[str, Any] = {}
@@ -223,15 +231,18 @@ def extract(sources: list[SourceFile]) -> dict[str, Any]:
             writers[source.path] = columns
     return {
         "data_contracts": contracts,
-        "json_objects": _json_objects(sources, contracts),
+        "json_objects": _json_objects(sources, contracts, json_classes),
         "table_entities": entities,
         "table_writers": writers,
     }
 
 
-def _json_objects(sources: list[SourceFile], contracts: dict[str, Any]) -> dict[str, Any]:
-    """Non-DataContract classes that data contract members hold, with their public properties
-    (followed through their own properties' types, e.g. FailureDetails.InnerFailure)."""
+def _json_objects(
+    sources: list[SourceFile], contracts: dict[str, Any], extra: tuple[str, ...]
+) -> dict[str, Any]:
+    """Non-DataContract classes that data contract members hold, and the `extra` ones by name,
+    with their public properties (followed through their own properties' types and base
+    classes, e.g. FailureDetails.InnerFailure)."""
     classes = {
         cls.name: (f"{cls.namespace}.{cls.name}", cls)
         for source in sources
@@ -239,6 +250,7 @@ def _json_objects(sources: list[SourceFile], contracts: dict[str, Any]) -> dict[
         if "DataContract" not in cls.attributes
     }
     wanted = [re.sub(r"[?\s]|<.*", "", m["type"]) for c in contracts.values() for m in c["members"]]
+    wanted += extra
     found: dict[str, Any] = {}
     while wanted:
         name = wanted.pop()
@@ -246,19 +258,24 @@ def _json_objects(sources: list[SourceFile], contracts: dict[str, Any]) -> dict[
             continue
         full_name, cls = classes[name]
         properties = _public_properties(cls)
-        found[full_name] = {"file": cls.path, "properties": properties}
+        base = cls.bases[0] if cls.bases and not _is_interface(cls.bases[0]) else None
+        found[full_name] = {"file": cls.path, "base": base, "properties": properties}
         wanted += [re.sub(r"[?\s]|<.*", "", p["type"]) for p in properties]
+        wanted += [base] if base else []
     return found
 
 
 def _public_properties(cls: _Class) -> list[dict[str, Any]]:
-    """Public properties with a getter (read-only ones too: Newtonsoft writes them)."""
+    """Public properties with a getter (read-only ones too: Newtonsoft writes them), except
+    `[JsonIgnore]` ones."""
     body = _top_level(cls.body)
     pattern = re.compile(
         r"public\s+(?:virtual\s+|override\s+)*([\w<>?,.\[\]\s]+?)\s+(\w+)\s*(?:\{\s*get\b|=>)"
     )
     return [
-        {"name": m.group(2), "type": " ".join(m.group(1).split())} for m in pattern.finditer(body)
+        {"name": m.group(2), "type": " ".join(m.group(1).split())}
+        for m in pattern.finditer(body)
+        if not body[: m.start()].rstrip().endswith("[JsonIgnore]")
     ]
 
 
@@ -296,12 +313,22 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--tree", type=Path, help="a durabletask checkout")
     parser.add_argument("--rev", default="HEAD", help="the revision to read (with --git-dir)")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--json-class",
+        action="append",
+        default=None,
+        help=f"a class stored as a JSON blob to list (default: {', '.join(JSON_BLOB_CLASSES)})",
+    )
     args = parser.parse_args(argv)
     if args.git_dir:
         commit, sources = _git_sources(args.git_dir, args.rev)
     else:
         commit, sources = "", _tree_sources(args.tree)
-    result = {"source": {"repository": "Azure/durabletask", "commit": commit}, **extract(sources)}
+    json_classes = tuple(args.json_class) if args.json_class else JSON_BLOB_CLASSES
+    result = {
+        "source": {"repository": "Azure/durabletask", "commit": commit},
+        **extract(sources, json_classes),
+    }
     args.out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     print(
         f"{args.out}: {len(result['data_contracts'])} data contracts, "
