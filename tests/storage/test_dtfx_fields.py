@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from durable_ext import DurableOrchestrationContext, OrchestrationRuntimeStatus
-from durable_ext.orchestration.history import EventType, OrchestrationInstance, event_from_fields
+from durable_ext.orchestration.history import (
+    EventType,
+    ExecutionStarted,
+    OrchestrationInstance,
+    event_from_fields,
+)
 from durable_ext.storage.history_store import LARGE_COLUMNS
 from durable_ext.storage.messages import MessageData, serialize_message
 from durable_ext.worker import FunctionRegistry
@@ -330,3 +335,17 @@ async def test_every_client_message_carries_dtfxs_empty_sender(
     for body in bodies:
         assert body["Sender"] == {"InstanceId": "", "ExecutionId": ""}, body
         assert "Episode" not in body
+
+
+def test_tags_carry_the_dictionary_type_by_its_full_name_only() -> None:
+    """DTFx's TypeNameSerializationBinder writes `Type.FullName` and no assembly: for
+    `Dictionary<string, string>` the generic arguments are inside the brackets, nothing after."""
+    started = ExecutionStarted(
+        orchestration_instance=OrchestrationInstance("tagged", "e"), name="n", tags={"k": "v"}
+    )
+    body = json.loads(serialize_message(MessageData(started, OrchestrationInstance("tagged"))))
+    tags = body["TaskMessage"]["Event"]["Tags"]
+    assert tags == {"$type": tags["$type"], "k": "v"}
+    assert re.fullmatch(
+        r"System\.Collections\.Generic\.Dictionary`2\[\[[^\]]+\],\[[^\]]+\]\]", tags["$type"]
+    )

@@ -500,6 +500,9 @@ async def test_large_start_message_goes_to_a_blob(
     assert wrapper["$type"] == "DurableTask.AzureStorage.MessageData"
     assert wrapper["TaskMessage"] is None
     assert wrapper["ActivityId"] == "00000000-0000-0000-0000-000000000000"
+    # `new MessageData { CompressedBlobName = name }` (MessageManager.cs): the rest at defaults.
+    assert wrapper["SequenceNumber"] == 0 and wrapper["SerializableTraceContext"] is None
+    assert "Sender" not in wrapper and "Episode" not in wrapper
     blob_name = wrapper["CompressedBlobName"]
     match = re.fullmatch(
         re.escape(instance_id) + r"/message-([0-9a-f]{32})-ExecutionStarted\.json\.gz", blob_name
