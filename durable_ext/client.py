@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -30,9 +32,9 @@ from .orchestration.history import (
 from .orchestration.instance_ids import MAX_INSTANCE_ID_LENGTH, validate_instance_id
 from .orchestration.status import OrchestrationRuntimeStatus
 from .status import DurableOrchestrationStatus, PurgeHistoryResult
-from .storage.instance_store import InstanceColumns, InstanceQuery, InstanceRow
+from .storage.instance_store import NO_TAGS, InstanceColumns, InstanceQuery, InstanceRow
 from .storage.keys import escape_key
-from .storage.messages import MessageData
+from .storage.messages import CLIENT_SENDER, MessageData
 from .storage.task_hub import TaskHub
 from .tracing import (
     INSTANCE_ID,
@@ -64,6 +66,9 @@ WEBHOOK_PATH = "/runtime/webhooks/durabletask"
 MANAGEMENT_ROUTE = "durabletask"
 """The route root of the app's management functions, under the app's `routePrefix`."""
 LOCAL_BASE_URL = "http://localhost:7071"
+_CONCURRENT_START_INPUT = 7 * 1024
+"""Inputs up to this many characters always fit a queue message (45 KB even if every character
+took 6 bytes), so a new id's start message and Pending row are written at once."""
 _LOOPBACK = ("localhost", "127.0.0.1", "[::1]", "::1")
 
 
@@ -192,7 +197,8 @@ class DurableOrchestrationClient:
             # A new UUID: no instance can exist, so no read first, and the start message and the
             # Pending row go at once (the worker's first checkpoint merges the row either way).
             instance_id = uuid.uuid4().hex
-            await self._start_over(instance_id, name, input_json, version, None, at_once=True)
+            small = len(input_json or "") <= _CONCURRENT_START_INPUT
+            await self._start_over(instance_id, name, input_json, version, None, at_once=small)
             return instance_id
         instance_id = validate_instance_id(instance_id)
         existing = await self._hub.instances.get(instance_id, fetch_payloads=False)
@@ -216,7 +222,9 @@ class DurableOrchestrationClient:
     ) -> None:
         """Send the ExecutionStarted, then write the Pending row over `existing`: in that order,
         which restarts rely on (a worker that sees the row also finds the message); `at_once`
-        for a new UUID, which no instance can have."""
+        for a new UUID, which no instance can have, when the input stays in the message. When the
+        message went to a blob, the row's Input is that blob's URL (as DTFx writes it), not a
+        second copy of the input."""
         with self._start_span(name, instance_id, version) as trace_context:
             message, columns = _pending_start(
                 instance_id, name, input_json, version, existing, trace_context
@@ -232,6 +240,9 @@ class DurableOrchestrationClient:
                 )
             else:
                 await self._hub.send_to_instance(message)
+                if message.compressed_blob_name:
+                    url = self._hub.payloads.url_for(message.compressed_blob_name)
+                    columns = replace(columns, input=url)
                 await self._hub.instances.create(instance_id, columns, etag)
         await self._woken("start")
 
@@ -468,7 +479,9 @@ class DurableOrchestrationClient:
         return row
 
     async def _send(self, instance_id: str, event: HistoryEvent) -> None:
-        await self._hub.send_to_instance(MessageData(event, OrchestrationInstance(instance_id)))
+        await self._hub.send_to_instance(
+            MessageData(event, OrchestrationInstance(instance_id), sender=CLIENT_SENDER)
+        )
         await self._woken(event.event_type.name)
 
     async def _woken(self, reason: str) -> None:
@@ -641,8 +654,24 @@ def _pending_start(
         last_updated_time=now,
         execution_id=execution_id,
         generation=generation,
+        tags=NO_TAGS,
     )
-    return MessageData(started, instance), columns
+    return MessageData(started, instance, sender=CLIENT_SENDER), columns
+
+
+_FAILURE_TYPE_PREFIX = re.compile(r"[A-Za-z_][\w.`+]*: ")
+
+
+def _output(row: InstanceRow) -> Any:
+    """The status `output`. A Failed row's Output is `{ErrorType}: {ErrorMessage}` (DTFx's
+    FailureDetails text); the status shows the message, as Durable Functions does."""
+    if (
+        row.runtime_status is OrchestrationRuntimeStatus.Failed
+        and row.output
+        and (prefix := _FAILURE_TYPE_PREFIX.match(row.output))
+    ):
+        return row.output[prefix.end() :]
+    return _decoded(row.output)
 
 
 def _status(
@@ -654,7 +683,7 @@ def _status(
         createdTime=row.created_time,
         lastUpdatedTime=row.last_updated_time,
         input=_decoded(row.input) if show_input else None,
-        output=_decoded(row.output),
+        output=_output(row),
         runtimeStatus=row.runtime_status,
         customStatus=_decoded(row.custom_status),
         history=history,

@@ -77,6 +77,15 @@ def _execution_id(started: ExecutionStarted) -> str:
     return (instance.execution_id or "") if instance else ""
 
 
+def _played(episode: list[HistoryEvent]) -> list[HistoryEvent]:
+    """The episode's inbound events as history records them once processed: `IsPlayed` true on
+    all but OrchestratorStarted (DTFx `TaskOrchestrationExecutor`). Copies, so a message's event
+    handed in is not changed (if the episode is abandoned, it is processed afresh)."""
+    return [
+        e if isinstance(e, OrchestratorStarted) else replace(e, is_played=True) for e in episode
+    ]
+
+
 def run_episode(
     orchestrator: Callable[[DurableOrchestrationContext], Any],
     *,
@@ -125,7 +134,7 @@ def continue_episode(
     result = executor.take_decisions()
     events = past_events
     first_new = len(events)
-    events += episode
+    events += _played(episode)
     events += result.decisions
     events.append(OrchestratorCompleted(timestamp=now))
     started = _started_event(events)
@@ -155,7 +164,7 @@ def continue_episode(
         episode = [OrchestratorStarted(timestamp=now), started, *carried]
         executor = OrchestrationExecutor(orchestrator, instance_id=instance_id, options=options)
         result = executor.execute([], episode)
-        events = [*episode, *result.decisions, OrchestratorCompleted(timestamp=now)]
+        events = [*_played(episode), *result.decisions, OrchestratorCompleted(timestamp=now)]
         first_new = 0
         decisions.extend(Decision(_execution_id(started), e) for e in result.decisions)
         seen += result.seen

@@ -228,7 +228,11 @@ _DECODERS: dict[str, Any] = {
     "parent": ParentInstance.from_fields,
     "failure": FailureDetails.from_fields,
     "json": _load_json_member,
-    "tags": lambda v: {k: str(x) for k, x in (_load_json_member(v) or {}).items() if k != "$type"},
+    "tags": lambda v: (
+        None
+        if (loaded := _load_json_member(v)) is None
+        else {k: str(x) for k, x in loaded.items() if k != "$type"}
+    ),
     "status": lambda v: (
         None
         if v is None

@@ -67,13 +67,24 @@ class LoadedHistory:
     events: list[HistoryEvent] = field(default_factory=list)
     etag: str | None = None
     execution_id: str | None = None
+    blob_urls: dict[tuple[int, str], str] = field(default_factory=dict)
+    """URLs of the payload blobs of offloaded columns, by (event index, column): what an
+    Instances row points at instead of writing another copy (DTFx does the same)."""
+
+
+_COMPLEX_CODECS = frozenset({"instance", "parent", "failure", "json", "tags"})
 
 
 def event_to_row(event: HistoryEvent) -> dict[str, Any]:
-    """Table columns for an event: enums by name, complex members as JSON strings."""
+    """Table columns for an event: enums by name, complex members as JSON strings (a null one
+    as the text `null`, as DTFx's `TableEntityConverter` writes it); other null members are
+    left out."""
+    complex_members = {wire for _, wire, codec in type(event)._wire() if codec in _COMPLEX_CODECS}
     row: dict[str, Any] = {}
     for key, value in event.to_fields().items():
         if value is None:
+            if key in complex_members:
+                row[key] = "null"
             continue
         if key == "EventType":
             row[key] = event.event_type.name
@@ -102,7 +113,10 @@ class HistoryStore:
         loaded = LoadedHistory(execution_id=execution_id)
         if sentinel is not None:
             loaded.etag = sentinel.metadata["etag"]
-        for row in rows:
+        for index, row in enumerate(rows):
+            for column in LARGE_COLUMNS:
+                if name := row.get(f"{column}BlobName"):
+                    loaded.blob_urls[(index, column)] = self._payloads.url_for(name)
             loaded.events.append(await self._row_to_event(row))
         return loaded
 
@@ -137,8 +151,12 @@ class HistoryStore:
         events: list[HistoryEvent],
         first_index: int,
         etag: str | None,
+        offloaded: dict[tuple[int, str], str] | None = None,
     ) -> str:
         """Write `events` at RowKeys from `first_index` under the sentinel ETag; the new ETag.
+
+        `offloaded`, if given, receives the URL of every payload blob written, by (event index,
+        column), so the Instances row can point at it instead of writing another copy.
 
         `etag` None means no sentinel exists yet (first checkpoint: insert it). A new execution
         is written from RowKey 0 over the old one; the old one's rows past its end stay (readers
@@ -153,12 +171,15 @@ class HistoryStore:
         key = escape_key(instance_id)
         if first_index == 0 and etag is not None:
             self._suspects.add(instance_id, await self._replaced_blobs(key))
-        uploaded: list[str] = []
+        uploaded: list[tuple[int, str, str]] = []
         try:
             etag = await self._write(key, execution_id, events, first_index, etag, uploaded)
         except BaseException:
-            self._suspects.add(instance_id, uploaded)
+            self._suspects.add(instance_id, [name for _, _, name in uploaded])
             raise
+        if offloaded is not None:
+            for index, column, name in uploaded:
+                offloaded[(index, column)] = self._payloads.url_for(name)
         self._suspects.committed(instance_id, execution_id)
         await stall_point("after-sentinel-write")
         return etag
@@ -170,14 +191,14 @@ class HistoryStore:
         events: list[HistoryEvent],
         first_index: int,
         etag: str | None,
-        uploaded: list[str],
+        uploaded: list[tuple[int, str, str]],
     ) -> str:
         rows = []
         for offset, event in enumerate(events):
             index = first_index + offset
             row = event_to_row(event)
             row.update(PartitionKey=key, RowKey=row_key(index), ExecutionId=execution_id)
-            await self._offload_large_columns(row, uploaded)
+            await self._offload_large_columns(row, index, uploaded)
             rows.append(row)
         batches: list[list[dict[str, Any]]] = [[]]
         size = 0
@@ -196,14 +217,16 @@ class HistoryStore:
         assert etag is not None
         return etag
 
-    async def _offload_large_columns(self, row: dict[str, Any], uploaded: list[str]) -> None:
+    async def _offload_large_columns(
+        self, row: dict[str, Any], index: int, uploaded: list[tuple[int, str, str]]
+    ) -> None:
         for column in LARGE_COLUMNS:
             value = row.get(column)
             if isinstance(value, str) and exceeds_property_limit(value):
                 name = await self._payloads.put_property(
                     row["PartitionKey"], row["RowKey"], row.get("EventType", ""), column, value
                 )
-                uploaded.append(name)
+                uploaded.append((index, column, name))
                 row[column] = ""
                 row[f"{column}BlobName"] = name
 
@@ -228,6 +251,11 @@ class HistoryStore:
         `execution_id` references them."""
         self._suspects.add(instance_id, names)
         self._suspects.committed(instance_id, execution_id)
+
+    def spare_blobs(self, instance_id: str, names: Iterable[str]) -> None:
+        """Blobs the Instances row still points at (a replaced execution's history blob whose
+        column the row kept): never deleted by `delete_unreferenced_blobs`; purge deletes them."""
+        self._suspects.discard(instance_id, names)
 
     async def delete_unreferenced_blobs(self, instance_id: str) -> None:
         """After a committed checkpoint, delete the instance's suspect blobs that no row of the
@@ -279,9 +307,7 @@ class HistoryStore:
             raise RuntimeError("table transaction returned no ETag for the sentinel")
         return etags[-1]
 
-    async def _landed(
-        self, key: str, execution_id: str, rows: list[dict[str, Any]]
-    ) -> str | None:
+    async def _landed(self, key: str, execution_id: str, rows: list[dict[str, Any]]) -> str | None:
         """After a 409/412: the sentinel's ETag if this very transaction is what storage holds
         (its answer was lost and the transport's retry hit our own write), else None.
 

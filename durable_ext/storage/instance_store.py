@@ -7,19 +7,23 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Final, Literal
 
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables.aio import TableClient
 
+from ..orchestration.history import ExecutionStarted
 from ..orchestration.status import OrchestrationRuntimeStatus
 from .keys import escape_key, odata_datetime, odata_string, prefix_range, unescape_key
 from .large_payloads import LargePayloadStore, exceeds_property_limit
+from .messages import parse_message
 from .rest.table_rows import TableRows
 
-__all__ = ["InstanceColumns", "InstanceRow", "InstanceStore", "InstanceQuery"]
+__all__ = ["NO_TAGS", "InstanceColumns", "InstanceRow", "InstanceStore", "InstanceQuery"]
 
 _BLOB_COLUMNS = ("Input", "Output")
+START_MESSAGE_BLOB_SUFFIX = "ExecutionStarted.json.gz"
+NO_TAGS: Final = "null"
 
 
 @dataclass(slots=True)
@@ -64,7 +68,8 @@ class InstanceColumns:
     completed_time: datetime | None = None
     scheduled_start_time: datetime | None = None
     generation: int | None = None
-    tags: dict[str, str] | None = None
+    tags: dict[str, str] | Literal["null"] | None = None
+    """`NO_TAGS` writes the text `null`, as DTFx does for an execution without tags."""
 
     def table_columns(self) -> dict[str, Any]:
         """The written columns by their table names (`RuntimeStatus` as its name, `Tags` as
@@ -76,7 +81,7 @@ class InstanceColumns:
                 continue
             if isinstance(value, OrchestrationRuntimeStatus):
                 value = value.value
-            elif column.name == "tags":
+            elif column.name == "tags" and value != NO_TAGS:
                 value = json.dumps(value)
             written[_COLUMN_NAMES[column.name]] = value
         return written
@@ -197,9 +202,19 @@ class InstanceStore:
 
     async def _fetch_blobs(self, row: InstanceRow) -> None:
         if row.input and self._payloads.is_blob_url(row.input):
-            row.input = await self._payloads.download(row.input)
+            row.input = await self._fetch(row.input)
         if row.output and self._payloads.is_blob_url(row.output):
-            row.output = await self._payloads.download(row.output)
+            row.output = await self._fetch(row.output)
+
+    async def _fetch(self, url: str) -> str | None:
+        """A column's payload blob. The blob of a start message (a Pending row's Input, as the
+        DTFx client writes it when the message went to a blob) holds the whole message: its
+        ExecutionStarted's input is the value."""
+        text = await self._payloads.download(url)
+        if self._payloads.name_from_url(url).endswith(START_MESSAGE_BLOB_SUFFIX):
+            event = parse_message(text).event
+            return event.input if isinstance(event, ExecutionStarted) else None
+        return text
 
     async def _prepare(self, instance_id: str, columns: InstanceColumns) -> dict[str, Any]:
         entity: dict[str, Any] = {"PartitionKey": escape_key(instance_id), "RowKey": ""}

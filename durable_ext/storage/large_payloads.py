@@ -111,14 +111,15 @@ class LargePayloadStore:
         return path.split(marker, 1)[1] if marker in path else path.rsplit("/", 1)[-1]
 
     def instance_row_blob(self, value: str | None) -> str | None:
-        """The blob name when an Instances Input/Output value is the URL of a blob written for
-        that row (`put_property` with an empty RowKey); None for inline JSON and other blobs
-        (a start message's blob, a history row's blob), which the row does not own."""
+        """The blob name when an Instances Input/Output value is the URL of a property blob:
+        one written for that row (`history--...`) or a history row's that the Instances row
+        shares. None for inline values and queue-message blobs (`message-...`, which only
+        purge deletes)."""
         if not value or not self.is_blob_url(value):
             return None
         name = self.name_from_url(value)
         folder, _, file = name.partition("/")
-        return name if folder and file.startswith("history--") else None
+        return name if folder and file.startswith("history-") else None
 
     def is_blob_url(self, value: str) -> bool:
         return value.startswith(("http://", "https://")) and f"/{self.container_name}/" in value
@@ -184,6 +185,12 @@ class BlobSuspects:
             oldest = next(iter(self._names))
             del self._names[oldest]
             self._due.pop(oldest, None)
+
+    def discard(self, instance_id: str, names: Iterable[str]) -> None:
+        """No longer suspect `names` (something outside the History table still uses them)."""
+        found = self._names.get(instance_id)
+        if found is not None:
+            found.difference_update(names)
 
     def committed(self, instance_id: str, execution_id: str) -> None:
         """A checkpoint of `execution_id` committed: the instance's suspects are due."""

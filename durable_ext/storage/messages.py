@@ -25,6 +25,7 @@ from ..orchestration.history import (
 )
 
 __all__ = [
+    "CLIENT_SENDER",
     "MessageData",
     "MessageFormatError",
     "serialize_message",
@@ -35,8 +36,10 @@ __all__ = [
 _CORE = "DurableTask.Core"
 _TAGS_TYPE = (
     "System.Collections.Generic.Dictionary`2[[System.String, System.Private.CoreLib],"
-    "[System.String, System.Private.CoreLib]], System.Private.CoreLib"
+    "[System.String, System.Private.CoreLib]]"
 )
+"""A `Dictionary<string, string>` by its full name only, as DTFx's binder writes every type
+(`Type.FullName`, no assembly part)."""
 _NESTED_TYPES = {
     "OrchestrationInstance": f"{_CORE}.OrchestrationInstance",
     "ParentInstance": f"{_CORE}.ParentInstance",
@@ -45,6 +48,10 @@ _NESTED_TYPES = {
     "ParentTraceContext": f"{_CORE}.Tracing.DistributedTraceContext",
 }
 _sequence = itertools.count(1)
+
+CLIENT_SENDER = OrchestrationInstance("", "")
+"""The `Sender` of every message a client sends (DTFx `EmptySourceInstance`): empty strings, which
+a .NET reader's out-of-order check dereferences on every EventRaised."""
 
 
 class MessageFormatError(ValueError):
@@ -122,15 +129,17 @@ def serialize_message(message: MessageData) -> str:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
-def wrapper_for_blob(message: MessageData, blob_name: str) -> str:
-    """The small envelope that points at a large message stored as a blob."""
+def wrapper_for_blob(blob_name: str) -> str:
+    """The small envelope that points at a large message stored as a blob: a `MessageData`
+    with only `CompressedBlobName` set, every other member at its default, as DTFx writes it."""
     return json.dumps(
         {
             "$type": "DurableTask.AzureStorage.MessageData",
             "ActivityId": "00000000-0000-0000-0000-000000000000",
             "TaskMessage": None,
             "CompressedBlobName": blob_name,
-            "SequenceNumber": message.sequence_number,
+            "SequenceNumber": 0,
+            "SerializableTraceContext": None,
         },
         separators=(",", ":"),
     )

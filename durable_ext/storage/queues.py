@@ -100,7 +100,7 @@ class TaskHubQueue:
             message.instance.instance_id, message.activity_id, message.event.event_type.name, text
         )
         message.compressed_blob_name = name
-        return wrapper_for_blob(message, name)
+        return wrapper_for_blob(name)
 
     async def send(self, message: MessageData, visibility_delay: timedelta | None = None) -> None:
         """Enqueue a message (never expires); bodies over 45 KB go to a blob first."""

@@ -44,6 +44,7 @@ from ..orchestration.status import OrchestrationRuntimeStatus
 from ..storage.errors import describe_storage_error
 from ..storage.history_store import CheckpointConflictError, LoadedHistory
 from ..storage.instance_store import InstanceColumns
+from ..storage.large_payloads import exceeds_property_limit
 from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
 from .backoff import PollingBackoff
@@ -340,11 +341,16 @@ class OrchestrationDispatcher:
         fault_point("after-outbound-send")
         await stall_point("after-outbound-send")
         first = outcome.first_new_index
+        # A new execution's merge overwrites the row's Input (and may leave its Output): read
+        # which blobs the row points at first, when it may point at any (a replaced execution,
+        # or a large input the client's Pending row stored).
         replaced_row_blobs = (
             await self._instance_row_blobs(instance_id)
-            if first == 0 and loaded.etag is not None
+            if first == 0
+            and (loaded.etag is not None or exceeds_property_limit(outcome.started.input or ""))
             else {}
         )
+        offloaded: dict[tuple[int, str], str] = {}
         try:
             etag = await self._hub.history.append(
                 instance_id,
@@ -352,6 +358,7 @@ class OrchestrationDispatcher:
                 outcome.events[first:],
                 first,
                 loaded.etag,
+                offloaded,
             )
         except CheckpointConflictError:
             log.info("%s was checkpointed by another worker; abandoning this episode", instance_id)
@@ -362,7 +369,7 @@ class OrchestrationDispatcher:
         self._held.mark_applied(triage.consumed)
         fault_point("after-history-write")
         await stall_point("after-history-write")
-        columns = checkpoint_columns(outcome, first == 0)
+        columns = checkpoint_columns(outcome, first == 0, offloaded)
         assert columns.runtime_status is not None
         mark = StatusMark(
             outcome.execution_id,
@@ -372,11 +379,14 @@ class OrchestrationDispatcher:
         )
         status: StatusMark | None = mark
         if self._status_changed(previous, mark, first == 0):
-            if await self._merge_instance_row(instance_id, columns, mark, etag):
-                written = columns.table_columns()
-                overwritten = [b for c, b in replaced_row_blobs.items() if written.get(c)]
-                self._hub.history.retire_blobs(instance_id, outcome.execution_id, overwritten)
-            else:
+            merged = await self._merge_instance_row(instance_id, columns, mark, etag)
+            written = columns.table_columns() if merged else {}
+            kept = {c: b for c, b in replaced_row_blobs.items() if not written.get(c)}
+            # The row still points at these: never deleted before purge (docs/payload-blobs.md).
+            self._hub.history.spare_blobs(instance_id, kept.values())
+            overwritten = [b for c, b in replaced_row_blobs.items() if c not in kept]
+            self._hub.history.retire_blobs(instance_id, outcome.execution_id, overwritten)
+            if not merged:
                 status = None
                 self._in_background(self._retry_instance_merge(instance_id, columns, etag))
         else:
@@ -388,8 +398,9 @@ class OrchestrationDispatcher:
         return etag, status
 
     async def _instance_row_blobs(self, instance_id: str) -> dict[str, str]:
-        """The Input/Output blobs (by column) of an Instances row that a new execution is about
-        to replace: each is deleted once the new row's merge overwrites its column. None when
+        """The Input/Output property blobs (by column) of an Instances row that a new execution
+        is about to replace (its own, or history rows' it shares): each is deleted once the new
+        row's merge overwrites its column, and kept while the row still points at it. None when
         the row cannot be read (a leak until purge, never a failed checkpoint)."""
         try:
             row = await self._hub.instances.get(instance_id, fetch_payloads=False)
@@ -483,7 +494,11 @@ class OrchestrationDispatcher:
                 runner.submit(held, reserved=True)
             else:
                 await self._hub.work_items.send(message)
-        elif item.delay is None and self.owns(message.instance.instance_id):
+        elif (
+            item.delay is None
+            and self._options.in_process_handoff
+            and self.owns(message.instance.instance_id)
+        ):
             queue = self._hub.control_queue_for(message.instance.instance_id)
             self.submit([await queue.send_held(message, self._options.handoff_hold)])
         else:

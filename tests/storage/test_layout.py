@@ -14,6 +14,7 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -276,7 +277,17 @@ async def test_history_and_instances_rows(
     assert (
         row["CreatedTime"] <= row["LastUpdatedTime"] <= row["CompletedTime"] + timedelta(seconds=1)
     )
-    assert "Tags" not in row and "ScheduledStartTime" not in row, "only written when set"
+    assert row["Tags"] == "null", "no tags: the JSON of a null dictionary, as DTFx writes it"
+    assert "ScheduledStartTime" not in row, "only written when set"
+
+    # IsPlayed as DTFx's executor leaves it at checkpoint time: true on every processed inbound
+    # event but OrchestratorStarted, false on the episode's own decisions.
+    played = {"ExecutionStarted", "TaskCompleted", "TaskFailed"}
+    for event_row in events:
+        assert event_row["IsPlayed"] is (event_row["EventType"] in played), event_row["EventType"]
+    # A null complex member is the text "null" (TableEntityConverter: SerializeToJson(null)).
+    assert started["ParentInstance"] == "null" and started["Tags"] == "null"
+    assert done["FailureDetails"] == "null"
 
 
 async def test_failed_instance_stores_failure_details_as_json(
@@ -300,7 +311,9 @@ async def test_failed_instance_stores_failure_details_as_json(
     assert row["RuntimeStatus"] == "Failed"
     assert row["ExecutionId"] == execution_id
     assert isinstance(row["CompletedTime"], datetime)
-    assert row["Output"], "a failed instance records its failure in Output"
+    failure = details["ErrorType"] + ": " + details["ErrorMessage"]
+    assert row["Output"] == failure, "FailureDetails.ToString(), as DTFx writes it (not JSON)"
+    assert status.output == details["ErrorMessage"], "the status shows the message, as DF does"
 
 
 async def test_tags_and_scheduled_start_time_columns(
@@ -427,6 +440,7 @@ async def test_start_message_envelope_and_routing(
         assert isinstance(row["LastUpdatedTime"], datetime)
         assert row["Generation"] == 0
         assert row["TaskHubName"] == hub_name
+        assert row["Tags"] == "null"
         assert "CompletedTime" not in row and "Output" not in row
 
 
@@ -436,7 +450,8 @@ def assert_start_envelope(body: dict[str, Any], instance_id: str, execution_id: 
     assert GUID.match(body["ActivityId"]), body["ActivityId"]
     assert type(body["SequenceNumber"]) is int
     assert body.get("CompressedBlobName") is None
-    assert "Episode" not in body and "Sender" not in body, "omitted for client messages"
+    assert "Episode" not in body, "omitted for client messages"
+    assert body["Sender"] == {"InstanceId": "", "ExecutionId": ""}, "DTFx EmptySourceInstance"
     task = body["TaskMessage"]
     assert task["$type"] == "DurableTask.Core.TaskMessage"
     assert task["SequenceNumber"] == 0
@@ -478,12 +493,16 @@ async def test_large_start_message_goes_to_a_blob(
     (pending_row,) = await raw.partition(instances_table(hub_name), "big^^start")
     assert pending_row["Input"].startswith(("http://", "https://"))
     assert f"/{h}-largemessages/" in pending_row["Input"], "large Input: the blob's URL"
+    assert pending_row["Input"].endswith("-ExecutionStarted.json.gz"), "the message's own blob"
 
     queue = f"{h}-control-{fnv1a32_reference(instance_id.encode()) % PARTITIONS:02d}"
     (wrapper,) = await raw.peek_json(queue)
     assert wrapper["$type"] == "DurableTask.AzureStorage.MessageData"
     assert wrapper["TaskMessage"] is None
     assert wrapper["ActivityId"] == "00000000-0000-0000-0000-000000000000"
+    # `new MessageData { CompressedBlobName = name }` (MessageManager.cs): the rest at defaults.
+    assert wrapper["SequenceNumber"] == 0 and wrapper["SerializableTraceContext"] is None
+    assert "Sender" not in wrapper and "Episode" not in wrapper
     blob_name = wrapper["CompressedBlobName"]
     match = re.fullmatch(
         re.escape(instance_id) + r"/message-([0-9a-f]{32})-ExecutionStarted\.json\.gz", blob_name
@@ -511,6 +530,11 @@ async def test_large_start_message_goes_to_a_blob(
         r"big\^\^start/history-0000000000000001-ExecutionStarted-[0-9A-F]{8}-Input\.json\.gz",
         started["InputBlobName"],
     ), started["InputBlobName"]
+    # Two copies of the input, as DTFx keeps: the start message's blob and the history row's,
+    # which the Instances row now points at (no copy of its own).
+    (done_row,) = await raw.partition(instances_table(hub_name), "big^^start")
+    assert unquote(done_row["Input"]).endswith("/" + started["InputBlobName"])
+    assert await raw.blob_names(f"{h}-largemessages") == {blob_name, started["InputBlobName"]}
 
 
 async def test_large_activity_result_is_offloaded_from_its_history_row(

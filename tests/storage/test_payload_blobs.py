@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import unquote
 
 from azure.storage.blob.aio import BlobClient, BlobLeaseClient
 
@@ -179,11 +180,13 @@ async def test_a_blob_that_cannot_be_deleted_is_tried_again_after_the_next_check
     assert status.output == [PAD, PAD]
 
 
-async def test_continue_as_new_deletes_the_replaced_instances_row_input_blob(
+async def test_the_instances_row_shares_the_history_rows_input_blob(
     azurite: AzuriteInstance, raw: RawStorage, hub_name: str
 ) -> None:
-    """The Instances row's large Input is a blob of its own (`{key}/history--Input-…`); the new
-    execution's merge replaces it, and the old one is deleted, not left until purge."""
+    """A large input (under the queue limit, over the property limit): the client's Pending row
+    stores it in a blob of its own (`{key}/history--Input-…`); the first checkpoint points the
+    row at the ExecutionStarted row's blob instead (as DTFx does) and deletes the Pending copy.
+    After continue-as-new the row points at the new execution's blob and the old one is gone."""
     instance_id = "big-row-input"
     blobs = Blobs(raw, hub_name, instance_id)
     row_blobs = f"{blobs.key}/history--"
@@ -191,24 +194,37 @@ async def test_continue_as_new_deletes_the_replaced_instances_row_input_blob(
     async def row_input_blobs() -> set[str]:
         return {n for n in await raw.blob_names(blobs.container) if n.startswith(row_blobs)}
 
+    async def row_input() -> str:
+        (row,) = await raw.partition(f"{hub_name}Instances", blobs.key)
+        return unquote(str(row["Input"])).split(f"/{blobs.container}/", 1)[1]
+
     connection = azurite.connection_string
+    async with Runtime(
+        registry(), connection=connection, hub=hub_name, options=fast_options(), run_worker=False
+    ) as rt:
+        await rt.client.start_new("generations", instance_id, {"generation": 0, "pad": "a" * PAD})
+    assert len(await row_input_blobs()) == 1, "the Pending row's own copy"
     async with Runtime(
         registry(), connection=connection, hub=hub_name, options=fast_options()
     ) as rt:
-        await rt.client.start_new("generations", instance_id, {"generation": 0, "pad": "a" * PAD})
-        await _old_generation_waiting(rt, blobs, instance_id)
-        first = await row_input_blobs()
-        assert len(first) == 1, f"one blob for the row's large Input: {first}"
+        old = await _old_generation_waiting(rt, blobs, instance_id)
+
+        async def pending_copy_gone() -> bool:
+            return not await row_input_blobs()
+
+        await wait_until(pending_copy_gone, timeout=DEADLINE, what="the Pending row's copy to go")
+        first_input = await row_input()
+        assert first_input in old, "the row points at the ExecutionStarted row's blob"
 
         await rt.client.raise_event(instance_id, "next")
-        await _new_generation_waiting(rt, blobs, instance_id)
+        new_execution = await _new_generation_waiting(rt, blobs, instance_id)
 
         async def replaced() -> bool:
-            return not first & await row_input_blobs()
+            return first_input not in await blobs.stored()
 
-        await wait_until(replaced, timeout=DEADLINE, what="the replaced row Input blob to go")
-        now = await row_input_blobs()
+        await wait_until(replaced, timeout=DEADLINE, what="the old execution's input blob to go")
+        assert await row_input() in await blobs.rows(new_execution)
+        assert not await row_input_blobs()
         status = await rt.client.get_status(instance_id, show_input=True)
 
-    assert len(now) == 1, f"exactly the new row Input blob: {now}"
     assert status.input_ == {"generation": 1, "pad": "b" * PAD}

@@ -7,6 +7,7 @@ import asyncio
 from durable_ext import DurableOrchestrationContext, OrchestrationRuntimeStatus, RetryOptions
 from durable_ext.orchestration.history import GenericEvent
 from durable_ext.worker import FunctionRegistry
+from tests.wait import wait_for
 
 
 def mixed(ctx: DurableOrchestrationContext):
@@ -49,8 +50,8 @@ async def test_cached_and_uncached_runs_write_the_same_history(runtime) -> None:
         async with runtime(registry([]), instance_cache_size=cache_size) as rt:
             instance_id = await rt.client.start_new("mixed", instance_id=f"mixed-{cache_size}")
             await _waiting_for_event(rt, instance_id)
-            if cache_size:
-                assert len(rt.worker.orchestrations.cache) == 1
+            if cache_size:  # the episode is cached once its checkpoint has settled
+                await wait_for(lambda: len(rt.worker.orchestrations.cache) == 1, timeout=10)
             await rt.client.raise_event(instance_id, "go", "ok")
             status = await rt.client.wait_for_completion(instance_id, timeout=60)
             history = await rt.client.get_history(instance_id)
@@ -69,7 +70,7 @@ async def test_a_write_by_someone_else_invalidates_the_cached_instance(runtime) 
     async with runtime(registry([])) as rt:
         instance_id = await rt.client.start_new("mixed")
         await _waiting_for_event(rt, instance_id)
-        assert len(rt.worker.orchestrations.cache) == 1
+        await wait_for(lambda: len(rt.worker.orchestrations.cache) == 1, timeout=10)
         loaded = await rt.hub.history.load(instance_id)
         await rt.hub.history.append(
             instance_id,

@@ -88,7 +88,7 @@ def test_a_row_of_another_execution_is_repaired_only_when_this_worker_wrote_it_l
 def test_a_finished_row_comes_from_the_completion_and_the_start() -> None:
     columns = finished_columns(_finished(OrchestrationStatus.Terminated, "stop"))
     assert columns.runtime_status is Status.Terminated
-    assert columns.output == '"stop"'  # a termination's reason is stored JSON-encoded
+    assert columns.output == "stop"  # a termination's raw reason, as DTFx stores it
     assert columns.completed_time == T0 + timedelta(seconds=5)
     assert (columns.execution_id, columns.name, columns.generation) == ("e1", "Flow", 2)
     assert columns.input == '"in"'
