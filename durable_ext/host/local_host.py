@@ -25,7 +25,11 @@ from azure.functions import FunctionRegister
 from .. import app as app_module
 from ..client import WEBHOOK_PATH, DurableOrchestrationClient, management_function_path
 from ..http_api import create_management_routes
-from ..management_functions import MANAGEMENT_FUNCTIONS, set_open_without_key
+from ..management_functions import (
+    DASHBOARD_FUNCTION,
+    MANAGEMENT_FUNCTIONS,
+    set_open_without_key,
+)
 from ..runtime import Runtime, registry_of
 from ..settings import (
     DurableTaskSettings,
@@ -172,6 +176,7 @@ async def _serve_http(
         system_key=system_key,
         master_key=keys.master_key,
         default_connection=client.connection_name,
+        orchestrator_names=lambda: registry_of(application).orchestrator_names,
     )
     web_app.add_subapp(WEBHOOK_PATH, management)
     runner = web.AppRunner(web_app, access_log=None)
@@ -183,13 +188,16 @@ async def _serve_http(
         f"\nFunctions ({len(registry_of(application).orchestrator_names)} orchestrators, "
         f"{len(registry_of(application).activity_names)} activities on hub {runtime.hub.names.hub}):\n"
     )
-    management_names = {name for name, *_ in MANAGEMENT_FUNCTIONS}
+    management_names = {name for name, *_ in MANAGEMENT_FUNCTIONS} | {DASHBOARD_FUNCTION}
     for fn, path in served:
         if fn.name not in management_names:
             print(f"        {fn.name}: [{','.join(fn.methods)}] {base}{path}")
     print(
         f"\n        Management API: {base}{management_function_path(route_prefix)}/instances"
-        f" (also {base}{WEBHOOK_PATH}/instances)\n",
+        f" (also {base}{WEBHOOK_PATH}/instances)"
+        f"\n        Dashboard: {base}{management_function_path(route_prefix)}/dashboard/"
+        + (" (give it the system key)" if system_key else "")
+        + "\n",
         flush=True,
     )
     stop = asyncio.Event()
