@@ -236,14 +236,17 @@ class ActivityDispatcher:
         if not isinstance(scheduled, TaskScheduled):
             raise ValueError(f"work item holds {type(scheduled).__name__}, not TaskScheduled")
         name = scheduled.name or ""
-        now = clock.utc_now()
+        # The result's time is when the activity ended (as DTFx stamps it): the dashboard's
+        # timeline draws each activity from its TaskScheduled to this.
         try:
             activity = self._registry.activity(name)
             instance_id = message.data.instance.instance_id
             result = await invoke_activity(activity, scheduled.input, self._pool, instance_id)
         except Exception as exc:  # noqa: BLE001 - the failure (a missing activity too) goes to the orchestrator
-            return activity_failed(scheduled.event_id, name, exc, now)
-        return TaskCompleted(timestamp=now, task_scheduled_id=scheduled.event_id, result=result)
+            return activity_failed(scheduled.event_id, name, exc, clock.utc_now())
+        return TaskCompleted(
+            timestamp=clock.utc_now(), task_scheduled_id=scheduled.event_id, result=result
+        )
 
 
 def _bind_to_work_item(result: MessageData, work_item: ReceivedMessage) -> ReceivedMessage:
