@@ -24,6 +24,7 @@ from azure.functions import FunctionRegister
 
 from .. import app as app_module
 from ..client import WEBHOOK_PATH, DurableOrchestrationClient, management_function_path
+from ..dashboard.assets import DASHBOARD_SETTING, DashboardMode, dashboard_mode
 from ..http_api import create_management_routes
 from ..management_functions import (
     DASHBOARD_FUNCTION,
@@ -140,6 +141,19 @@ async def _serve(
             azurite.wait(10)
 
 
+def _dashboard_line(api_base: str, system_key: str | None) -> str:
+    """The banner's word on the dashboard: its URL, or why it is not served."""
+    try:
+        mode = dashboard_mode(os.environ)
+    except ValueError as exc:
+        return f"not served: {exc}"
+    if mode is DashboardMode.DISABLED:
+        return f"disabled ({DASHBOARD_SETTING})"
+    notes = [" (read-only)" if mode is DashboardMode.READ_ONLY else ""]
+    notes.append(" (it asks for the system key)" if system_key else "")
+    return f"{api_base}/dashboard/" + "".join(notes)
+
+
 async def _serve_http(
     args: argparse.Namespace,
     application: FunctionRegister,
@@ -195,9 +209,7 @@ async def _serve_http(
     print(
         f"\n        Management API: {base}{management_function_path(route_prefix)}/instances"
         f" (also {base}{WEBHOOK_PATH}/instances)"
-        f"\n        Dashboard: {base}{management_function_path(route_prefix)}/dashboard/"
-        + (" (give it the system key)" if system_key else "")
-        + "\n",
+        f"\n        Dashboard: {_dashboard_line(base + management_function_path(route_prefix), system_key)}\n",
         flush=True,
     )
     stop = asyncio.Event()

@@ -133,6 +133,10 @@ MANAGEMENT_CALLS = (
     ("POST", "/orchestrators/greet", "world"),
     ("DELETE", "/instances?createdTimeFrom=2020-01-01T00:00:00Z", None),
     ("GET", "/entities", None),
+    ("GET", "/orchestrators", None),
+    ("GET", "/instances/nobody/history", None),
+    ("GET", "/taskhub", None),
+    ("GET", "/taskhub/counts", None),
     ("GET", "/no/such/route", None),
 )
 
@@ -182,6 +186,19 @@ def test_the_management_functions_want_the_same_keys(keyed_host: KeyedHost, call
         for presented in ({"code": keys.system}, {"header": keys.master}):
             reply = call(method, FUNCTIONS + path, body=body, **presented)
             assert reply.status not in (401, 500), (method, path, presented, reply)
+
+
+def test_the_dashboard_page_is_public_and_its_data_keyed(keyed_host: KeyedHost, call: Caller) -> None:
+    """The page and its files hold no data and load without a key (the page asks for one); every
+    read it makes goes through the keyed API, and the key it is given in the URL never reaches
+    the page's own responses."""
+    page = call("GET", FUNCTIONS + "/dashboard/")
+    assert page.status == 200 and b"<!doctype html>" in page.body
+    assert call("GET", FUNCTIONS + "/dashboard/app.mjs").status == 200
+    keyed = call("GET", FUNCTIONS + "/dashboard/", code=keyed_host.keys.system)
+    assert keyed.status == 200 and keyed_host.keys.system.encode() not in keyed.body
+    assert call("GET", FUNCTIONS + "/taskhub").status == 401
+    assert call("GET", FUNCTIONS + "/taskhub", code=keyed_host.keys.system).status == 200
 
 
 def test_odd_keys_are_refused_not_a_server_error(keyed_host: KeyedHost, call: Caller) -> None:

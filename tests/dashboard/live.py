@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -45,6 +46,7 @@ API = "/api/durabletask"
 PAGED = 250
 """Instances under the `page-` prefix, for paging."""
 WAIT = 30.0
+BANNER = re.compile(r"^\s*Dashboard: (http://\S+/dashboard/)$", re.MULTILINE)
 
 
 @dataclass
@@ -63,11 +65,9 @@ class LiveDashboard:
 
     host: LocalHostProcess
     hub_name: str
+    url: str
+    """The dashboard's page, as the host's banner names it."""
     seeded: Seeded | None = None
-
-    @property
-    def url(self) -> str:
-        return f"{self.host.base_url}{API}/dashboard/"
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
         """One management API call; the JSON body of a 2xx answer (AssertionError otherwise)."""
@@ -131,9 +131,18 @@ def live_dashboard(
     host.launch()
     try:
         host.wait_ready()
-        yield LiveDashboard(host, hub_name)
+        yield LiveDashboard(host, hub_name, banner_url(host))
     finally:
         host.stop()
+
+
+def banner_url(host: LocalHostProcess) -> str:
+    """The dashboard's URL as `durable-ext start` prints it in its banner."""
+    deadline = time.monotonic() + WAIT
+    while not (found := BANNER.search(host.log())):
+        assert time.monotonic() < deadline, f"no dashboard URL in the banner:\n{host.log()[-3000:]}"
+        time.sleep(0.05)
+    return found.group(1)
 
 
 def chromium_missing() -> str | None:

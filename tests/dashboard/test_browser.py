@@ -5,10 +5,11 @@ task hub view, and axe-core's accessibility checks on every view in light and da
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
+from durable_ext.dashboard.assets import DashboardMode, asset_response
 from tests.dashboard.live import (
     PAGED,
     LiveDashboard,
@@ -218,3 +219,26 @@ def test_the_keyboard_reaches_filters_rows_and_actions(live: LiveDashboard, page
         focused.append(page.evaluate("document.activeElement.id || document.activeElement.tagName"))
     for wanted in ("filter-status", "filter-prefix", "apply-filters", "auto-refresh", "start-new", "A"):
         assert wanted in focused, focused
+
+
+def test_read_only_offers_no_actions(live: LiveDashboard, page: Page) -> None:
+    """The page as the server serves it with DURABLE_EXT_DASHBOARD=read-only."""
+    assert live.seeded is not None
+    answer = asset_response(urlsplit(live.url).path, "", None, DashboardMode.READ_ONLY)
+
+    def read_only(route: Route) -> None:
+        route.fulfill(status=200, body=answer.body, content_type="text/html", headers=answer.headers)
+
+    page.route(live.url, read_only)
+    try:
+        page.goto("about:blank")  # a new document: not a mere change of the hash
+        open_view(page, instance_url(live, live.seeded.waiting[1]))
+        expect(page.locator("#instance-status")).to_have_text("Running")
+        expect(page.locator("[data-action]")).to_have_count(0)
+        page.click("a[data-nav='instances']")
+        wait_ready(page)
+        expect(page.locator("#instances tbody tr").first).to_be_visible()
+        expect(page.locator("#start-new")).to_have_count(0)
+    finally:
+        page.unroute(live.url)
+        page.goto("about:blank")
