@@ -15,6 +15,7 @@ import {
   instancesHash,
   parseHash,
   peakConcurrency,
+  preciseTime,
   sortRows,
   timeline,
 } from "../../durable_ext/dashboard/static/logic.mjs";
@@ -146,4 +147,10 @@ test("a history event's summary names its failure or its payload", () => {
   assert.equal(eventSummary({ Result: "42" }), "Result: 42");
   assert.equal(eventSummary({ FireAt: "t" }), "fires at t");
   assert.equal(eventSummary({}), "");
+});
+
+test("history times read to the millisecond on a 24-hour clock", () => {
+  const date = new Date("2026-12-05T13:04:05.067Z");
+  assert.equal(preciseTime(date, "en-GB", "UTC"), "05/12/2026 13:04:05.067");
+  assert.equal(preciseTime(date, "en-US", "UTC"), "12/5/2026 13:04:05.067");
 });

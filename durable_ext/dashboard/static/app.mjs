@@ -15,6 +15,7 @@ import {
   instancesHash,
   parseHash,
   parseJson,
+  preciseTime,
   pretty,
   sortRows,
   timeline,
@@ -67,12 +68,16 @@ function statusBadge(status) {
   return h("span", { class: `status status-${status}` }, status || "unknown");
 }
 
-function localTime(iso) {
+/** A time in the browser's zone and locale; `precise`: with milliseconds. */
+function localTime(iso, precise = false) {
   if (!iso) {
     return "";
   }
   const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
+  if (Number.isNaN(date.getTime())) {
+    return iso;
+  }
+  return precise ? preciseTime(date) : date.toLocaleString();
 }
 
 // -- the API -------------------------------------------------------------------------------------
@@ -704,7 +709,7 @@ function historySection(history) {
               h("td", {}, event.EventId),
               h("td", {}, event.EventType),
               h("td", {}, event.Name || ""),
-              h("td", {}, h("time", { datetime: event.Timestamp }, localTime(event.Timestamp))),
+              h("td", {}, h("time", { datetime: event.Timestamp }, localTime(event.Timestamp, true))),
               h("td", {}, formatDuration(new Date(event.Timestamp).getTime() - first)),
               h("td", { class: "details mono" }, eventSummary(event)),
             ),

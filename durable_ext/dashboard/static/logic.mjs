@@ -134,6 +134,21 @@ export function formatDuration(ms) {
   return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
 }
 
+/** A date and a 24-hour time to the millisecond, in `locale` and `timeZone` (default: the
+ * browser's). */
+export function preciseTime(date, locale = undefined, timeZone = undefined) {
+  const day = date.toLocaleDateString(locale, { timeZone });
+  const clock = date.toLocaleTimeString(locale, {
+    timeZone,
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    fractionalSecondDigits: 3,
+    hourCycle: "h23",
+  });
+  return `${day} ${clock}`;
+}
+
 /** JSON text as a value (text that is not JSON stays text). */
 export function parseJson(text) {
   if (text === null || text === undefined || text === "") {
