@@ -4,23 +4,18 @@ except under CI=true, where a missing browser fails the run."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page
 
 from tests.azurite import AzuriteInstance
-from tests.dashboard.live import LiveDashboard, browser, chromium_missing, live_dashboard
+from tests.dashboard.live import LiveDashboard, browser, live_dashboard, require_browser
 
 
 @pytest.fixture(scope="module")
 def live(azurite: AzuriteInstance, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveDashboard]:
-    missing = chromium_missing()
-    if missing:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and the browser tests cannot run: {missing}")
-        pytest.skip(missing)
+    require_browser()
     with live_dashboard(azurite, tmp_path_factory.mktemp("dashboard_app")) as dashboard:
         dashboard.seed()
         yield dashboard

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import pytest
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 
 from tests.azurite import REPO_ROOT, AzuriteInstance
@@ -143,6 +144,15 @@ def banner_url(host: LocalHostProcess) -> str:
         assert time.monotonic() < deadline, f"no dashboard URL in the banner:\n{host.log()[-3000:]}"
         time.sleep(0.05)
     return found.group(1)
+
+
+def require_browser() -> None:
+    """Skip the calling test when the browser cannot run here; under CI=true, fail it."""
+    missing = chromium_missing()
+    if missing:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and the browser tests cannot run: {missing}")
+        pytest.skip(missing)
 
 
 def chromium_missing() -> str | None:
