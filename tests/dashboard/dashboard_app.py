@@ -1,5 +1,5 @@
 """The function app of the dashboard's browser tests (copied into the app root as
-`function_app.py`): orchestrations that complete, fail, wait for an event, and fan out."""
+`function_app.py`): orchestrations that complete, fail, wait for an event, fan out and continue as new."""
 
 import asyncio
 from datetime import timedelta
@@ -38,6 +38,16 @@ def fan_out(context: df.DurableOrchestrationContext):
     )
     yield context.create_timer(context.current_utc_datetime + timedelta(seconds=1))
     return results
+
+
+@app.orchestration_trigger(context_name="context")
+def again(context: df.DurableOrchestrationContext):
+    round_ = context.get_input() or 0
+    if round_ < 2:
+        context.continue_as_new(round_ + 1)
+        return None
+    yield context.call_activity("work", round_)
+    return f"round {round_}"
 
 
 @app.activity_trigger(input_name="value")

@@ -56,6 +56,7 @@ class Seeded:
 
     failed: str
     fanned: str
+    continued: str
     waiting: list[str] = field(default_factory=list)
     paged: list[str] = field(default_factory=list)
 
@@ -100,6 +101,7 @@ class LiveDashboard:
         seeded = Seeded(
             failed=self.start("fails", f"failed-{run}", "order 17"),
             fanned=self.start("fan_out", f"fan-{run}", 6),
+            continued=self.start("again", f"again-{run}", 0),
         )
         seeded.waiting = [self.start("waits", f"waiting-{run}-{i}") for i in range(3)]
         with ThreadPoolExecutor(8) as pool:
@@ -108,6 +110,7 @@ class LiveDashboard:
             )
         self.wait_status(seeded.failed, "Failed")
         self.wait_status(seeded.fanned, "Completed")
+        self.wait_status(seeded.continued, "Completed")
         for instance_id in seeded.waiting:
             self.wait_status(instance_id, "Running")
         self.seeded = seeded

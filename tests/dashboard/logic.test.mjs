@@ -115,7 +115,7 @@ test("peak concurrency counts bars that touch as sequential", () => {
   assert.equal(peakConcurrency([]), 0);
 });
 
-test("execution info: chain position, children, parent and the failure", () => {
+test("execution info: execution, generation, children, parent and the failure", () => {
   const info = executionInfo(fanOut);
   assert.equal(info.executionId, "e1");
   assert.equal(info.generation, 2);

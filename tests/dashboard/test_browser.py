@@ -110,11 +110,25 @@ def test_the_timeline_draws_the_fan_out(live: LiveDashboard, page: Page) -> None
     expect(page.locator("#gantt .bar.sub-orchestration")).to_have_count(1)
     expect(page.locator("#gantt .bar.timer")).to_have_count(1)
     expect(page.locator("#timeline-h + p")).to_contain_text("at most 7 at once")
-    child = page.locator("#children a")
-    child.click()
+    child_id = page.locator("#children a").inner_text()
+    page.click("#children a")
     wait_ready(page)
-    expect(page.locator("h1")).to_contain_text(child_id := page.url.split("/instance/")[1])
-    assert child_id
+    expect(page.locator("h1")).to_contain_text(child_id)
+    page.click(f"a:text-is('{live.seeded.fanned}')")  # the child's link to its parent
+    wait_ready(page)
+    expect(page.locator("h1")).to_contain_text(live.seeded.fanned)
+
+
+def test_a_continued_instance_shows_its_last_execution(live: LiveDashboard, page: Page) -> None:
+    """Storage keeps only the current execution (DTFx's layout): the view shows that one, says
+    so, and the execution id is the one the status API reports."""
+    assert live.seeded is not None
+    open_view(page, instance_url(live, live.seeded.continued))
+    expect(page.locator("#instance-status")).to_have_text("Completed")
+    expect(page.locator("#output")).to_contain_text("round 2")
+    started = page.locator("#history tbody tr", has_text="ExecutionStarted")
+    expect(started).to_contain_text("Input: 2")
+    expect(page.locator("#history-scope")).to_contain_text("continue-as-new")
 
 
 def test_raising_an_event_completes_the_waiting_instance(live: LiveDashboard, page: Page) -> None:
@@ -166,7 +180,7 @@ def test_terminate_then_purge(live: LiveDashboard, page: Page) -> None:
 def test_starts_a_registered_orchestrator_with_an_input(live: LiveDashboard, page: Page) -> None:
     open_view(page, live.url)
     page.click("#start-new")
-    expect(page.locator("#start-name option")).to_have_text(["fails", "fan_out", "quick", "waits"])
+    expect(page.locator("#start-name option")).to_have_text(["again", "fails", "fan_out", "quick", "waits"])
     page.select_option("#start-name", "quick")
     page.fill("#start-id", "started-from-dashboard")
     page.fill("#start-input", '{"hello": "browser"}')

@@ -540,8 +540,8 @@ async function showInstance(id, quiet = false) {
       info.executionId ? [h("dt", {}, "Execution"), h("dd", { class: "mono" }, info.executionId)] : null,
       info.generation
         ? [
-            h("dt", {}, "Continue-as-new"),
-            h("dd", {}, `execution ${info.generation + 1} of this instance (${info.generation} before it continued as new; their histories are replaced)`),
+            h("dt", {}, "Generation"),
+            h("dd", { id: "generation" }, `${info.generation} (this instance ID was started again ${info.generation} times)`),
           ]
         : null,
       info.parent
@@ -684,6 +684,11 @@ function historySection(history) {
     "section",
     { "aria-labelledby": "history-h" },
     h("h2", { id: "history-h" }, `History (${history.length} events)`),
+    h(
+      "p",
+      { class: "muted", id: "history-scope" },
+      "The current execution only: a continue-as-new or a restart under the same ID replaces the history, as the Durable Task Framework stores it.",
+    ),
     h(
       "div",
       { class: "history-wrap", tabindex: 0, role: "region", "aria-label": "History events, scrollable" },

@@ -235,8 +235,9 @@ export function peakConcurrency(bars, now = Date.now()) {
   return peak;
 }
 
-/** Where the instance's execution stands: its id, its place in a continue-as-new chain, its
- * parent and children, and the failure that ended it (type, message, stack). */
+/** Where the instance's execution stands: its id, its generation (how many times the instance
+ * ID was started again), its parent and children, and the failure that ended it (type, message,
+ * stack). */
 export function executionInfo(events) {
   const started = events.find((e) => e.EventType === "ExecutionStarted") || {};
   const completed = events.find((e) => e.EventType === "ExecutionCompleted") || {};
