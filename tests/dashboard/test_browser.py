@@ -11,6 +11,7 @@ from playwright.sync_api import Page, Route, expect
 
 from durable_ext.dashboard.assets import DashboardMode, asset_response
 from tests.dashboard.live import (
+    API,
     PAGED,
     LiveDashboard,
     axe_violations,
@@ -20,6 +21,8 @@ from tests.dashboard.live import (
 )
 
 PAGE_SIZE = 100
+REFRESH_MS = 5000
+"""The page's auto-refresh interval (app.mjs)."""
 
 
 def instance_url(live: LiveDashboard, instance_id: str) -> str:
@@ -258,3 +261,29 @@ def test_read_only_offers_no_actions(live: LiveDashboard, page: Page) -> None:
     finally:
         page.unroute(live.url)
         page.goto("about:blank")
+
+
+def test_auto_refresh_follows_new_instances_until_paused(live: LiveDashboard, page: Page) -> None:
+    """The page's clock is Playwright's: the refresh interval is fast-forwarded, not waited for."""
+    tab = page.context.new_page()
+    try:
+        tab.clock.install()
+        lists: list[str] = []
+        tab.on("request", lambda r: lists.append(r.url) if f"{API}/instances?" in r.url else None)
+        open_view(tab, f"{live.url}#/instances?prefix=late-")
+        expect(tab.locator("#instances tbody")).to_contain_text("No instances on this page.")
+        live.start("quick", "late-1")
+        tab.clock.fast_forward(REFRESH_MS)
+        expect(tab.locator("#instances tbody td.id")).to_have_text(["late-1"])
+
+        tab.click("#auto-refresh")
+        expect(tab.locator("#auto-refresh")).to_have_attribute("aria-pressed", "false")
+        live.start("quick", "late-2")
+        before = len(lists)
+        tab.clock.fast_forward(REFRESH_MS * 4)
+        with tab.expect_response(lambda r: f"{API}/instances?" in r.url):
+            tab.click("text=Refresh now")
+        assert len(lists) == before + 1, "paused: only the manual refresh asked for the page"
+        expect(tab.locator("#instances tbody td.id")).to_have_count(2)
+    finally:
+        tab.close()
