@@ -55,7 +55,7 @@ lint: venv node_modules
 ## Playwright drives it and never downloads a browser of its own)
 CHROMIUM := /usr/bin/chromium
 browser:
-	@test -x $(CHROMIUM) || { apt-get update -q && apt-get install -y -q chromium; }
+	@test -x $(CHROMIUM) || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 ## test: lint, then the test suite (starts its own private Azurite); the scenarios marked
 ## `slow` run in `make test-slow`, which CI runs as well
