@@ -23,7 +23,8 @@ AZURITE_FLAGS := --silent --location .azurite --disableTelemetry --skipApiVersio
 	--queueHost 127.0.0.1 --queuePort 10001 \
 	--tableHost 127.0.0.1 --tablePort 10002
 
-.PHONY: venv node_modules lint test test-slow azurite run bench bench-report chaos clean distclean infra-check
+.PHONY: venv node_modules lint test test-slow azurite run bench bench-report chaos clean distclean infra-check \
+	browser dashboard-screenshots
 
 ## venv: create .venv (if missing) and install the package with its dev extra, at the versions
 ## pinned in constraints.txt
@@ -44,14 +45,22 @@ $(NODE_STAMP): package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-## lint: ruff + mypy
-lint: venv
+## lint: ruff + mypy, and eslint on the dashboard's scripts
+lint: venv node_modules
 	$(VENV)/bin/ruff check durable_ext harness tests bench tools function_app function_app.py
 	$(VENV)/bin/mypy durable_ext harness
+	node_modules/.bin/eslint durable_ext/dashboard/static tests/dashboard
+
+## browser: Debian's chromium for the dashboard's browser tests (apt-get, only when missing;
+## Playwright drives it and never downloads a browser of its own)
+CHROMIUM := /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 ## test: lint, then the test suite (starts its own private Azurite); the scenarios marked
 ## `slow` run in `make test-slow`, which CI runs as well
-test: venv node_modules lint infra-check
+test: venv node_modules browser lint infra-check
+	node --test tests/dashboard/logic.test.mjs
 	$(VENV)/bin/pytest -q -m 'not slow'
 
 ## test-slow: the long scenarios (marked `slow`) that `make test` leaves out; CI runs them
@@ -87,6 +96,11 @@ run: venv node_modules local.settings.json
 # The local app settings (gitignored); made once from the sample, never overwritten.
 local.settings.json:
 	cp local.settings.sample.json $@
+
+## dashboard-screenshots: docs/img/dashboard-*.png, the dashboard's views (docs/dashboard.md), taken
+## in headless chromium from durable-ext start on a private Azurite
+dashboard-screenshots: venv node_modules browser
+	$(VENV)/bin/python -m tests.dashboard.screenshots
 
 ## bench: the benchmark suite, us vs peers (~15 min): bench/results.json, docs/performance.{md,png}
 BENCH_STAMP := $(VENV)/.bench-installed

@@ -178,6 +178,11 @@ class DurableOrchestrationClient:
         return self._connection_name
 
     @property
+    def task_hub(self) -> TaskHub:
+        """The task hub's storage (what the dashboard's task hub view reads)."""
+        return self._hub
+
+    @property
     def management_path(self) -> str:
         """The path the management URLs point at (the app's management functions)."""
         return self._management_path
@@ -304,14 +309,17 @@ class DurableOrchestrationClient:
         page_size: int = 100,
         continuation_token: str | None = None,
         show_input: bool = True,
+        name: str | None = None,
     ) -> tuple[list[DurableOrchestrationStatus], str | None]:
-        """One page of the instances matching the filters (as `get_status_by`'s) and the token
-        of the next page (None at the end). A token that is not one of ours is a ValueError."""
+        """One page of the instances matching the filters (as `get_status_by`'s, and `name`, the
+        orchestrator's) and the token of the next page (None at the end). A token that is not one
+        of ours is a ValueError."""
         query = InstanceQuery(
             created_from=created_time_from,
             created_to=created_time_to,
             runtime_status=list(runtime_status) if runtime_status else None,
             instance_id_prefix=instance_id_prefix,
+            name=name,
         )
         rows, token = await self._hub.instances.query(
             query, page_size=page_size, continuation=continuation_token

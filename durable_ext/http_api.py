@@ -34,11 +34,15 @@ from .client import (
     InstanceNotFoundError,
     management_urls,
 )
+from .dashboard.counts import status_counts
+from .dashboard.history_events import history_events
+from .dashboard.hub_state import task_hub_state
 from .orchestration import codec
 from .orchestration.history import parse_time
 from .orchestration.status import OrchestrationRuntimeStatus
 from .status import DurableOrchestrationStatus
 from .storage.instance_store import (
+    InstanceQuery,
     decode_continuation,
 )
 
@@ -57,6 +61,10 @@ __all__ = [
     "instance_operation",
     "raise_event",
     "entities",
+    "orchestrators",
+    "history",
+    "task_hub",
+    "counts",
 ]
 
 log = logging.getLogger("durable_ext.http_api")
@@ -86,6 +94,8 @@ class ApiSettings:
     """The path the routes are under; generated URIs point there."""
     key_required: bool = False
     """Refuse every request when no `system_key` is set (in Azure nothing may be open)."""
+    orchestrator_names: Callable[[], list[str]] | None = None
+    """The app's registered orchestrators (`GET /orchestrators`); None: none known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +137,7 @@ def create_management_routes(
     master_key: str | None = None,
     default_connection: str = "Storage",
     use_forwarded_host: bool = False,
+    orchestrator_names: Callable[[], list[str]] | None = None,
 ) -> web.Application:
     """The management API as a sub-application to mount at `WEBHOOK_PATH`.
 
@@ -137,13 +148,24 @@ def create_management_routes(
     Azure Functions. `default_connection` is the `connection=` value of generated URIs
     when the request names none. `use_forwarded_host` (`httpSettings.useForwardedHost`) builds
     URIs from `X-Forwarded-Host`/`X-Forwarded-Proto` when both are present.
+    `orchestrator_names()` lists the app's orchestrators for `GET /orchestrators`.
     """
     app = web.Application(middlewares=[_errors])
-    settings = ApiSettings(client_for, system_key, master_key, default_connection)
+    settings = ApiSettings(
+        client_for,
+        system_key,
+        master_key,
+        default_connection,
+        orchestrator_names=orchestrator_names,
+    )
 
     def add(method: str, path: str, handler: ApiHandler) -> None:
         app.router.add_route(method, path, _served(handler, settings, use_forwarded_host))
 
+    add("GET", "/orchestrators", orchestrators)
+    add("GET", "/taskhub", task_hub)
+    add("GET", "/taskhub/counts", counts)
+    add("GET", "/instances/{instanceId}/history", history)
     add("POST", "/orchestrators/{functionName}", start)
     add("POST", "/orchestrators/{functionName}/{instanceId}", start)
     for path in ("/instances", "/instances/"):
@@ -499,14 +521,16 @@ async def _list_instances(request: ApiRequest) -> web.Response:
         decode_continuation(continuation)
     except ValueError:
         raise _ApiError(400, "The x-ms-continuation-token header is not a valid token.") from None
+    query = _instance_query(params)
     statuses, token = await call.client.list_instances(
-        created_time_from=params.time("createdTimeFrom"),
-        created_time_to=params.time("createdTimeTo"),
-        runtime_status=list(params.statuses()) or None,
-        instance_id_prefix=params.get("instanceIdPrefix") or None,
+        created_time_from=query.created_from,
+        created_time_to=query.created_to,
+        runtime_status=query.runtime_status,
+        instance_id_prefix=query.instance_id_prefix,
         page_size=min(page_size, MAX_PAGE_SIZE),
         continuation_token=continuation,
         show_input=show_input,
+        name=query.name,
     )
     body = [status.to_json() for status in statuses]
     return _json(body, 200, {"x-ms-continuation-token": token or ""})
@@ -608,3 +632,46 @@ async def entities(request: ApiRequest) -> web.Response:
 
 async def _no_route(request: ApiRequest) -> web.Response:
     return _error(404, f"No management API route matches {request.method} {request.path}.")
+
+
+# -- the dashboard's read endpoints ----------------------------------------------------------------
+
+
+def _instance_query(params: _Params) -> InstanceQuery:
+    """The instance filters of a list or count request."""
+    return InstanceQuery(
+        created_from=params.time("createdTimeFrom"),
+        created_to=params.time("createdTimeTo"),
+        runtime_status=params.statuses() or None,
+        instance_id_prefix=params.get("instanceIdPrefix") or None,
+        name=params.get("name") or None,
+    )
+
+
+async def orchestrators(request: ApiRequest) -> web.Response:
+    """`GET /orchestrators`: the names of the app's registered orchestrators."""
+    _Call(request)  # the task hub must be one this host serves
+    names = request.settings.orchestrator_names
+    return _json({"orchestrators": sorted(names() if names else [], key=str.lower)})
+
+
+async def history(request: ApiRequest) -> web.Response:
+    """`GET /instances/{instanceId}/history`: every history event, with exact times."""
+    call = _Call(request)
+    instance_id = request.match_info["instanceId"]
+    await call.require_instance(instance_id)
+    events = await call.client.get_history(instance_id)
+    return _json({"instanceId": instance_id, "events": history_events(events)})
+
+
+async def task_hub(request: ApiRequest) -> web.Response:
+    """`GET /taskhub`: partitions and their owners, queue depths, workers seen."""
+    call = _Call(request)
+    return _json(await task_hub_state(call.client.task_hub, datetime.now(UTC)))
+
+
+async def counts(request: ApiRequest) -> web.Response:
+    """`GET /taskhub/counts`: instances per runtime status (capped) matching the filters."""
+    call = _Call(request)
+    query = _instance_query(call.params)
+    return _json({"counts": await status_counts(call.client.task_hub, query)})

@@ -11,6 +11,11 @@ with `admin` or `runtime`), so `DFApp` registers these functions under the app's
 | `durabletask_instance_operation` | POST | `durabletask/instances/{instanceId}/{operation}` |
 | `durabletask_raise_event` | POST | `durabletask/instances/{instanceId}/{operation}/{eventName}` |
 | `durabletask_entities` | GET, POST, DELETE | `durabletask/entities/{entityName?}/{entityKey?}` |
+| `durabletask_orchestrators` | GET | `durabletask/orchestrators` |
+| `durabletask_history` | GET | `durabletask/instances/{instanceId}/history` |
+| `durabletask_taskhub` | GET | `durabletask/taskhub` |
+| `durabletask_counts` | GET | `durabletask/taskhub/counts` |
+| `durabletask_dashboard` | GET | `durabletask/dashboard/{asset?}` (the page: no key, no data) |
 
 They call the handlers of `http_api` (one implementation, also mounted by `durable-ext start` at
 `/runtime/webhooks/durabletask`). They are ANONYMOUS for the host and check the key themselves: the
@@ -34,6 +39,8 @@ from aiohttp import web
 
 from . import http_api
 from .client import DurableOrchestrationClient, public_base_url
+from .dashboard.assets import asset_response, dashboard_mode
+from .runtime import registry_of
 from .settings import get_app_setting, running_in_azure
 
 __all__ = [
@@ -89,6 +96,15 @@ MANAGEMENT_FUNCTIONS: tuple[tuple[str, tuple[str, ...], str, http_api.ApiHandler
         "durabletask/entities/{entityName?}/{entityKey?}",
         http_api.entities,
     ),
+    ("durabletask_orchestrators", ("GET",), "durabletask/orchestrators", http_api.orchestrators),
+    (
+        "durabletask_history",
+        ("GET",),
+        "durabletask/instances/{instanceId}/history",
+        http_api.history,
+    ),
+    ("durabletask_taskhub", ("GET",), "durabletask/taskhub", http_api.task_hub),
+    ("durabletask_counts", ("GET",), "durabletask/taskhub/counts", http_api.counts),
 )
 """(function name, methods, route under routePrefix, handler) of every management function."""
 
@@ -96,27 +112,68 @@ MANAGEMENT_FUNCTIONS: tuple[tuple[str, tuple[str, ...], str, http_api.ApiHandler
 def register_management_functions(
     app: Any, client: ClientSource, unavailable: UnavailableReason
 ) -> None:
-    """Register the management functions on `app` (a `DFApp`); `client()` gives the client and
-    `unavailable()` why the engine cannot serve it (503), or None."""
+    """Register the management functions and the dashboard page on `app` (a `DFApp`);
+    `client()` gives the client and `unavailable()` why the engine cannot serve it (503), or
+    None."""
+
+    def orchestrator_names() -> list[str]:
+        return registry_of(app).orchestrator_names
+
     for name, methods, route, handler in MANAGEMENT_FUNCTIONS:
-        function = _function(name, handler, client, unavailable)
-        routed = app.route(
-            route=route,
-            methods=list(methods),
-            auth_level=func.AuthLevel.ANONYMOUS,
-            trigger_arg_name="req",
-        )(function)
-        app.function_name(name)(routed)
+        function = _function(name, handler, client, unavailable, orchestrator_names)
+        _register(app, name, methods, route, function)
+    _register(app, DASHBOARD_FUNCTION, ("GET",), DASHBOARD_ROUTE, dashboard)
+
+
+def _register(
+    app: Any,
+    name: str,
+    methods: tuple[str, ...],
+    route: str,
+    function: Callable[[func.HttpRequest], Awaitable[func.HttpResponse]],
+) -> None:
+    routed = app.route(
+        route=route,
+        methods=list(methods),
+        auth_level=func.AuthLevel.ANONYMOUS,
+        trigger_arg_name="req",
+    )(function)
+    app.function_name(name)(routed)
 
 
 def _function(
-    name: str, handler: http_api.ApiHandler, client: ClientSource, unavailable: UnavailableReason
+    name: str,
+    handler: http_api.ApiHandler,
+    client: ClientSource,
+    unavailable: UnavailableReason,
+    orchestrator_names: Callable[[], list[str]],
 ) -> Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]:
     async def management(req: func.HttpRequest) -> func.HttpResponse:
-        return await serve(handler, req, client, unavailable)
+        return await serve(handler, req, client, unavailable, orchestrator_names)
 
     management.__name__ = management.__qualname__ = name
     return management
+
+
+DASHBOARD_FUNCTION = "durabletask_dashboard"
+DASHBOARD_ROUTE = "durabletask/dashboard/{asset?}"
+
+
+async def dashboard(req: func.HttpRequest) -> func.HttpResponse:
+    """The dashboard's page and files (docs/dashboard.md); the data comes from the API."""
+    url = urlsplit(req.url)
+    try:
+        mode = dashboard_mode(os.environ)
+    except ValueError as exc:
+        return func.HttpResponse(str(exc), status_code=500)
+    answer = asset_response(url.path, url.query, req.route_params.get("asset"), mode)
+    return func.HttpResponse(
+        body=answer.body,
+        status_code=answer.status,
+        headers=answer.headers,
+        mimetype=answer.content_type,
+        charset="utf-8",
+    )
 
 
 async def serve(
@@ -124,6 +181,7 @@ async def serve(
     req: func.HttpRequest,
     client: ClientSource,
     unavailable: UnavailableReason,
+    orchestrator_names: Callable[[], list[str]] | None = None,
 ) -> func.HttpResponse:
     """Answer one management request that came in through an HTTP function: the key is checked
     before the client is asked for (so a caller without the key learns nothing, even a 503); once
@@ -136,6 +194,7 @@ async def serve(
         master_key=get_app_setting(environ, "DURABLE_EXT_MASTER_KEY"),
         default_connection="",
         key_required=running_in_azure(environ) and not _open_without_key,
+        orchestrator_names=orchestrator_names,
     )
 
     async def with_client(request: http_api.ApiRequest) -> web.Response:

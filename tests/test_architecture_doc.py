@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "durable_ext"
 DOC = ROOT / "docs" / "architecture.md"
 
-HOSTING = ("host", "app", "management_functions", "http_api")
+HOSTING = ("host", "app", "management_functions", "http_api", "dashboard")
 CLIENT = ("client", "status", "history_view", "runtime", "testing")
 SHARED = ("settings", "clock", "fault_points", "tracking", "tracing", "")
 LAYERS = {"orchestration": 0, "storage": 1, "worker": 2, "client": 3, "hosting": 4}

@@ -24,8 +24,13 @@ from azure.functions import FunctionRegister
 
 from .. import app as app_module
 from ..client import WEBHOOK_PATH, DurableOrchestrationClient, management_function_path
+from ..dashboard.assets import DASHBOARD_SETTING, DashboardMode, dashboard_mode
 from ..http_api import create_management_routes
-from ..management_functions import MANAGEMENT_FUNCTIONS, set_open_without_key
+from ..management_functions import (
+    DASHBOARD_FUNCTION,
+    MANAGEMENT_FUNCTIONS,
+    set_open_without_key,
+)
 from ..runtime import Runtime, registry_of
 from ..settings import (
     DurableTaskSettings,
@@ -149,6 +154,19 @@ async def _serve(
             azurite.wait(10)
 
 
+def _dashboard_line(api_base: str, system_key: str | None) -> str:
+    """The banner's word on the dashboard: its URL, or why it is not served."""
+    try:
+        mode = dashboard_mode(os.environ)
+    except ValueError as exc:
+        return f"not served: {exc}"
+    if mode is DashboardMode.DISABLED:
+        return f"disabled ({DASHBOARD_SETTING})"
+    notes = [" (read-only)" if mode is DashboardMode.READ_ONLY else ""]
+    notes.append(" (it asks for the system key)" if system_key else "")
+    return f"{api_base}/dashboard/" + "".join(notes)
+
+
 async def _serve_http(
     args: argparse.Namespace,
     application: FunctionRegister,
@@ -185,6 +203,7 @@ async def _serve_http(
         system_key=system_key,
         master_key=keys.master_key,
         default_connection=client.connection_name,
+        orchestrator_names=lambda: registry_of(application).orchestrator_names,
     )
     web_app.add_subapp(WEBHOOK_PATH, management)
     runner = web.AppRunner(web_app, access_log=None)
@@ -196,13 +215,14 @@ async def _serve_http(
         f"\nFunctions ({len(registry_of(application).orchestrator_names)} orchestrators, "
         f"{len(registry_of(application).activity_names)} activities on hub {runtime.hub.names.hub}):\n"
     )
-    management_names = {name for name, *_ in MANAGEMENT_FUNCTIONS}
+    management_names = {name for name, *_ in MANAGEMENT_FUNCTIONS} | {DASHBOARD_FUNCTION}
     for fn, path in served:
         if fn.name not in management_names:
             print(f"        {fn.name}: [{','.join(fn.methods)}] {base}{path}")
     print(
         f"\n        Management API: {base}{management_function_path(route_prefix)}/instances"
-        f" (also {base}{WEBHOOK_PATH}/instances)\n",
+        f" (also {base}{WEBHOOK_PATH}/instances)"
+        f"\n        Dashboard: {_dashboard_line(base + management_function_path(route_prefix), system_key)}\n",
         flush=True,
     )
     stop = asyncio.Event()

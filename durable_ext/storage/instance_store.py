@@ -113,6 +113,8 @@ class InstanceQuery:
     runtime_status: Sequence[OrchestrationRuntimeStatus] | None = None
     instance_id_prefix: str | None = None
     fetch_inputs_and_outputs: bool = True
+    name: str | None = None
+    """Only instances of this orchestrator (exact name, as stored)."""
 
     def __post_init__(self) -> None:
         """Statuses may be given by name ("Running"); anything else is a ValueError, so no
@@ -134,6 +136,8 @@ class InstanceQuery:
                 )
                 + ")"
             )
+        if self.name:
+            clauses.append(f"Name eq {odata_string(self.name)}")
         if self.instance_id_prefix:
             clauses.append(prefix_range("PartitionKey", escape_key(self.instance_id_prefix)))
         return " and ".join(c for c in clauses if c)

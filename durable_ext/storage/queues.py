@@ -251,6 +251,12 @@ class TaskHubQueue:
         properties = await self._client.get_queue_properties()
         return int(properties.approximate_message_count or 0)
 
+    async def oldest_visible_time(self) -> datetime | None:
+        """When the message at the head of the queue (the first visible one) was inserted; None
+        for a queue with no visible message."""
+        peeked = await self._client.peek_messages(max_messages=1)
+        return peeked[0].inserted_on if peeked else None
+
     async def visible_count(self, limit: int = 32) -> int:
         """Visible messages, up to `limit` (at most 32): a peek, so delayed timer messages, which
         `count` includes, do not count."""

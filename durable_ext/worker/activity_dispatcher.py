@@ -243,7 +243,6 @@ class ActivityDispatcher:
         if not isinstance(scheduled, TaskScheduled):
             raise ValueError(f"work item holds {type(scheduled).__name__}, not TaskScheduled")
         name = scheduled.name or ""
-        now = clock.utc_now()
         instance_id = message.data.instance.instance_id
         tracking = self._hub.tracking
         task_id = scheduled.event_id
@@ -261,11 +260,13 @@ class ActivityDispatcher:
                 activity = self._registry.activity(name)
                 result = await invoke_activity(activity, scheduled.input, self._pool, instance_id)
             except Exception as exc:  # noqa: BLE001 - the failure (a missing activity too) goes to the orchestrator
-                failed = activity_failed(task_id, name, exc, now)
+                # A result's time is when the activity ended (as DTFx stamps it): the
+                # dashboard's timeline draws each activity from its TaskScheduled to this.
+                failed = activity_failed(task_id, name, exc, clock.utc_now())
                 self._track_failure(instance_id, name, task_id, failed, span)
                 return failed
         tracking.completed(instance_id, name, FunctionType.Activity, result, task_event_id=task_id)
-        return TaskCompleted(timestamp=now, task_scheduled_id=task_id, result=result)
+        return TaskCompleted(timestamp=clock.utc_now(), task_scheduled_id=task_id, result=result)
 
     def _track_failure(
         self, instance_id: str, name: str, task_id: int, failed: TaskFailed, span: Span | None

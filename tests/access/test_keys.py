@@ -19,10 +19,12 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
+from playwright.sync_api import BrowserContext, expect
 
 from durable_ext import http_api
 from durable_ext.host import http_functions
 from tests.access.conftest import KeyedHost, wrong_like
+from tests.dashboard.live import browser, require_browser, wait_ready
 
 WEBHOOKS = "/runtime/webhooks/durabletask"
 FUNCTIONS = "/api/durabletask"
@@ -133,6 +135,10 @@ MANAGEMENT_CALLS = (
     ("POST", "/orchestrators/greet", "world"),
     ("DELETE", "/instances?createdTimeFrom=2020-01-01T00:00:00Z", None),
     ("GET", "/entities", None),
+    ("GET", "/orchestrators", None),
+    ("GET", "/instances/nobody/history", None),
+    ("GET", "/taskhub", None),
+    ("GET", "/taskhub/counts", None),
     ("GET", "/no/such/route", None),
 )
 
@@ -182,6 +188,19 @@ def test_the_management_functions_want_the_same_keys(keyed_host: KeyedHost, call
         for presented in ({"code": keys.system}, {"header": keys.master}):
             reply = call(method, FUNCTIONS + path, body=body, **presented)
             assert reply.status not in (401, 500), (method, path, presented, reply)
+
+
+def test_the_dashboard_page_is_public_and_its_data_keyed(keyed_host: KeyedHost, call: Caller) -> None:
+    """The page and its files hold no data and load without a key (the page asks for one); every
+    read it makes goes through the keyed API, and the key it is given in the URL never reaches
+    the page's own responses."""
+    page = call("GET", FUNCTIONS + "/dashboard/")
+    assert page.status == 200 and b"<!doctype html>" in page.body
+    assert call("GET", FUNCTIONS + "/dashboard/app.mjs").status == 200
+    keyed = call("GET", FUNCTIONS + "/dashboard/", code=keyed_host.keys.system)
+    assert keyed.status == 200 and keyed_host.keys.system.encode() not in keyed.body
+    assert call("GET", FUNCTIONS + "/taskhub").status == 401
+    assert call("GET", FUNCTIONS + "/taskhub", code=keyed_host.keys.system).status == 200
 
 
 def test_odd_keys_are_refused_not_a_server_error(keyed_host: KeyedHost, call: Caller) -> None:
@@ -275,3 +294,48 @@ def test_no_secret_leaks_into_the_host_log_or_an_error_response(
         leaked = [where for where, reply in call.errors if secret in reply.text]
         assert not leaked, f"the {name} is in error responses of {leaked}"
     assert keyed_host.account_key not in status.text
+
+
+# -- the dashboard in a browser: it asks for the key, keeps it for the tab and reads with it ----------
+
+
+@pytest.fixture(scope="module")
+def tabs(keyed_host: KeyedHost) -> Iterator[BrowserContext]:
+    """One browser; each test opens its own tab (the key lives in the tab's session storage)."""
+    require_browser()
+    with browser() as context:
+        context.set_default_timeout(15_000)
+        yield context
+
+
+def test_the_page_asks_for_the_key_then_reads_with_it(
+    keyed_host: KeyedHost, tabs: BrowserContext
+) -> None:
+    page = tabs.new_page()
+    refused: list[str] = []
+    page.on("response", lambda r: refused.append(r.url) if r.status == 401 else None)
+    page.goto(f"{keyed_host.base_url}{FUNCTIONS}/dashboard/")
+    expect(page.locator("#dialog-title")).to_have_text("System key required")
+    assert refused, "the API refused the page's first reads"
+    refused_before = len(refused)
+    page.fill("#key-input", keyed_host.keys.system)
+    page.click("#dialog-confirm")
+    wait_ready(page)
+    expect(page.locator("#instances tbody tr").first).to_be_visible()
+    assert len(refused) == refused_before, "no 401 once the page has the key"
+    expect(page.locator("#dialog")).not_to_be_visible()
+
+
+def test_a_key_in_the_address_is_kept_for_the_tab_and_taken_out(
+    keyed_host: KeyedHost, tabs: BrowserContext
+) -> None:
+    page = tabs.new_page()
+    page.goto(f"{keyed_host.base_url}{FUNCTIONS}/dashboard/?code={keyed_host.keys.system}#/taskhub")
+    wait_ready(page)
+    expect(page.locator("#partitions tbody tr").first).to_be_visible()
+    assert keyed_host.keys.system not in page.url
+    assert page.url.endswith("/dashboard/#/taskhub")
+    page.reload()  # the key stays with the tab
+    wait_ready(page)
+    expect(page.locator("#partitions tbody tr").first).to_be_visible()
+    expect(page.locator("#dialog")).not_to_be_visible()

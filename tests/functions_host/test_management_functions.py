@@ -171,3 +171,38 @@ async def test_management_calls_answer_503_while_the_engine_cannot_run(tmp_path:
         async with http.get(host.url("durabletask/instances"), params={"code": KEY}) as down:
             assert down.status == 503
             assert "host.json not found" in (await down.json())["error"]
+
+
+async def test_the_dashboard_is_served_by_the_app_and_reads_through_the_keyed_api(
+    azurite: AzuriteInstance, tmp_path: Path
+) -> None:
+    """In Azure the page is the app's `durabletask_dashboard` function (no key: no data), its
+    read endpoints are management functions behind the key, and DURABLE_EXT_DASHBOARD=read-only
+    marks the page so it offers no actions."""
+    settings = {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "DURABLE_EXT_SYSTEM_KEY": KEY,
+        "DURABLE_EXT_DASHBOARD": "read-only",
+        "WEBSITE_INSTANCE_ID": "0123abcd",
+    }
+    async with (
+        FakeHost(sample_app_root(tmp_path, azurite), app_settings=settings) as host,
+        aiohttp.ClientSession() as http,
+    ):
+        async with http.get(host.url("durabletask/dashboard"), allow_redirects=False) as moved:
+            assert moved.status == 301
+            assert moved.headers["Location"].endswith("/durabletask/dashboard/")
+        async with http.get(host.url("durabletask/dashboard/")) as page:
+            assert page.status == 200 and page.content_type == "text/html"
+            assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+            assert 'data-read-only="true"' in await page.text()
+        async with http.get(host.url("durabletask/dashboard/app.mjs")) as script:
+            assert script.status == 200 and script.content_type == "text/javascript"
+        async with http.get(host.url("durabletask/orchestrators")) as refused:
+            assert refused.status == 401
+        async with http.get(host.url(f"durabletask/orchestrators?code={KEY}")) as listed:
+            assert listed.status == 200, await listed.text()
+            assert "hello_sequence" in (await listed.json())["orchestrators"]
+        async with http.get(host.url(f"durabletask/taskhub?code={KEY}")) as hub:
+            assert hub.status == 200, await hub.text()
+            assert len((await hub.json())["partitions"]) == (await hub.json())["partitionCount"]

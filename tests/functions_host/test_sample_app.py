@@ -10,7 +10,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from durable_ext.management_functions import MANAGEMENT_FUNCTIONS
+from durable_ext.management_functions import (
+    DASHBOARD_FUNCTION,
+    DASHBOARD_ROUTE,
+    MANAGEMENT_FUNCTIONS,
+)
 from tests.azurite import AzuriteInstance
 from tests.functions_host import FakeHost
 from tests.sample_app.host_process import REPO_ROOT, make_app_root
@@ -46,6 +50,7 @@ async def test_the_sample_app_indexes_and_runs_an_orchestration_through_its_star
         ("http_start_and_wait", "orchestrators/{functionName}/wait", ("GET", "POST"), "anonymous"),
         ("start_cleanup", "cleanup", ("POST",), "anonymous"),
         *((name, route, methods, "anonymous") for name, methods, route, _ in MANAGEMENT_FUNCTIONS),
+        (DASHBOARD_FUNCTION, DASHBOARD_ROUTE, ("GET",), "anonymous"),
         ("durabletask_health", "durabletask/health", ("GET",), "function"),
     }
     async with (

@@ -77,7 +77,10 @@ async def api(azurite: Any, hub_name: str) -> AsyncIterator[ApiFactory]:
             root.add_subapp(
                 WEBHOOK_PATH,
                 create_management_routes(
-                    client_for, system_key=system_key, use_forwarded_host=use_forwarded_host
+                    client_for,
+                    system_key=system_key,
+                    use_forwarded_host=use_forwarded_host,
+                    orchestrator_names=lambda: registry.orchestrator_names,
                 ),
             )
             async with TestClient(TestServer(root, host="127.0.0.1")) as http:

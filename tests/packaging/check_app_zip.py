@@ -20,13 +20,13 @@ import zipfile
 from pathlib import Path
 
 from tests.azurite import AzuriteInstance
-from tests.packaging.check_dist import CheckFailedError, check
+from tests.packaging.check_dist import DASHBOARD_FILES, CheckFailedError, check
 from tests.packaging.run_app_zip import SITE_PACKAGES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP_FILES = {"host.json", "requirements.txt", "function_app.py", "function_app/__init__.py"}
 REQUIRED_PACKAGES = ("durable_ext/__init__.py", "durable_ext/py.typed", "azure/functions/__init__.py",
-                     "azure/storage/queue/__init__.py", "aiohttp/__init__.py")
+                     "azure/storage/queue/__init__.py", "aiohttp/__init__.py", *DASHBOARD_FILES)
 # Top-level entries .funcignore keeps out of the package.
 EXCLUDED = {"tests", "bench", "docs", "infra", "tools", "node_modules", ".venv", ".azurite", ".git",
             "durable_ext", "local.settings.json", "pyproject.toml", "Makefile", "build", "dist"}

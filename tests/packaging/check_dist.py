@@ -2,7 +2,7 @@
 
 - one wheel and one sdist; the wheel holds the `durable_ext` package and its metadata and nothing
   else (no tests, bench, node_modules, sample app or test harness), every module of the source
-  tree, `py.typed` and `openapi.json` (identical to docs/openapi.json);
+  tree, `py.typed`, `openapi.json` (identical to docs/openapi.json) and the dashboard's files;
 - the metadata a PyPI user reads: summary, README as description, license, classifiers, keywords,
   project URLs, the version of `durable_ext.__version__`, runtime dependencies as ranges;
 - the sdist holds no node_modules, virtualenv or Azurite data;
@@ -39,6 +39,10 @@ FOREIGN = re.compile(
 )
 SDIST_FOREIGN = re.compile(r"/(node_modules|\.venv|\.azurite|build|dist)/")
 EXPECTED_OUTPUT = ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
+DASHBOARD_FILES = sorted(
+    p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "durable_ext/dashboard/static").iterdir()
+)
+"""The dashboard's page, scripts and styles: package data, served from the installed package."""
 
 
 class CheckFailedError(AssertionError):
@@ -74,6 +78,8 @@ def check_wheel(wheel: Path) -> tuple[Message, int]:
     }
     check(not sources - set(names), f"modules missing from the wheel: {sorted(sources - set(names))}")
     check("durable_ext/py.typed" in names, "py.typed is missing")
+    missing_assets = set(DASHBOARD_FILES) - set(names)
+    check(not missing_assets, f"dashboard files missing from the wheel: {sorted(missing_assets)}")
     check(shipped_spec == (REPO_ROOT / "docs" / "openapi.json").read_bytes(),
           "the wheel's openapi.json differs from docs/openapi.json")
     check_metadata(metadata)
@@ -102,7 +108,8 @@ def check_sdist(sdist: Path) -> int:
         names = archive.getnames()
     foreign = [n for n in names if SDIST_FOREIGN.search(n)]
     check(not foreign, f"files that do not belong in the sdist: {foreign[:10]}")
-    for required in ("pyproject.toml", "README.md", "LICENSE", "durable_ext/py.typed", "durable_ext/openapi.json"):
+    for required in ("pyproject.toml", "README.md", "LICENSE", "durable_ext/py.typed", "durable_ext/openapi.json",
+                     *DASHBOARD_FILES):
         check(any(n.endswith(f"/{required}") for n in names), f"{required} missing from the sdist")
     return len(names)
 

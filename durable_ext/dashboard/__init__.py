@@ -1,0 +1,1 @@
+"""The built-in web dashboard: its read endpoints' logic and the static page that calls the API."""
