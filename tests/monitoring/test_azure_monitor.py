@@ -26,6 +26,15 @@ import pytest
 from durable_ext import azure_monitor
 from durable_ext.azure_monitor import AzureMonitorExport, export_to_azure_monitor
 from durable_ext.tracking import TRACKING_CATEGORY
+from tests.functions_host.worker_process import worker_processes
+from tests.sample_app.host_process import (
+    LocalHostProcess,
+    assert_stopped_cleanly,
+    http,
+    make_app_root,
+    poll_status,
+)
+from tests.wait import wait_for
 
 from .azure_monitor_child import ASKED_LINE, USER_LINE
 from .ingestion import REQUEST, Ingestion, TraceRow, trace_rows
@@ -40,6 +49,10 @@ OFFLINE = {
     "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "",  # the Azure VM detector asks the metadata endpoint
 }
 """What would call out of the machine, off (the child also fails on any address not local)."""
+NOWHERE = (
+    "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:9/"
+)
+"""For the tests that must not export: were they to, it would be to a closed local port."""
 CHAIN_TIMELINE = [
     ("chain", "Scheduled"), ("chain", "Started"), ("echo", "Scheduled"), ("chain", "Awaited"),
     ("echo", "Started"), ("echo", "Completed"), ("echo", "Scheduled"), ("chain", "Awaited"),
@@ -156,6 +169,73 @@ def test_spans_of_the_durable_ext_tracer_are_exported(exported: Exported) -> Non
 def test_nothing_left_the_machine(exported: Exported) -> None:
     assert exported.outcome["outside"] == []
     assert exported.other_requests == []
+
+
+async def test_durable_ext_start_exports_once_the_app_settings_say_so(
+    azurite: Any, tmp_path: Path
+) -> None:
+    """The local host: the connection string from local.settings.json turns the export on."""
+    with Ingestion() as ingestion:
+        root = make_app_root(
+            tmp_path / "app",
+            code=[ROOT / "function_app", ROOT / "function_app.py"],
+            hub_name="Tazstart" + secrets.token_hex(3),
+            connection_string=azurite.connection_string,
+            values={"APPLICATIONINSIGHTS_CONNECTION_STRING": ingestion.connection_string},
+        )
+        host = LocalHostProcess(root, env={**OFFLINE, "OTEL_BLRP_SCHEDULE_DELAY": "200"})
+        host.launch()
+        try:
+            host.wait_ready()
+            started = http("POST", f"{host.base_url}/api/orchestrators/hello_sequence").json()
+            assert poll_status(started["statusQueryGetUri"]).json()["runtimeStatus"] == "Completed"
+
+            def completed() -> bool:
+                rows = Exported({}, ingestion.envelopes, []).tracking(started["id"])
+                return ("hello_sequence", "Completed") in {
+                    (r.customDimensions["prop__functionName"], r.customDimensions["prop__state"])
+                    for r in rows
+                }
+
+            await wait_for(completed, timeout=30)
+        except BaseException:
+            host.kill()
+            raise
+        assert_stopped_cleanly(host)
+    assert ingestion.other == []
+
+
+async def test_the_embedded_engine_exports_from_its_own_thread(
+    azurite: Any, tmp_path: Path
+) -> None:
+    """In a Python worker process (the fake Functions host's), with no invocation running: the
+    engine's thread exports its tracking events itself."""
+    hub = "Tazembedded" + secrets.token_hex(3)
+    root = make_app_root(
+        tmp_path / "app",
+        code=[ROOT / "function_app", ROOT / "function_app.py"],
+        hub_name=hub,
+        connection_string=azurite.connection_string,
+    )
+    with Ingestion() as ingestion:
+        settings = {
+            **OFFLINE,
+            "AzureWebJobsStorage": azurite.connection_string,
+            "APPLICATIONINSIGHTS_CONNECTION_STRING": ingestion.connection_string,
+            "OTEL_BLRP_SCHEDULE_DELAY": "200",
+        }
+        with worker_processes(root, settings, 1) as [worker]:
+            started = http("POST", f"{worker['url']}/api/orchestrators/hello_sequence").json()
+
+            def completed() -> bool:
+                rows = Exported({}, ingestion.envelopes, []).tracking(started["id"])
+                return ("hello_sequence", "Completed") in {
+                    (r.customDimensions["prop__functionName"], r.customDimensions["prop__state"])
+                    for r in rows
+                }
+
+            await wait_for(completed, timeout=60)
+    assert ingestion.other == []
 
 
 # -- the documented queries ------------------------------------------------------------------
@@ -292,9 +372,7 @@ def test_a_missing_extra_gives_one_warning_naming_it(
     fresh: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setitem(sys.modules, "azure.monitor.opentelemetry", None)  # not installed
-    env = {
-        "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000000"
-    }
+    env = {"APPLICATIONINSIGHTS_CONNECTION_STRING": NOWHERE}
     with caplog.at_level(logging.INFO, logger="durable_ext"):
         outcomes = {export_to_azure_monitor(env), export_to_azure_monitor(env)}
     assert outcomes == {AzureMonitorExport.MISSING_EXTRA}
@@ -308,31 +386,38 @@ def test_without_a_connection_string_nothing_happens(fresh: None) -> None:
     assert azure_monitor._outcome is None  # a later call with the setting still exports
 
 
+@pytest.mark.parametrize("switch", [*azure_monitor.WORKER_SETTINGS, "app"])
 @pytest.mark.parametrize("logger_name", ["", "workerapp"])
-def test_the_workers_own_configuration_is_joined_not_repeated(
-    fresh: None, logger_name: str
+def test_someone_elses_configuration_is_joined_not_repeated(
+    fresh: None, monkeypatch: pytest.MonkeyPatch, logger_name: str, switch: str
 ) -> None:
-    """The worker configured Azure Monitor with its handler on `logger_name` (root by default):
-    our loggers reach that handler once (directly or through the root), nothing is set up."""
-    from opentelemetry._logs import get_logger_provider
+    """The worker (`switch`), or the app before the engine started (`app`: its SDK logger
+    provider is installed), configured OpenTelemetry with its handler on `logger_name` (root by
+    default): our loggers reach that handler once (directly or through the root), and nothing
+    is configured again."""
+    import opentelemetry._logs
     from opentelemetry.instrumentation.logging.handler import LoggingHandler
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 
-    provider = LoggerProvider()  # the worker's; not installed globally here
+    provider = LoggerProvider()  # theirs; installed globally only in this test's view
     memory = InMemoryLogRecordExporter()
     provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
+    if switch == "app":
+        monkeypatch.setattr(opentelemetry._logs, "get_logger_provider", lambda: provider)
     worker_logger = logging.getLogger(logger_name) if logger_name else logging.getLogger()
     handler = LoggingHandler(logger_provider=provider)
     worker_logger.addHandler(handler)
     try:
         env = {
-            "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000000",
-            "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY": "true",
+            "APPLICATIONINSIGHTS_CONNECTION_STRING": NOWHERE,
             "PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME": logger_name,
         }
+        if switch != "app":
+            env[switch] = "true"
+        before = opentelemetry._logs.get_logger_provider()
         assert export_to_azure_monitor(env) is AzureMonitorExport.CONNECTED
-        assert not isinstance(get_logger_provider(), LoggerProvider)  # configured nothing
+        assert opentelemetry._logs.get_logger_provider() is before  # configured nothing
         logging.getLogger(TRACKING_CATEGORY).warning("tracked", extra={"prop__state": "Failed"})
         logging.getLogger("durable_ext.leases").warning("engine")
         exported = [
