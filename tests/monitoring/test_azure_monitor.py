@@ -26,6 +26,7 @@ import pytest
 from durable_ext import azure_monitor
 from durable_ext.azure_monitor import AzureMonitorExport, export_to_azure_monitor
 from durable_ext.tracking import TRACKING_CATEGORY
+from tests.functions_host.test_engine_lifecycle import sample_app_root
 from tests.functions_host.worker_process import worker_processes
 from tests.sample_app.host_process import (
     LocalHostProcess,
@@ -171,6 +172,15 @@ def test_nothing_left_the_machine(exported: Exported) -> None:
     assert exported.other_requests == []
 
 
+def completed(ingestion: Ingestion, instance_id: str) -> bool:
+    """The sample's hello_sequence instance's Completed event has arrived."""
+    rows = Exported({}, ingestion.envelopes, []).tracking(instance_id)
+    steps = {
+        (r.customDimensions["prop__functionName"], r.customDimensions["prop__state"]) for r in rows
+    }
+    return ("hello_sequence", "Completed") in steps
+
+
 async def test_durable_ext_start_exports_once_the_app_settings_say_so(
     azurite: Any, tmp_path: Path
 ) -> None:
@@ -189,15 +199,7 @@ async def test_durable_ext_start_exports_once_the_app_settings_say_so(
             host.wait_ready()
             started = http("POST", f"{host.base_url}/api/orchestrators/hello_sequence").json()
             assert poll_status(started["statusQueryGetUri"]).json()["runtimeStatus"] == "Completed"
-
-            def completed() -> bool:
-                rows = Exported({}, ingestion.envelopes, []).tracking(started["id"])
-                return ("hello_sequence", "Completed") in {
-                    (r.customDimensions["prop__functionName"], r.customDimensions["prop__state"])
-                    for r in rows
-                }
-
-            await wait_for(completed, timeout=30)
+            await wait_for(lambda: completed(ingestion, started["id"]), timeout=30)
         except BaseException:
             host.kill()
             raise
@@ -210,13 +212,7 @@ async def test_the_embedded_engine_exports_from_its_own_thread(
 ) -> None:
     """In a Python worker process (the fake Functions host's), with no invocation running: the
     engine's thread exports its tracking events itself."""
-    hub = "Tazembedded" + secrets.token_hex(3)
-    root = make_app_root(
-        tmp_path / "app",
-        code=[ROOT / "function_app", ROOT / "function_app.py"],
-        hub_name=hub,
-        connection_string=azurite.connection_string,
-    )
+    root, _ = sample_app_root(tmp_path, azurite)
     with Ingestion() as ingestion:
         settings = {
             **OFFLINE,
@@ -226,15 +222,7 @@ async def test_the_embedded_engine_exports_from_its_own_thread(
         }
         with worker_processes(root, settings, 1) as [worker]:
             started = http("POST", f"{worker['url']}/api/orchestrators/hello_sequence").json()
-
-            def completed() -> bool:
-                rows = Exported({}, ingestion.envelopes, []).tracking(started["id"])
-                return ("hello_sequence", "Completed") in {
-                    (r.customDimensions["prop__functionName"], r.customDimensions["prop__state"])
-                    for r in rows
-                }
-
-            await wait_for(completed, timeout=60)
+            await wait_for(lambda: completed(ingestion, started["id"]), timeout=60)
     assert ingestion.other == []
 
 
