@@ -155,10 +155,16 @@ def _otel_handlers(logger: logging.Logger) -> list[logging.Handler]:
 
 
 def _attach(handlers: Iterable[logging.Handler], loggers: list[logging.Logger]) -> None:
+    """Each logger reaches each handler exactly once: added where it is missing (`loggers`
+    come ancestors first), taken off a logger that also reaches it through an ancestor."""
     for handler in handlers:
         for logger in loggers:
             if not _reaches(logger, handler):
                 logger.addHandler(handler)
+        for logger in loggers:
+            parent = logger.parent if logger.propagate else None
+            if handler in logger.handlers and parent is not None and _reaches(parent, handler):
+                logger.removeHandler(handler)
 
 
 def _reaches(logger: logging.Logger, handler: logging.Handler) -> bool:

@@ -416,3 +416,32 @@ def test_someone_elses_configuration_is_joined_not_repeated(
     finally:
         worker_logger.removeHandler(handler)
         provider.shutdown()
+
+
+def test_a_record_is_exported_once_when_an_ancestor_is_asked_for_too(fresh: None) -> None:
+    """The handler is on the tracking logger (where configure_azure_monitor puts it when we
+    configure) and the setting asks for the root logger: the root gets it, the tracking logger
+    gives it up, so a tracking event is not exported twice."""
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+
+    provider = LoggerProvider()
+    memory = InMemoryLogRecordExporter()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
+    handler = LoggingHandler(logger_provider=provider)
+    logging.getLogger(TRACKING_CATEGORY).addHandler(handler)
+    try:
+        env = {
+            "APPLICATIONINSIGHTS_CONNECTION_STRING": NOWHERE,
+            "PYTHON_ENABLE_OPENTELEMETRY": "true",
+            "PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME": TRACKING_CATEGORY,
+            "DURABLE_EXT_APPLICATIONINSIGHTS_LOGGERS": "root",
+        }
+        assert export_to_azure_monitor(env) is AzureMonitorExport.CONNECTED
+        logging.getLogger(TRACKING_CATEGORY).warning("tracked")
+        logging.getLogger("userapp").warning("asked for through the root")
+        exported = [r.log_record.body for r in memory.get_finished_logs()]
+        assert exported == ["tracked", "asked for through the root"]
+    finally:
+        provider.shutdown()  # `fresh` puts the loggers' handlers back
