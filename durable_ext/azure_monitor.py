@@ -40,7 +40,8 @@ WORKER_SETTINGS = ("PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY", "PYTHON_ENABLE
 WORKER_LOGGER_SETTING = "PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME"
 """The logger the worker's Azure Monitor handler is on (default: the root logger)."""
 INSTRUMENTATIONS = (
-    "azure_sdk", "django", "fastapi", "flask", "httpx", "psycopg2", "requests", "urllib", "urllib3",
+    "azure_sdk", "django", "fastapi", "flask", "httpx", "httpx2", "psycopg2", "requests", "urllib",
+    "urllib3",
 )  # fmt: skip
 """The distro's automatic instrumentations, all off: a library does not instrument its app (and
 the Azure SDK's would trace every storage call the engine makes)."""

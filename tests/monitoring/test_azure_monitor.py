@@ -369,6 +369,12 @@ def test_a_missing_extra_gives_one_warning_naming_it(
     ] == [(logging.WARNING, True)]
 
 
+def test_every_instrumentation_the_distro_knows_is_turned_off() -> None:
+    from azure.monitor.opentelemetry._constants import _ALL_SUPPORTED_INSTRUMENTED_LIBRARIES
+
+    assert set(_ALL_SUPPORTED_INSTRUMENTED_LIBRARIES) <= set(azure_monitor.INSTRUMENTATIONS)
+
+
 def test_without_a_connection_string_nothing_happens(fresh: None) -> None:
     assert export_to_azure_monitor({}) is AzureMonitorExport.OFF
     assert azure_monitor._outcome is None  # a later call with the setting still exports
