@@ -375,6 +375,23 @@ def test_every_instrumentation_the_distro_knows_is_turned_off() -> None:
     assert set(_ALL_SUPPORTED_INSTRUMENTED_LIBRARIES) <= set(azure_monitor.INSTRUMENTATIONS)
 
 
+def test_a_failing_configuration_is_one_warning_and_no_exception(
+    fresh: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import azure.monitor.opentelemetry
+
+    def refuse(**_: Any) -> None:
+        raise ValueError("Invalid instrumentation key")
+
+    monkeypatch.setattr(azure.monitor.opentelemetry, "configure_azure_monitor", refuse)
+    with caplog.at_level(logging.INFO, logger="durable_ext"):
+        outcome = export_to_azure_monitor({"APPLICATIONINSIGHTS_CONNECTION_STRING": NOWHERE})
+    assert outcome is AzureMonitorExport.FAILED
+    assert [
+        (r.levelno, "Invalid instrumentation key" in r.getMessage()) for r in caplog.records
+    ] == [(logging.WARNING, True)]
+
+
 def test_without_a_connection_string_nothing_happens(fresh: None) -> None:
     assert export_to_azure_monitor({}) is AzureMonitorExport.OFF
     assert azure_monitor._outcome is None  # a later call with the setting still exports
