@@ -28,6 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from ..azure_monitor import export_to_azure_monitor
 from ..client import DurableOrchestrationClient, management_function_path
 from ..runtime import Runtime
 from ..settings import (
@@ -333,6 +334,7 @@ class EmbeddedEngine:
 
     def _run(self) -> None:
         try:
+            export_to_azure_monitor(self._environ)  # before the engine logs anything
             asyncio.run(self._main())
         except BaseException as exc:  # a bug: recorded; the heartbeat starts a new engine
             with self._mutex:

@@ -23,6 +23,7 @@ from aiohttp import web
 from azure.functions import FunctionRegister
 
 from .. import app as app_module
+from ..azure_monitor import export_to_azure_monitor
 from ..client import WEBHOOK_PATH, DurableOrchestrationClient, management_function_path
 from ..dashboard.assets import DASHBOARD_SETTING, DashboardMode, dashboard_mode
 from ..http_api import create_management_routes
@@ -106,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     except (SettingsError, AppLoadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    export_to_azure_monitor()  # after the app's import: it may have configured OpenTelemetry
     try:
         return asyncio.run(
             _serve(args, config, durable, http.route_prefix, connection, application)

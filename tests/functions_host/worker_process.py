@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -28,6 +29,7 @@ MODULE = "tests.functions_host.worker_process"
 
 
 async def main(app_dir: Path, settings: dict[str, str]) -> None:
+    logging.getLogger().setLevel(logging.INFO)  # as the Python worker's dispatcher sets it
     async with FakeHost(app_dir, app_settings=settings, clock=ManualClock()) as host:
         print(
             json.dumps(
