@@ -11,6 +11,7 @@ from typing import Any
 
 from . import codec
 from .actions import CreateSubOrchestration, ScheduleActivity, SendEvent, WaitForEvent
+from .durable_http import HTTP_ACTIVITY_NAME, DurableHttpRequest, DurableHttpTask, TokenSource
 from .entity_id import EntityId
 from .history import HistoryEvent, event_from_fields
 from .instance_ids import validate_instance_id
@@ -36,7 +37,6 @@ __all__ = [
 ]
 
 MAX_CUSTOM_STATUS_BYTES = 16 * 1024
-HTTP_ACTIVITY_NAME = "BuiltIn::HttpActivity"
 _UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_OID, "9e952958-5e33-4daf-827f-2fa12937b875")
 _SDK_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -195,24 +195,24 @@ class DurableOrchestrationContext:
         uri: str,
         content: str | None = None,
         headers: dict[str, str] | None = None,
-        token_source: Any = None,
+        token_source: TokenSource | None = None,
         is_raw_str: bool = False,
+        asynchronous_pattern_enabled: bool = True,
     ) -> TaskBase:
-        """Make a durable HTTP call (the built-in HTTP activity); the result is a response dict."""
-        if is_raw_str and content is not None and not isinstance(content, str):
-            raise TypeError("Invalid use of 'is_raw_str' parameter: content must be a string")
-        body = content if isinstance(content, str) or content is None else json.dumps(content)
-        request: dict[str, Any] = {
-            "method": method,
-            "uri": uri,
-            "content": body,
-            "headers": headers,
-        }
-        if token_source is not None:
-            request["tokenSource"] = (
-                token_source.to_json() if hasattr(token_source, "to_json") else token_source
+        """Make a durable HTTP request (the built-in HTTP activity); the result is the response
+        dict `{"statusCode", "headers", "content"}`. A 202 with a Location is polled with durable
+        timers between polls unless `asynchronous_pattern_enabled` is False. A dict `content` is
+        sent as JSON, a string as is."""
+        if is_raw_str and not isinstance(content, str):
+            raise TypeError(
+                "Invalid use of 'is_raw_str' parameter: 'is_raw_str' is set to 'True' but "
+                "'content' is not an instance of type 'str'. Either set 'is_raw_str' to 'False', "
+                "or ensure your 'content' is of type 'str'."
             )
-        return AtomicTask(-1, ScheduleActivity(HTTP_ACTIVITY_NAME, codec.encode(request)))
+        body = content if isinstance(content, str) or content is None else json.dumps(content)
+        request = DurableHttpRequest(method, uri, body, headers, token_source).to_json()
+        request["asynchronousPatternEnabled"] = asynchronous_pattern_enabled
+        return DurableHttpTask(request, self._runtime)
 
     def call_entity(
         self,

@@ -27,6 +27,12 @@ class ReplayOptions:
     maximum_timer_duration: timedelta = timedelta(days=6)
     long_timer_interval: timedelta = timedelta(days=3)
     input_type: type | None = None
+    http_async_sleep: timedelta = timedelta(milliseconds=30000)
+    """Between polls of a durable HTTP 202 without Retry-After
+    (`httpSettings.defaultAsyncRequestSleepTimeMilliseconds`)."""
+    version: str = ""
+    """The app's orchestration version (`defaultVersion`), stamped on sub-orchestrations started
+    without one."""
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from ..orchestration.executor import ReplayOptions
 from ..settings import DurableTaskSettings, default_worker_id
+from .http_activity import CredentialFactory
 
 __all__ = ["WorkerOptions"]
 
@@ -50,6 +51,8 @@ class WorkerOptions:
     """While an orchestration runs with an unchanged runtime and custom status, a checkpoint skips
     its Instances merge unless the last one is this old (so LastUpdatedTime lags by at most this);
     any visible change, a new execution or the end is merged at once. 0: merge every checkpoint."""
+    http_credential: CredentialFactory | None = None
+    """Makes the credential for `call_http` token sources (None: DefaultAzureCredential)."""
     handoff_backlog: int = 1000
     """Work items this process may hand to itself beyond the activities it runs at once; they wait
     in memory, held in their queue. Beyond it, work items go to the queue for any worker."""
