@@ -145,8 +145,10 @@ class DurableOrchestrationClient:
         system_key: str | None = None,
         management_path: str = management_function_path(),
         wake_up: Callable[[str], Awaitable[None]] | None = None,
+        default_version: str = "",
     ) -> None:
         self._hub = hub
+        self._default_version = default_version
         self._wake_up = wake_up
         self._registry = registry
         self._connection_name = connection_name
@@ -172,8 +174,10 @@ class DurableOrchestrationClient:
         client_input: Any | None = None,
         version: str | None = None,
     ) -> str:
-        """Start an orchestration; returns its instance id. An active instance with the id is an error."""
+        """Start an orchestration; returns its instance id. An active instance with the id is an
+        error. `version` defaults to the app's `defaultVersion`."""
         name = self._orchestrator_name(orchestration_function_name)
+        version = version or self._default_version
         input_json = codec.encode(client_input)
         if instance_id is None:
             # A new UUID: no instance can exist, so no read first, and the start message and the

@@ -58,6 +58,7 @@ class Runtime:
             connection_name=connection_name,
             system_key=system_key,
             management_path=management_path,
+            default_version=self.options.versioning.version,
         )
 
     async def __aenter__(self) -> Runtime:

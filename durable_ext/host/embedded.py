@@ -308,6 +308,7 @@ class EmbeddedEngine:
             system_key=os.environ.get("DURABLE_EXT_SYSTEM_KEY"),
             management_path=self.management_path,
             wake_up=wake_up.after_send if self._wake_up else None,
+            default_version=settings.default_version,
         )
         self._clients[key] = (client, hub)
         return client

@@ -171,8 +171,9 @@ class DurableOrchestrationContext:
         function_name, annotation = _function_name(name, "orchestrationTrigger")
         if instance_id is not None:
             validate_instance_id(instance_id)
+        version = version or self._runtime.options.version
         action = CreateSubOrchestration(
-            function_name, instance_id or "", codec.encode(input_), version or ""
+            function_name, instance_id or "", codec.encode(input_), version
         )
         return AtomicTask(-1, action, expected_type or annotation)
 

@@ -81,9 +81,13 @@ def run_episode(
     now: datetime,
     options: ReplayOptions | None = None,
     new_execution_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    refuse: tuple[str | None, BaseException] | None = None,
 ) -> EpisodeOutcome:
-    """Replay `past_events`, apply `new_events` (ExecutionStarted first if any) at time `now`."""
+    """Replay `past_events`, apply `new_events` (ExecutionStarted first if any) at time `now`.
+    With `refuse` (orchestrator name, error) the execution fails with it and no code runs."""
     executor = OrchestrationExecutor(orchestrator, instance_id=instance_id, options=options)
+    if refuse is not None:
+        executor.refuse(*refuse)
     executor.apply(past_events, replaying=True)
     return continue_episode(
         executor,

@@ -149,6 +149,12 @@ class OrchestrationExecutor:
             warnings=state.take_warnings(),
         )
 
+    def refuse(self, name: str | None, error: BaseException) -> None:
+        """End the execution Failed with `error` without running its code: no event is replayed
+        and the episode's one decision is the ExecutionCompleted (a refused version)."""
+        details = orchestration_failure(name, error)
+        self._state.break_replay(codec.encode(details.error_message), details)
+
     @property
     def is_finished(self) -> bool:
         return self._state.finished

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from ..orchestration.executor import ReplayOptions
+from ..orchestration.versioning import VersioningPolicy
 from ..settings import DurableTaskSettings, default_worker_id
 from .http_activity import CredentialFactory
 
@@ -51,6 +52,9 @@ class WorkerOptions:
     """While an orchestration runs with an unchanged runtime and custom status, a checkpoint skips
     its Instances merge unless the last one is this old (so LastUpdatedTime lags by at most this);
     any visible change, a new execution or the end is merged at once. 0: merge every checkpoint."""
+    versioning: VersioningPolicy = field(default_factory=VersioningPolicy)
+    """Which orchestration versions this worker runs (`defaultVersion`, `versionMatchStrategy`,
+    `versionFailureStrategy`)."""
     http_credential: CredentialFactory | None = None
     """Makes the credential for `call_http` token sources (None: DefaultAzureCredential)."""
     handoff_backlog: int = 1000
@@ -73,6 +77,16 @@ class WorkerOptions:
             lease_renew_interval=settings.lease_renew_interval,
             lease_acquire_interval=settings.lease_acquire_interval,
             worker_id=settings.worker_id,
-            replay=ReplayOptions(settings.max_timer_duration, settings.long_timer_interval),
+            replay=ReplayOptions(
+                settings.max_timer_duration,
+                settings.long_timer_interval,
+                http_async_sleep=settings.http_async_sleep,
+                version=settings.default_version,
+            ),
+            versioning=VersioningPolicy.of(
+                settings.default_version,
+                settings.version_match_strategy,
+                settings.version_failure_strategy,
+            ),
             instance_cache_idle_timeout=settings.extended_session_idle_timeout,
         )
