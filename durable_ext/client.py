@@ -146,15 +146,38 @@ class DurableOrchestrationClient:
         management_path: str = management_function_path(),
         wake_up: Callable[[str], Awaitable[None]] | None = None,
         default_version: str = "",
+        replace_running_instances: bool = False,
     ) -> None:
         self._hub = hub
         self._default_version = default_version
+        self._replace_running = replace_running_instances
+        self.other_hubs: Callable[[str | None, str | None], Awaitable[DurableOrchestrationClient]]
+        self.other_hubs = self._this_hub_only
         self._wake_up = wake_up
         self._registry = registry
         self._connection_name = connection_name
         self._system_key = system_key
         self._management_path = management_path
         self.task_hub_name = hub.names.hub
+
+    async def _this_hub_only(
+        self, task_hub: str | None, connection: str | None
+    ) -> DurableOrchestrationClient:
+        """`other_hubs` of a client that knows no other hub (`hub_clients.HubClients` sets it)."""
+        same_hub = not task_hub or task_hub.lower() == self.task_hub_name.lower()
+        if same_hub and not connection:
+            return self
+        raise ValueError(
+            f"this client serves task hub {self.task_hub_name!r}; it cannot reach "
+            f"task hub {task_hub!r} on connection {connection!r}"
+        )
+
+    async def _target(
+        self, task_hub_name: str | None, connection_name: str | None
+    ) -> DurableOrchestrationClient:
+        if task_hub_name is None and connection_name is None:
+            return self
+        return await self.other_hubs(task_hub_name, connection_name)
 
     @property
     def connection_name(self) -> str:
@@ -192,7 +215,7 @@ class DurableOrchestrationClient:
             return instance_id
         instance_id = validate_instance_id(instance_id)
         existing = await self._hub.instances.get(instance_id, fetch_payloads=False)
-        if existing is not None and existing.runtime_status.is_active:
+        if existing is not None and existing.runtime_status.is_active and not self._replace_running:
             raise InstanceAlreadyExistsError(
                 f"An instance with ID '{instance_id}' already exists and is "
                 f"{existing.runtime_status.value}."
@@ -333,6 +356,9 @@ class DurableOrchestrationClient:
             event_name.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise ValueError(f"event_name {event_name!r} is not valid Unicode text") from exc
+        target = await self._target(task_hub_name, connection_name)
+        if target is not self:
+            return await target.raise_event(instance_id, event_name, event_data)
         payload = codec.encode(event_data)
         await self._require_active(instance_id, "either completed or failed")
         await self._send(
@@ -349,16 +375,19 @@ class DurableOrchestrationClient:
         )
 
     async def suspend(self, instance_id: str, reason: str) -> None:
-        """Suspend a running instance: it keeps its messages but makes no progress until resumed."""
-        await self._require_active(instance_id, "finished and cannot be suspended")
-        await self._send(
-            instance_id, ExecutionSuspended(timestamp=datetime.now(UTC), reason=reason)
-        )
+        """Suspend a running instance: it keeps its messages but makes no progress until resumed
+        (a finished instance is left alone, as with the SDK)."""
+        if not (await self._row(instance_id)).is_terminal:
+            await self._send(
+                instance_id, ExecutionSuspended(timestamp=datetime.now(UTC), reason=reason)
+            )
 
     async def resume(self, instance_id: str, reason: str) -> None:
-        """Resume a suspended instance."""
-        await self._require_active(instance_id, "finished and cannot be resumed")
-        await self._send(instance_id, ExecutionResumed(timestamp=datetime.now(UTC), reason=reason))
+        """Resume a suspended instance (a finished instance is left alone, as with the SDK)."""
+        if not (await self._row(instance_id)).is_terminal:
+            await self._send(
+                instance_id, ExecutionResumed(timestamp=datetime.now(UTC), reason=reason)
+            )
 
     async def restart(self, instance_id: str, restart_with_new_instance_id: bool = True) -> str:
         """Start the instance's orchestrator again with its original input; returns the id used.
@@ -373,7 +402,13 @@ class DurableOrchestrationClient:
         client_input = json.loads(row.input) if row.input else None
         return await self.start_new(row.name or "", new_id, client_input, row.version or None)
 
-    async def rewind(self, instance_id: str, reason: str = "") -> None:
+    async def rewind(
+        self,
+        instance_id: str,
+        reason: str,
+        task_hub_name: str | None = None,
+        connection_name: str | None = None,
+    ) -> None:
         """Rerun the failed tasks of a Failed instance (DTFx's legacy table-rewrite rewind).
 
         Failed activities and sub-orchestrations (recursively) are scheduled again; the instance is
@@ -381,7 +416,11 @@ class DurableOrchestrationClient:
         Terminated or Canceled instance, and ValueError for one that has not finished.
         Like Durable Functions' rewind it does not suit orchestrations whose failed path went
         through durable timers (e.g. retry policies), which replay then finds out of order.
+        `task_hub_name`/`connection_name` name another task hub.
         """
+        target = await self._target(task_hub_name, connection_name)
+        if target is not self:
+            return await target.rewind(instance_id, reason)
         row = await self._row(instance_id)
         if row.runtime_status is not OrchestrationRuntimeStatus.Failed:
             message = (

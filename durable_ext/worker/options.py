@@ -55,6 +55,9 @@ class WorkerOptions:
     versioning: VersioningPolicy = field(default_factory=VersioningPolicy)
     """Which orchestration versions this worker runs (`defaultVersion`, `versionMatchStrategy`,
     `versionFailureStrategy`)."""
+    replace_running_instances: bool = False
+    """`start_new` may replace a Pending, Running or Suspended instance (host.json
+    `overridableExistingInstanceStates` AnyState)."""
     http_credential: CredentialFactory | None = None
     """Makes the credential for `call_http` token sources (None: DefaultAzureCredential)."""
     handoff_backlog: int = 1000
@@ -83,6 +86,7 @@ class WorkerOptions:
                 http_async_sleep=settings.http_async_sleep,
                 version=settings.default_version,
             ),
+            replace_running_instances=settings.overridable_existing_instance_states == "AnyState",
             versioning=VersioningPolicy.of(
                 settings.default_version,
                 settings.version_match_strategy,

@@ -314,7 +314,9 @@ class OrchestrationDispatcher:
     ) -> Triage:
         """Sort the batch (`triage.sort_messages`), reading the Instances row only when a decision
         needs it: a client's restart of a finished instance."""
-        candidates = restart_candidates(loaded.execution_id, summary, messages)
+        candidates = restart_candidates(
+            loaded.execution_id, summary, messages, self._options.replace_running_instances
+        )
         row = (
             await self._hub.instances.get(instance_id, fetch_payloads=False) if candidates else None
         )
