@@ -253,7 +253,7 @@ def _fields(pairs: Sequence[tuple[str, Any]]) -> str:
 def _status_json(
     status: DurableOrchestrationStatus, show_input: bool, show_output: bool
 ) -> dict[str, Any]:
-    data = status.to_json()
+    data = status.to_status_payload()
     if not show_input:
         data.pop("input", None)
     if not show_output:

@@ -31,6 +31,7 @@ from .tasks import (
 
 __all__ = [
     "DurableOrchestrationContext",
+    "FunctionContext",
     "MAX_CUSTOM_STATUS_BYTES",
     "HTTP_ACTIVITY_NAME",
     "context_for",
@@ -90,6 +91,15 @@ class _Detached:
         raise RuntimeError("this context is not attached to a running orchestration")
 
 
+class FunctionContext:
+    """Payload fields the orchestration context does not use, as attributes (the SDK's bag; the
+    Durable Functions host sends `defaultHttpAsyncRequestSleepTimeMillseconds`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+
+
 class DurableOrchestrationContext:
     """The orchestrator's view of its instance: schedule work, wait, read input and time.
 
@@ -116,13 +126,14 @@ class DurableOrchestrationContext:
             input=input if input is None or isinstance(input, str) else json.dumps(input),
             is_replaying=isReplaying,
         )
-        self._bind(_Detached(info), [event_from_fields(e) for e in history or []], dict(kwargs))
+        events = [event_from_fields(e) for e in history or []]
+        self._bind(_Detached(info), events, FunctionContext(**kwargs))
 
     def _bind(
         self,
         runtime: OrchestrationRuntime,
         histories: list[HistoryEvent],
-        function_context: dict[str, Any],
+        function_context: FunctionContext,
     ) -> None:
         self._runtime = runtime
         self._info = runtime.info
@@ -357,10 +368,13 @@ class DurableOrchestrationContext:
 
     @property
     def histories(self) -> list[HistoryEvent]:
+        """The execution's history as the code sees it: every event up to the current episode's
+        (SDK attribute names such as `Name`, `Input`, `TaskScheduledId` work too)."""
         return self._histories
 
     @property
-    def function_context(self) -> dict[str, Any]:
+    def function_context(self) -> FunctionContext:
+        """The host's fields the context does not use (`defaultHttpAsyncRequestSleepTimeMillseconds`)."""
         return self._function_context
 
     @property
@@ -374,9 +388,16 @@ class DurableOrchestrationContext:
         return self._info.name
 
 
-def context_for(runtime: OrchestrationRuntime) -> DurableOrchestrationContext:
-    """The context orchestrator code receives, showing `runtime`'s info and scheduling through it
-    (the executor makes one per execution)."""
+def context_for(
+    runtime: OrchestrationRuntime, histories: list[HistoryEvent] | None = None
+) -> DurableOrchestrationContext:
+    """The context orchestrator code receives, showing `runtime`'s info and scheduling through it,
+    and `histories` (kept up to date by the engine) (the executor makes one per execution)."""
     context = DurableOrchestrationContext.__new__(DurableOrchestrationContext)
-    context._bind(runtime, [], {})
+    sleep_ms = int(runtime.options.http_async_sleep.total_seconds() * 1000)
+    context._bind(
+        runtime,
+        [] if histories is None else histories,
+        FunctionContext(defaultHttpAsyncRequestSleepTimeMillseconds=sleep_ms),
+    )
     return context
