@@ -8,8 +8,9 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from .history_view import history_view
 from .orchestration import codec
@@ -26,7 +27,9 @@ from .orchestration.history import (
 )
 from .orchestration.instance_ids import MAX_INSTANCE_ID_LENGTH, validate_instance_id
 from .orchestration.status import OrchestrationRuntimeStatus
+from .settings import load_durable_task_settings, read_app_host_json
 from .status import DurableOrchestrationStatus, PurgeHistoryResult
+from .storage.connection import StorageConnection
 from .storage.instance_store import InstanceColumns, InstanceQuery, InstanceRow
 from .storage.keys import escape_key
 from .storage.messages import MessageData
@@ -132,15 +135,18 @@ def management_urls(
 class DurableOrchestrationClient:
     """Drives orchestration instances of one task hub (the SDK's client, working on storage).
 
-    `wake_up`, if given, is awaited with a reason after every message the client sends for an
+    `context` is the task hub, or as with the SDK a durableClient binding's JSON (`taskHubName`,
+    the connection in `requiredQueryStringParameters`; storage from the app settings, then
+    `close()` the client). `wake_up`, if given, is awaited with a reason after every message the client sends for an
     instance, so an app scaled to zero can be woken for it (`host.wake_up.WakeUpSender`).
     """
 
     def __init__(
         self,
-        hub: TaskHub,
-        registry: FunctionRegistry | None = None,
+        context: TaskHub | str,
+        function_invocation_id: str | None = None,
         *,
+        registry: FunctionRegistry | None = None,
         connection_name: str = "Storage",
         system_key: str | None = None,
         management_path: str = management_function_path(),
@@ -148,7 +154,13 @@ class DurableOrchestrationClient:
         default_version: str = "",
         replace_running_instances: bool = False,
     ) -> None:
+        self._owns_hub = isinstance(context, str)
+        if isinstance(context, str):
+            hub, connection_name = _binding_hub(context)
+        else:
+            hub = context
         self._hub = hub
+        self.function_invocation_id = function_invocation_id
         self._default_version = default_version
         self._replace_running = replace_running_instances
         self.other_hubs: Callable[[str | None, str | None], Awaitable[DurableOrchestrationClient]]
@@ -159,6 +171,12 @@ class DurableOrchestrationClient:
         self._system_key = system_key
         self._management_path = management_path
         self.task_hub_name = hub.names.hub
+
+    async def close(self) -> None:
+        """Close the task hub a client made from binding JSON opened (other clients' hubs belong
+        to their owners)."""
+        if self._owns_hub:
+            await self._hub.close()
 
     async def _this_hub_only(
         self, task_hub: str | None, connection: str | None
@@ -591,6 +609,29 @@ class DurableOrchestrationClient:
     ) -> None:
         """Not available yet: durable entities need the entity dispatcher."""
         raise NotImplementedError("Durable entities are not supported by durable_ext yet.")
+
+
+def _binding_hub(binding: str) -> tuple[TaskHub, str]:
+    """The task hub a durableClient binding's JSON names (`taskHubName`, and the connection in
+    `requiredQueryStringParameters`), opened with the app's host.json partition count; and the
+    connection's name. Settings come from the environment (the app settings)."""
+    try:
+        data = json.loads(binding)
+    except ValueError as exc:
+        raise ValueError(f"not a durableClient binding's JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError("a durableClient binding's JSON is an object with taskHubName")
+    query = dict(parse_qsl(str(data.get("requiredQueryStringParameters") or "")))
+    connection_name = query.get("connection") or "Storage"
+    environ = dict(os.environ)
+    root = Path(environ.get("AzureWebJobsScriptRoot") or os.getcwd())
+    settings = load_durable_task_settings(read_app_host_json(root / "host.json", environ), environ)
+    connection = StorageConnection.from_app_settings(connection_name, environ)
+    hub = TaskHub(
+        connection, data.get("taskHubName") or settings.hub_name, settings.partition_count
+    )
+    hub.open()
+    return hub, connection_name
 
 
 def _decoded(text: str | None) -> Any:

@@ -56,7 +56,7 @@ class Runtime:
         self.worker: TaskHubWorker | None = None
         self.client = DurableOrchestrationClient(
             self.hub,
-            self.registry,
+            registry=self.registry,
             connection_name=connection_name,
             system_key=system_key,
             management_path=management_path,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 
@@ -90,3 +91,30 @@ async def test_client_arguments_name_another_task_hub(
         await rt.client.raise_event("far-1", "Go", 6, task_hub_name=other_hub)
         done = await other.client.wait_for_completion("far-1", timeout=30)
     assert done.output == {"input": 5, "event": 6}
+
+
+async def test_the_sdk_constructor_takes_a_durable_client_bindings_json(
+    runtime, azurite, hub_name: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+    monkeypatch.setenv("AzureWebJobsScriptRoot", str(tmp_path))
+    (tmp_path / "host.json").write_text(
+        json.dumps({"extensions": {"durableTask": {"storageProvider": {"partitionCount": 2}}}})
+    )
+    binding = {
+        "taskHubName": hub_name,
+        "requiredQueryStringParameters": f"taskHub={hub_name}&connection=Storage&code=x",
+        "rpcBaseUrl": "http://127.0.0.1:17071/durabletask/",
+    }
+    client = DurableOrchestrationClient(json.dumps(binding), "invocation-1")
+    try:
+        assert client.task_hub_name == hub_name and client.function_invocation_id == "invocation-1"
+        async with runtime(registry(), partition_count=2) as rt:
+            await client.start_new("waits", "bound-1", 7)
+            await client.raise_event("bound-1", "Go", 8)
+            done = await rt.client.wait_for_completion("bound-1", timeout=30)
+    finally:
+        await client.close()
+    assert done.output == {"input": 7, "event": 8}
+    with pytest.raises(ValueError, match="binding"):
+        DurableOrchestrationClient("not json")
