@@ -163,6 +163,7 @@ async def test_a_request_that_cannot_be_made_fails_the_task(runtime, unused_tcp_
     async with runtime(registry()) as rt:
         answer, _ = await run(rt, {"method": "GET", "uri": f"http://127.0.0.1:{unused_tcp_port}/"})
     assert answer["failed"].startswith("Activity function 'BuiltIn::HttpActivity' failed:")
+    assert f"Cannot connect to host 127.0.0.1:{unused_tcp_port}" in answer["failed"]
 
 
 @pytest.fixture(scope="module")
