@@ -135,14 +135,17 @@ async def test_a_200_is_the_result_and_content_is_sent_as_given(runtime, service
     assert request[0]["asynchronousPatternEnabled"] is True
 
 
-async def test_a_202_is_polled_at_its_location_with_durable_timers(runtime, service) -> None:
+@pytest.mark.parametrize("cache", [1000, 0], ids=["cached", "replayed"])
+async def test_a_202_is_polled_at_its_location_with_durable_timers(
+    runtime, service, cache: int
+) -> None:
     args = {
         "method": "POST",
         "uri": f"{service.base}/jobs",
         "headers": {"x-functions-key": "secret", "X-Custom": "kept"},
     }
     sleep = ReplayOptions(http_async_sleep=timedelta(milliseconds=300))
-    async with runtime(registry(), replay=sleep) as rt:
+    async with runtime(registry(), replay=sleep, instance_cache_size=cache) as rt:
         answer, history = await run(rt, args)
         not_polled, _ = await run(rt, {**args, "asynchronous_pattern_enabled": False})
     assert answer["statusCode"] == 200 and json.loads(answer["content"]) == {"done": True}
