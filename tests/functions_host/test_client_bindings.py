@@ -1,5 +1,5 @@
-"""`durable_client_input(task_hub=..., connection_name=...)` in the Azure-like host: the client
-reaches the hub the binding names, not the app's own."""
+"""`durable_client_input(task_hub=..., connection_name=...)` in the Azure-like host and under
+`durable-ext start`: the client reaches the hub the binding names, not the app's own."""
 
 from __future__ import annotations
 
@@ -16,6 +16,14 @@ from durable_ext.worker import FunctionRegistry
 from tests.azurite import AzuriteInstance
 from tests.functions_host import FakeHost
 from tests.functions_host.conftest import APPS
+from tests.sample_app.host_process import (
+    LocalHostProcess,
+    assert_stopped_cleanly,
+    make_app_root,
+)
+from tests.sample_app.host_process import (
+    http as request,
+)
 
 
 async def test_a_client_binding_reaches_the_task_hub_it_names(
@@ -39,3 +47,34 @@ async def test_a_client_binding_reaches_the_task_hub_it_names(
         status = await remote.client.get_status("remote-1", show_input=True)
     assert status.runtime_status is OrchestrationRuntimeStatus.Pending
     assert status.name == "remote_orchestrator" and status.input_ == {"n": 1}
+
+
+async def test_a_client_binding_reaches_the_task_hub_it_names_under_the_local_host(
+    azurite: AzuriteInstance, tmp_path: Path
+) -> None:
+    other = "Other" + secrets.token_hex(4)
+    root = make_app_root(
+        tmp_path / "app",
+        code=[APPS / "other_hub" / "function_app.py"],
+        hub_name="Own" + secrets.token_hex(4),
+        connection_string=azurite.connection_string,
+        values={"OtherHub": other},
+    )
+    remote = Runtime(
+        FunctionRegistry(), connection=azurite.connection_string, hub=other, run_worker=False
+    )
+    async with remote:
+        host = LocalHostProcess(root)
+        host.launch()
+        try:
+            host.wait_ready()
+            response = request("POST", f"{host.base_url}/api/start", {"n": 2})
+        except BaseException:
+            host.kill()
+            raise
+        assert_stopped_cleanly(host)
+        assert response.status == 200, response.text
+        assert response.json() == {"hub": other, "id": "remote-1"}
+        status = await remote.client.get_status("remote-1", show_input=True)
+    assert status.runtime_status is OrchestrationRuntimeStatus.Pending
+    assert status.input_ == {"n": 2}
