@@ -3,7 +3,8 @@
 An instance's version is stamped when it starts (`start_new(version=)`, else host.json
 `defaultVersion`) and read through `context.version`. A worker runs the app's `defaultVersion`;
 `versionMatchStrategy` says which instances it may run: `None` all, `Strict` only its own version,
-`CurrentOrOlder` (the default) its own and older ones. An instance it may not run is left alone for a
+`CurrentOrOlder` (the default) its own and older ones; without a `defaultVersion` it runs every
+instance (versioning is off). An instance it may not run is left alone for a
 compatible worker (`versionFailureStrategy` `Reject`, the default: its messages go back to the queue)
 or failed (`Fail`: the execution ends Failed with a `VersionMismatch` failure, its code not run).
 """
@@ -79,7 +80,10 @@ class VersioningPolicy:
         return cls(version, VersionMatchStrategy(match), VersionFailureStrategy(failure))
 
     def refuses(self, instance_version: str | None) -> bool:
-        """Whether this worker may not run an instance of `instance_version`."""
+        """Whether this worker may not run an instance of `instance_version` (never without a
+        `defaultVersion`: versioning is off, as before the setting existed)."""
+        if not self.version:
+            return False
         if self.match is VersionMatchStrategy.STRICT:
             return (instance_version or "") != self.version
         if self.match is VersionMatchStrategy.CURRENT_OR_OLDER:

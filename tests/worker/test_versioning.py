@@ -52,6 +52,15 @@ async def test_default_version_stamps_new_instances_and_sub_orchestrations(runti
     assert done[1].output == {"mine": "1.5", "child": "2.0"}
 
 
+async def test_without_default_version_every_instance_runs(runtime) -> None:
+    async with runtime(registry(), **worker("", "Strict", "Fail")) as rt:
+        newer = await rt.client.start_new("versions", version="3.0")
+        plain = await rt.client.start_new("versions")
+        done = [await rt.client.wait_for_completion(i, timeout=60) for i in (newer, plain)]
+    assert done[0].output == {"mine": "3.0", "child": ""}
+    assert done[1].output == {"mine": "", "child": ""}
+
+
 @pytest.mark.parametrize(
     ("match", "runs", "refused"),
     [
