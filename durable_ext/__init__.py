@@ -6,6 +6,7 @@
 from . import testing
 from .app import Blueprint, DFApp
 from .client import DurableOrchestrationClient
+from .compatibility import DurableFunctionsCompatibilityWarning, Orchestrator
 from .orchestration import (
     DurableOrchestrationContext,
     EntityId,
@@ -15,6 +16,7 @@ from .orchestration import (
     RetryOptions,
     TaskFailedError,
 )
+from .orchestration.durable_http import DurableHttpRequest, ManagedIdentityTokenSource
 from .runtime import Runtime
 from .status import DurableOrchestrationStatus, PurgeHistoryResult
 
@@ -25,6 +27,10 @@ __all__ = [
     "DFApp",
     "DurableOrchestrationClient",
     "DurableOrchestrationStatus",
+    "DurableFunctionsCompatibilityWarning",
+    "DurableHttpRequest",
+    "ManagedIdentityTokenSource",
+    "Orchestrator",
     "PurgeHistoryResult",
     "Runtime",
     "DurableOrchestrationContext",

@@ -17,6 +17,7 @@ from azure.functions import AuthLevel, BindingApi, FunctionRegister, SettingsApi
 from azure.functions.decorators.function_app import FunctionBuilder
 
 from .client import DurableOrchestrationClient
+from .compatibility import OPENAI_AGENTS_MESSAGE, UnsupportedFeatureError
 from .management_functions import register_management_functions
 from .worker.registry import FunctionRegistry
 
@@ -228,6 +229,12 @@ class Blueprint(TriggerApi, BindingApi, SettingsApi):
             return builder
 
         return wrap
+
+    def durable_openai_agent_orchestrator(
+        self, _func: Any = None, *, model_provider: Any = None, model_retry_options: Any = None
+    ) -> Any:
+        """The SDK's OpenAI Agents orchestrator (preview): not supported, raises at registration."""
+        raise UnsupportedFeatureError(OPENAI_AGENTS_MESSAGE)
 
     def function_name(
         self, name: str, setting_extra_fields: dict[str, Any] | None = None

@@ -11,8 +11,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from opentelemetry.trace import SpanKind
 
@@ -31,7 +32,9 @@ from .orchestration.history import (
 )
 from .orchestration.instance_ids import MAX_INSTANCE_ID_LENGTH, validate_instance_id
 from .orchestration.status import OrchestrationRuntimeStatus
+from .settings import load_durable_task_settings, read_app_host_json
 from .status import DurableOrchestrationStatus, PurgeHistoryResult
+from .storage.connection import StorageConnection
 from .storage.instance_store import NO_TAGS, InstanceColumns, InstanceQuery, InstanceRow
 from .storage.keys import escape_key
 from .storage.messages import CLIENT_SENDER, MessageData
@@ -150,27 +153,67 @@ def management_urls(
 class DurableOrchestrationClient:
     """Drives orchestration instances of one task hub (the SDK's client, working on storage).
 
-    `wake_up`, if given, is awaited with a reason after every message the client sends for an
+    `context` is the task hub, or as with the SDK a durableClient binding's JSON (`taskHubName`,
+    the connection in `requiredQueryStringParameters`; storage from the app settings, then
+    `close()` the client). `wake_up`, if given, is awaited with a reason after every message the client sends for an
     instance, so an app scaled to zero can be woken for it (`host.wake_up.WakeUpSender`).
     """
 
     def __init__(
         self,
-        hub: TaskHub,
-        registry: FunctionRegistry | None = None,
+        context: TaskHub | str,
+        function_invocation_id: str | None = None,
         *,
+        registry: FunctionRegistry | None = None,
         connection_name: str = "Storage",
         system_key: str | None = None,
         management_path: str = management_function_path(),
         wake_up: Callable[[str], Awaitable[None]] | None = None,
+        default_version: str = "",
+        replace_running_instances: bool = False,
     ) -> None:
+        self._owns_hub = isinstance(context, str)
+        if isinstance(context, str):
+            hub, connection_name = _binding_hub(context)
+        else:
+            hub = context
         self._hub = hub
+        self.function_invocation_id = function_invocation_id
+        self._default_version = default_version
+        self._replace_running = replace_running_instances
+        self.other_hubs: Callable[[str | None, str | None], Awaitable[DurableOrchestrationClient]]
+        self.other_hubs = self._this_hub_only
         self._wake_up = wake_up
         self._registry = registry
         self._connection_name = connection_name
         self._system_key = system_key
         self._management_path = management_path
         self.task_hub_name = hub.names.hub
+
+    async def close(self) -> None:
+        """Close the task hub a client made from binding JSON opened (other clients' hubs belong
+        to their owners)."""
+        if self._owns_hub:
+            await self._hub.close()
+
+    async def _this_hub_only(
+        self, task_hub: str | None, connection: str | None
+    ) -> DurableOrchestrationClient:
+        """`other_hubs` of a client that knows no other hub (`hub_clients.HubClients` sets it)."""
+        same_hub = not task_hub or task_hub.lower() == self.task_hub_name.lower()
+        if same_hub and not connection:
+            return self
+        raise ValueError(
+            f"this client serves task hub {self.task_hub_name!r}; it cannot reach "
+            f"task hub {task_hub!r} on connection {connection!r}"
+        )
+
+    async def _target(
+        self, task_hub_name: str | None, connection_name: str | None
+    ) -> DurableOrchestrationClient:
+        if task_hub_name is None and connection_name is None:
+            return self
+        return await self.other_hubs(task_hub_name, connection_name)
 
     @property
     def connection_name(self) -> str:
@@ -195,8 +238,10 @@ class DurableOrchestrationClient:
         client_input: Any | None = None,
         version: str | None = None,
     ) -> str:
-        """Start an orchestration; returns its instance id. An active instance with the id is an error."""
+        """Start an orchestration; returns its instance id. An active instance with the id is an
+        error. `version` defaults to the app's `defaultVersion`."""
         name = self._orchestrator_name(orchestration_function_name)
+        version = version or self._default_version
         input_json = codec.encode(client_input)
         if instance_id is None:
             # A new UUID: no instance can exist, so no read first, and the start message and the
@@ -207,7 +252,7 @@ class DurableOrchestrationClient:
             return instance_id
         instance_id = validate_instance_id(instance_id)
         existing = await self._hub.instances.get(instance_id, fetch_payloads=False)
-        if existing is not None and existing.runtime_status.is_active:
+        if existing is not None and existing.runtime_status.is_active and not self._replace_running:
             raise InstanceAlreadyExistsError(
                 f"An instance with ID '{instance_id}' already exists and is "
                 f"{existing.runtime_status.value}."
@@ -385,6 +430,9 @@ class DurableOrchestrationClient:
             event_name.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise ValueError(f"event_name {event_name!r} is not valid Unicode text") from exc
+        target = await self._target(task_hub_name, connection_name)
+        if target is not self:
+            return await target.raise_event(instance_id, event_name, event_data)
         payload = codec.encode(event_data)
         row = await self._require_active(instance_id, "either completed or failed")
         reason = f"RaiseEvent:{event_name}"
@@ -412,18 +460,23 @@ class DurableOrchestrationClient:
         )
 
     async def suspend(self, instance_id: str, reason: str) -> None:
-        """Suspend a running instance: it keeps its messages but makes no progress until resumed."""
-        row = await self._require_active(instance_id, "finished and cannot be suspended")
-        self._hub.tracking.suspending(instance_id, row.name or "", reason)
-        await self._send(
-            instance_id, ExecutionSuspended(timestamp=datetime.now(UTC), reason=reason)
-        )
+        """Suspend a running instance: it keeps its messages but makes no progress until resumed
+        (a finished instance is left alone, as with the SDK)."""
+        row = await self._row(instance_id)
+        if not row.is_terminal:
+            self._hub.tracking.suspending(instance_id, row.name or "", reason)
+            await self._send(
+                instance_id, ExecutionSuspended(timestamp=datetime.now(UTC), reason=reason)
+            )
 
     async def resume(self, instance_id: str, reason: str) -> None:
-        """Resume a suspended instance."""
-        row = await self._require_active(instance_id, "finished and cannot be resumed")
-        self._hub.tracking.resuming(instance_id, row.name or "", reason)
-        await self._send(instance_id, ExecutionResumed(timestamp=datetime.now(UTC), reason=reason))
+        """Resume a suspended instance (a finished instance is left alone, as with the SDK)."""
+        row = await self._row(instance_id)
+        if not row.is_terminal:
+            self._hub.tracking.resuming(instance_id, row.name or "", reason)
+            await self._send(
+                instance_id, ExecutionResumed(timestamp=datetime.now(UTC), reason=reason)
+            )
 
     async def restart(self, instance_id: str, restart_with_new_instance_id: bool = True) -> str:
         """Start the instance's orchestrator again with its original input; returns the id used.
@@ -438,7 +491,13 @@ class DurableOrchestrationClient:
         client_input = json.loads(row.input) if row.input else None
         return await self.start_new(row.name or "", new_id, client_input, row.version or None)
 
-    async def rewind(self, instance_id: str, reason: str = "") -> None:
+    async def rewind(
+        self,
+        instance_id: str,
+        reason: str,
+        task_hub_name: str | None = None,
+        connection_name: str | None = None,
+    ) -> None:
         """Rerun the failed tasks of a Failed instance (DTFx's legacy table-rewrite rewind).
 
         Failed activities and sub-orchestrations (recursively) are scheduled again; the instance is
@@ -446,7 +505,11 @@ class DurableOrchestrationClient:
         Terminated or Canceled instance, and ValueError for one that has not finished.
         Like Durable Functions' rewind it does not suit orchestrations whose failed path went
         through durable timers (e.g. retry policies), which replay then finds out of order.
+        `task_hub_name`/`connection_name` name another task hub.
         """
+        target = await self._target(task_hub_name, connection_name)
+        if target is not self:
+            return await target.rewind(instance_id, reason)
         row = await self._row(instance_id)
         if row.runtime_status is not OrchestrationRuntimeStatus.Failed:
             message = (
@@ -621,6 +684,29 @@ class DurableOrchestrationClient:
     ) -> None:
         """Not available yet: durable entities need the entity dispatcher."""
         raise NotImplementedError("Durable entities are not supported by durable_ext yet.")
+
+
+def _binding_hub(binding: str) -> tuple[TaskHub, str]:
+    """The task hub a durableClient binding's JSON names (`taskHubName`, and the connection in
+    `requiredQueryStringParameters`), opened with the app's host.json partition count; and the
+    connection's name. Settings come from the environment (the app settings)."""
+    try:
+        data = json.loads(binding)
+    except ValueError as exc:
+        raise ValueError(f"not a durableClient binding's JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError("a durableClient binding's JSON is an object with taskHubName")
+    query = dict(parse_qsl(str(data.get("requiredQueryStringParameters") or "")))
+    connection_name = query.get("connection") or "Storage"
+    environ = dict(os.environ)
+    root = Path(environ.get("AzureWebJobsScriptRoot") or os.getcwd())
+    settings = load_durable_task_settings(read_app_host_json(root / "host.json", environ), environ)
+    connection = StorageConnection.from_app_settings(connection_name, environ)
+    hub = TaskHub(
+        connection, data.get("taskHubName") or settings.hub_name, settings.partition_count
+    )
+    hub.open()
+    return hub, connection_name
 
 
 def _decoded(text: str | None) -> Any:

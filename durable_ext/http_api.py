@@ -422,9 +422,9 @@ class _Call:
         assert status.runtime_status is not None
         if status.runtime_status.is_active:
             location = self.request.base_url + self.request.target
-            return _json(status.to_json(), 202, {"Location": location, "Retry-After": "5"})
+            return _json(status.to_status_payload(), 202, {"Location": location, "Retry-After": "5"})
         failed = status.runtime_status is OrchestrationRuntimeStatus.Failed
-        return _json(status.to_json(), 500 if failed and fail_with_500 else 200)
+        return _json(status.to_status_payload(), 500 if failed and fail_with_500 else 200)
 
     async def when_done(
         self, instance_id: str, wait: tuple[float, float] | None, options: _StatusOptions
@@ -532,7 +532,7 @@ async def _list_instances(request: ApiRequest) -> web.Response:
         show_input=show_input,
         name=query.name,
     )
-    body = [status.to_json() for status in statuses]
+    body = [status.to_status_payload() for status in statuses]
     return _json(body, 200, {"x-ms-continuation-token": token or ""})
 
 

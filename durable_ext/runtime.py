@@ -7,10 +7,12 @@ async with df.Runtime(app, connection="UseDevelopmentStorage=true", hub="MyHub")
 
 from __future__ import annotations
 
+import os
 from types import TracebackType
 from typing import Any
 
 from .client import DurableOrchestrationClient, management_function_path
+from .hub_clients import HubClients
 from .storage.connection import StorageConnection
 from .storage.task_hub import TaskHub
 from .worker import FunctionRegistry, TaskHubWorker, WorkerOptions
@@ -54,11 +56,15 @@ class Runtime:
         self.worker: TaskHubWorker | None = None
         self.client = DurableOrchestrationClient(
             self.hub,
-            self.registry,
+            registry=self.registry,
             connection_name=connection_name,
             system_key=system_key,
             management_path=management_path,
+            default_version=self.options.versioning.version,
+            replace_running_instances=self.options.replace_running_instances,
         )
+        self.hub_clients = HubClients(self.client, connection, os.environ)
+        """Clients of other task hubs, as `durable_client_input(task_hub=...)` names them."""
 
     async def __aenter__(self) -> Runtime:
         self.hub.open()
@@ -83,4 +89,5 @@ class Runtime:
             if self.worker is not None:
                 await self.worker.stop()
         finally:
+            await self.hub_clients.close()
             await self.hub.close()

@@ -129,10 +129,18 @@ class DurableTaskSettings:
     distributed_tracing: bool = False
     """`tracing.distributedTracingEnabled` with `tracing.version` V2: OpenTelemetry spans."""
     default_version: str = ""
+    version_match_strategy: str = "CurrentOrOlder"
+    version_failure_strategy: str = "Reject"
+    overridable_existing_instance_states: str = "NonRunningStates"
+    http_async_sleep: timedelta = timedelta(milliseconds=30000)
     max_timer_duration: timedelta = _REPLAY.maximum_timer_duration
     long_timer_interval: timedelta = _REPLAY.long_timer_interval
     scale_signal_interval: timedelta = timedelta(seconds=10)
     worker_id: str = field(default_factory=default_worker_id)
+
+
+VERSION_MATCH_STRATEGIES = ("None", "Strict", "CurrentOrOlder")
+VERSION_FAILURE_STRATEGIES = ("Reject", "Fail")
 
 
 @dataclass(frozen=True)
@@ -235,6 +243,16 @@ class _Section:
         if not isinstance(value, str):
             raise SettingsError(f"{self.setting(key)} must be a string, got {_show(value)}")
         return value
+
+    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
+        """One of `choices`, matched case-insensitively as .NET binds an enum."""
+        value = self.string(key, default)
+        for choice in choices:
+            if value.strip().lower() == choice.lower():
+                return choice
+        raise SettingsError(
+            f"{self.setting(key)} must be one of {', '.join(choices)}, got {_show(value)}"
+        )
 
     def boolean(self, key: str, default: bool) -> bool:
         value = self.get(key)
@@ -565,6 +583,24 @@ def load_durable_task_settings(
         trace_replay_events=tracing.boolean("traceReplayEvents", defaults.trace_replay_events),
         distributed_tracing=_distributed_tracing(tracing),
         default_version=durable.string("defaultVersion", defaults.default_version),
+        version_match_strategy=durable.choice(
+            "versionMatchStrategy", defaults.version_match_strategy, VERSION_MATCH_STRATEGIES
+        ),
+        version_failure_strategy=durable.choice(
+            "versionFailureStrategy", defaults.version_failure_strategy, VERSION_FAILURE_STRATEGIES
+        ),
+        overridable_existing_instance_states=durable.choice(
+            "overridableExistingInstanceStates",
+            defaults.overridable_existing_instance_states,
+            ("NonRunningStates", "AnyState"),
+        ),
+        http_async_sleep=timedelta(
+            milliseconds=durable.section("httpSettings").integer(
+                "defaultAsyncRequestSleepTimeMilliseconds",
+                int(defaults.http_async_sleep.total_seconds() * 1000),
+                0,
+            )
+        ),
         max_timer_duration=max_timer_duration,
         long_timer_interval=extras.timespan(
             "longTimerInterval", defaults.long_timer_interval, high=max_timer_duration

@@ -16,6 +16,10 @@ def format_status_time(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
 
 
+def _sdk_time(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if value is not None else None
+
+
 class DurableOrchestrationStatus:
     """The status of an orchestration instance. A status for a missing instance is falsy."""
 
@@ -91,7 +95,29 @@ class DurableOrchestrationStatus:
     def history(self) -> list[Any] | None:
         return self._history
 
+    @classmethod
+    def from_json(cls, json_obj: Any) -> DurableOrchestrationStatus:
+        """A status from the status API's JSON (a bare string becomes `.message`, as in the SDK)."""
+        if isinstance(json_obj, str):
+            return cls(message=json_obj)
+        return cls(**json_obj)
+
     def to_json(self) -> dict[str, Any]:
+        """The SDK's `to_json()`: its keys, times as `%Y-%m-%dT%H:%M:%S.%fZ`, the runtime status
+        by name (a missing time is None where the SDK raises)."""
+        return {
+            "name": self._name,
+            "instanceId": self._instance_id,
+            "createdTime": _sdk_time(self._created_time),
+            "lastUpdatedTime": _sdk_time(self._last_updated_time),
+            "output": self._output,
+            "input": self._input,
+            "runtimeStatus": self._runtime_status.name if self._runtime_status else None,
+            "customStatus": self._custom_status,
+            "history": self._history,
+        }
+
+    def to_status_payload(self) -> dict[str, Any]:
         """The status API's JSON shape (whole-second `Z` times; history only when loaded)."""
         body: dict[str, Any] = {
             "name": self._name,
@@ -111,8 +137,15 @@ class DurableOrchestrationStatus:
 class PurgeHistoryResult:
     """How many instances a purge deleted."""
 
-    def __init__(self, instancesDeleted: int) -> None:  # noqa: N803 - the SDK's keyword
+    def __init__(self, instancesDeleted: int, **kwargs: Any) -> None:  # noqa: N803 - the SDK's keyword
         self._instances_deleted = instancesDeleted
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+
+    @classmethod
+    def from_json(cls, json_obj: dict[Any, Any]) -> PurgeHistoryResult:
+        """A result from the purge API's JSON (`{"instancesDeleted": n}`)."""
+        return cls(**json_obj)
 
     @property
     def instances_deleted(self) -> int:

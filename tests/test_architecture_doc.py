@@ -14,8 +14,17 @@ PACKAGE = ROOT / "durable_ext"
 DOC = ROOT / "docs" / "architecture.md"
 
 HOSTING = ("host", "app", "management_functions", "http_api", "dashboard")
-CLIENT = ("client", "status", "history_view", "runtime", "testing")
-SHARED = ("settings", "clock", "fault_points", "tracking", "tracing", "azure_monitor", "")
+CLIENT = ("client", "status", "history_view", "runtime", "testing", "hub_clients")
+SHARED = (
+    "settings",
+    "clock",
+    "fault_points",
+    "tracking",
+    "tracing",
+    "azure_monitor",
+    "compatibility",
+    "",
+)
 LAYERS = {"orchestration": 0, "storage": 1, "worker": 2, "client": 3, "hosting": 4}
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from azure.functions import FunctionRegister
 
+from ..compatibility import V1_MODEL_MESSAGE
+
 __all__ = ["load_app", "AppLoadError", "DEFAULT_SCRIPT_FILE"]
 
 DEFAULT_SCRIPT_FILE = "function_app.py"
@@ -24,6 +26,8 @@ def load_app(app_root: Path, script_file: str | None = None) -> FunctionRegister
     path = app_root / script
     package = app_root / Path(script).stem / "__init__.py"
     if not path.is_file() and not package.is_file():
+        if any(app_root.glob("*/function.json")):
+            raise AppLoadError(f"No {script} in {app_root}. {V1_MODEL_MESSAGE}")
         raise AppLoadError(f"No {script} in {app_root}: run this in a function app's root folder")
     root = str(app_root)
     if root not in sys.path:

@@ -30,6 +30,7 @@ from typing import Any
 
 from ..azure_monitor import export_to_azure_monitor
 from ..client import DurableOrchestrationClient, management_function_path
+from ..hub_clients import HubClients
 from ..runtime import Runtime
 from ..settings import (
     DurableTaskSettings,
@@ -138,7 +139,7 @@ class EmbeddedEngine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._stopping = threading.Event()
-        self._clients: dict[int, tuple[DurableOrchestrationClient, TaskHub]] = {}
+        self._clients: dict[int, tuple[HubClients, TaskHub]] = {}
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._thread = threading.Thread(target=self._run, name="durable-ext-worker", daemon=True)
 
@@ -300,7 +301,7 @@ class EmbeddedEngine:
         key = id(asyncio.get_running_loop())
         known = self._clients.get(key)
         if known is not None:
-            return known[0]
+            return known[0].own
         try:
             settings, connection = self._load_settings()
         except SettingsError as exc:
@@ -320,14 +321,24 @@ class EmbeddedEngine:
             system_key=os.environ.get("DURABLE_EXT_SYSTEM_KEY"),
             management_path=self.management_path,
             wake_up=wake_up.after_send if self._wake_up else None,
+            default_version=settings.default_version,
+            replace_running_instances=settings.overridable_existing_instance_states == "AnyState",
         )
-        self._clients[key] = (client, hub)
+        self._clients[key] = (HubClients(client, connection, self._environ), hub)
         return client
+
+    async def client_for(
+        self, task_hub: str | None, connection: str | None
+    ) -> DurableOrchestrationClient:
+        """The client of `task_hub` on `connection` (None: the app's own), for the calling loop."""
+        await self.client()
+        return await self._clients[id(asyncio.get_running_loop())][0].get(task_hub, connection)
 
     async def close_client(self) -> None:
         """Close the client of the calling event loop, if it has one (before that loop ends)."""
         known = self._clients.pop(id(asyncio.get_running_loop()), None)
         if known is not None:
+            await known[0].close()
             await known[1].close()
 
     # -- the supervisor ------------------------------------------------------------------------
@@ -559,7 +570,7 @@ async def embedded_client_provider(
     app: Any, task_hub: str | None, connection: str | None
 ) -> DurableOrchestrationClient:
     """The client provider used when no local host installed one (starts the engine too)."""
-    return await start_embedded(app).client()
+    return await start_embedded(app).client_for(task_hub, connection)
 
 
 # -- signals -----------------------------------------------------------------------------------

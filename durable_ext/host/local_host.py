@@ -180,11 +180,9 @@ async def _serve_http(
     client = runtime.client
 
     async def provide(
-        _owner: object, task_hub: str | None, _connection: str | None
+        _owner: object, task_hub: str | None, connection: str | None
     ) -> DurableOrchestrationClient:
-        if task_hub and task_hub.lower() != runtime.hub.names.hub.lower():
-            raise ValueError(f"This host serves task hub {runtime.hub.names.hub}, not {task_hub}")
-        return client
+        return await runtime.hub_clients.get(task_hub, connection)
 
     app_module.set_client_provider(provide)
     set_open_without_key(True)

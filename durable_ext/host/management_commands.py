@@ -24,7 +24,6 @@ from typing import Any, TextIO
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
-    ResourceNotFoundError,
     ServiceRequestError,
     ServiceResponseError,
 )
@@ -43,7 +42,7 @@ from ..status import DurableOrchestrationStatus, format_status_time
 from ..storage.client_options import FAIL_FAST
 from ..storage.connection import StorageConnection
 from ..storage.names import validate_hub_name
-from ..storage.task_hub import TASK_HUB_INFO_BLOB, TaskHub
+from ..storage.task_hub import TaskHub
 from .wake_up import WakeUpSender
 
 __all__ = [
@@ -144,26 +143,12 @@ def _resolve_target(
     return HubTarget(connection, hub_name, durable.partition_count)
 
 
-async def _hub_partition_count(hub: TaskHub) -> int | None:
-    """The partition count recorded in the hub's info blob; None when the hub does not exist."""
-    container = hub.blob_service.get_container_client(hub.names.leases_container)
-    try:
-        download = await container.get_blob_client(TASK_HUB_INFO_BLOB).download_blob()
-        info = json.loads(await download.readall())
-    except ResourceNotFoundError:
-        return None
-    except ValueError:
-        return hub.partition_count
-    count = info.get("PartitionCount") if isinstance(info, dict) else None
-    return count if isinstance(count, int) else hub.partition_count
-
-
 async def _open_hub(target: HubTarget, command: ManagementCommand) -> tuple[TaskHub, bool]:
     """The open hub (with the partition count it was created with) and whether it existed."""
     hub = TaskHub(target.connection, target.hub_name, target.partition_count)
     hub.open()
     try:
-        count = await _hub_partition_count(hub)
+        count = await hub.recorded_partition_count()
         if count is not None and count != hub.partition_count:
             # Messages must go to the control queues the hub really has.
             print(
@@ -268,7 +253,7 @@ def _fields(pairs: Sequence[tuple[str, Any]]) -> str:
 def _status_json(
     status: DurableOrchestrationStatus, show_input: bool, show_output: bool
 ) -> dict[str, Any]:
-    data = status.to_json()
+    data = status.to_status_payload()
     if not show_input:
         data.pop("input", None)
     if not show_output:

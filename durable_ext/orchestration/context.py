@@ -12,6 +12,7 @@ from typing import Any
 
 from . import codec
 from .actions import CreateSubOrchestration, ScheduleActivity, SendEvent, WaitForEvent
+from .durable_http import HTTP_ACTIVITY_NAME, DurableHttpRequest, DurableHttpTask, TokenSource
 from .entity_id import EntityId
 from .history import HistoryEvent, event_from_fields
 from .instance_ids import validate_instance_id
@@ -32,13 +33,13 @@ from .tasks import (
 
 __all__ = [
     "DurableOrchestrationContext",
+    "FunctionContext",
     "MAX_CUSTOM_STATUS_BYTES",
     "HTTP_ACTIVITY_NAME",
     "context_for",
 ]
 
 MAX_CUSTOM_STATUS_BYTES = 16 * 1024
-HTTP_ACTIVITY_NAME = "BuiltIn::HttpActivity"
 _UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_OID, "9e952958-5e33-4daf-827f-2fa12937b875")
 _SDK_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -92,6 +93,15 @@ class _Detached:
         raise RuntimeError("this context is not attached to a running orchestration")
 
 
+class FunctionContext:
+    """Payload fields the orchestration context does not use, as attributes (the SDK's bag; the
+    Durable Functions host sends `defaultHttpAsyncRequestSleepTimeMillseconds`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+
+
 class DurableOrchestrationContext:
     """The orchestrator's view of its instance: schedule work, wait, read input and time.
 
@@ -118,13 +128,14 @@ class DurableOrchestrationContext:
             input=input if input is None or isinstance(input, str) else json.dumps(input),
             is_replaying=isReplaying,
         )
-        self._bind(_Detached(info), [event_from_fields(e) for e in history or []], dict(kwargs))
+        events = [event_from_fields(e) for e in history or []]
+        self._bind(_Detached(info), events, FunctionContext(**kwargs))
 
     def _bind(
         self,
         runtime: OrchestrationRuntime,
         histories: list[HistoryEvent],
-        function_context: dict[str, Any],
+        function_context: FunctionContext,
     ) -> None:
         self._runtime = runtime
         self._info = runtime.info
@@ -173,8 +184,9 @@ class DurableOrchestrationContext:
         function_name, annotation = _function_name(name, "orchestrationTrigger")
         if instance_id is not None:
             validate_instance_id(instance_id)
+        version = version or self._runtime.options.version
         action = CreateSubOrchestration(
-            function_name, instance_id or "", codec.encode(input_), version or ""
+            function_name, instance_id or "", codec.encode(input_), version
         )
         return AtomicTask(-1, action, expected_type or annotation)
 
@@ -197,24 +209,24 @@ class DurableOrchestrationContext:
         uri: str,
         content: str | None = None,
         headers: dict[str, str] | None = None,
-        token_source: Any = None,
+        token_source: TokenSource | None = None,
         is_raw_str: bool = False,
+        asynchronous_pattern_enabled: bool = True,
     ) -> TaskBase:
-        """Make a durable HTTP call (the built-in HTTP activity); the result is a response dict."""
-        if is_raw_str and content is not None and not isinstance(content, str):
-            raise TypeError("Invalid use of 'is_raw_str' parameter: content must be a string")
-        body = content if isinstance(content, str) or content is None else json.dumps(content)
-        request: dict[str, Any] = {
-            "method": method,
-            "uri": uri,
-            "content": body,
-            "headers": headers,
-        }
-        if token_source is not None:
-            request["tokenSource"] = (
-                token_source.to_json() if hasattr(token_source, "to_json") else token_source
+        """Make a durable HTTP request (the built-in HTTP activity); the result is the response
+        dict `{"statusCode", "headers", "content"}`. A 202 with a Location is polled with durable
+        timers between polls unless `asynchronous_pattern_enabled` is False. A dict `content` is
+        sent as JSON, a string as is."""
+        if is_raw_str and not isinstance(content, str):
+            raise TypeError(
+                "Invalid use of 'is_raw_str' parameter: 'is_raw_str' is set to 'True' but "
+                "'content' is not an instance of type 'str'. Either set 'is_raw_str' to 'False', "
+                "or ensure your 'content' is of type 'str'."
             )
-        return AtomicTask(-1, ScheduleActivity(HTTP_ACTIVITY_NAME, codec.encode(request)))
+        body = content if isinstance(content, str) or content is None else json.dumps(content)
+        request = DurableHttpRequest(method, uri, body, headers, token_source).to_json()
+        request["asynchronousPatternEnabled"] = asynchronous_pattern_enabled
+        return DurableHttpTask(request, self._runtime)
 
     def call_entity(
         self,
@@ -370,10 +382,13 @@ class DurableOrchestrationContext:
 
     @property
     def histories(self) -> list[HistoryEvent]:
+        """The execution's history as the code sees it: every event up to the current episode's
+        (SDK attribute names such as `Name`, `Input`, `TaskScheduledId` work too)."""
         return self._histories
 
     @property
-    def function_context(self) -> dict[str, Any]:
+    def function_context(self) -> FunctionContext:
+        """The host's fields the context does not use (`defaultHttpAsyncRequestSleepTimeMillseconds`)."""
         return self._function_context
 
     @property
@@ -387,9 +402,16 @@ class DurableOrchestrationContext:
         return self._info.name
 
 
-def context_for(runtime: OrchestrationRuntime) -> DurableOrchestrationContext:
-    """The context orchestrator code receives, showing `runtime`'s info and scheduling through it
-    (the executor makes one per execution)."""
+def context_for(
+    runtime: OrchestrationRuntime, histories: list[HistoryEvent] | None = None
+) -> DurableOrchestrationContext:
+    """The context orchestrator code receives, showing `runtime`'s info and scheduling through it,
+    and `histories` (kept up to date by the engine) (the executor makes one per execution)."""
     context = DurableOrchestrationContext.__new__(DurableOrchestrationContext)
-    context._bind(runtime, [], {})
+    sleep_ms = int(runtime.options.http_async_sleep.total_seconds() * 1000)
+    context._bind(
+        runtime,
+        [] if histories is None else histories,
+        FunctionContext(defaultHttpAsyncRequestSleepTimeMillseconds=sleep_ms),
+    )
     return context

@@ -95,9 +95,14 @@ def run_episode(
     now: datetime,
     options: ReplayOptions | None = None,
     new_execution_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    refuse: tuple[str | None, BaseException] | None = None,
 ) -> EpisodeOutcome:
-    """Replay `past_events`, apply `new_events` (ExecutionStarted first if any) at time `now`."""
+    """Replay `past_events`, apply `new_events` (ExecutionStarted first if any) at time `now`.
+    With `refuse` (orchestrator name, error) the execution fails with it and no code runs."""
     executor = OrchestrationExecutor(orchestrator, instance_id=instance_id, options=options)
+    if refuse is not None:
+        executor.refuse(*refuse)
+    executor.history += past_events
     executor.apply(past_events, replaying=True)
     return continue_episode(
         executor,
@@ -130,13 +135,16 @@ def continue_episode(
     episode costs its new events, not a copy of the whole history.
     """
     episode = [OrchestratorStarted(timestamp=now), *new_events]
+    executor.history += episode
     executor.apply(episode, replaying=False)
     result = executor.take_decisions()
+    completed = OrchestratorCompleted(timestamp=now)
+    executor.history += [*result.decisions, completed]
     events = past_events
     first_new = len(events)
     events += _played(episode)
     events += result.decisions
-    events.append(OrchestratorCompleted(timestamp=now))
+    events.append(completed)
     started = _started_event(events)
     if started is None:
         raise ValueError(f"instance {instance_id!r} has no ExecutionStarted event")
@@ -164,7 +172,9 @@ def continue_episode(
         episode = [OrchestratorStarted(timestamp=now), started, *carried]
         executor = OrchestrationExecutor(orchestrator, instance_id=instance_id, options=options)
         result = executor.execute([], episode)
-        events = [*_played(episode), *result.decisions, OrchestratorCompleted(timestamp=now)]
+        completed = OrchestratorCompleted(timestamp=now)
+        executor.history.append(completed)
+        events = [*_played(episode), *result.decisions, completed]
         first_new = 0
         decisions.extend(Decision(_execution_id(started), e) for e in result.decisions)
         seen += result.seen

@@ -91,7 +91,10 @@ class OrchestrationExecutor:
         self._fn = orchestrator
         self._options = options or ReplayOptions()
         self._state = ReplayState(ExecutionInfo(instance_id=instance_id))
-        self.context = context_for(self)
+        self.history: list[HistoryEvent] = []
+        """The execution's history as `context.histories` shows it (the caller keeps it whole:
+        `execute` and the episode functions append every event, decisions included)."""
+        self.context = context_for(self, self.history)
         self._generator: Generator[Any, Any, Any] | None = None
         self._awaited: TaskBase | None = None
 
@@ -100,9 +103,14 @@ class OrchestrationExecutor:
         self, past_events: Iterable[HistoryEvent], new_events: Iterable[HistoryEvent]
     ) -> ExecutionResult:
         """Replay `past_events`, apply `new_events`, and return this episode's decisions."""
-        self.apply(past_events, replaying=True)
-        self.apply(new_events, replaying=False)
-        return self.take_decisions()
+        past, new = list(past_events), list(new_events)
+        self.history += past
+        self.history += new
+        self.apply(past, replaying=True)
+        self.apply(new, replaying=False)
+        result = self.take_decisions()
+        self.history += result.decisions
+        return result
 
     def apply(self, events: Iterable[HistoryEvent], *, replaying: bool) -> None:
         """Process events in order (stops early once the code failed non-deterministically)."""
@@ -154,6 +162,12 @@ class OrchestrationExecutor:
             warnings=state.take_warnings(),
             seen=state.take_seen(),
         )
+
+    def refuse(self, name: str | None, error: BaseException) -> None:
+        """End the execution Failed with `error` without running its code: no event is replayed
+        and the episode's one decision is the ExecutionCompleted (a refused version)."""
+        details = orchestration_failure(name, error)
+        self._state.break_replay(codec.encode(details.error_message), details)
 
     @property
     def is_finished(self) -> bool:

@@ -245,6 +245,15 @@ def _pascal(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
 
 
+_BASE_WIRE = {
+    "EventType": "event_type",
+    "EventId": "event_id",
+    "IsPlayed": "is_played",
+    "Timestamp": "timestamp",
+}
+_SDK_DEFAULTS = frozenset({"Name", "InstanceId", "TaskScheduledId", "Reason", "Details", "Input"})
+
+
 @dataclass(slots=True, kw_only=True)
 class HistoryEvent:
     """Fields every DTFx history event carries."""
@@ -273,6 +282,18 @@ class HistoryEvent:
                 value = value.to_fields()
             out[wire] = value
         return out
+
+    def __getattr__(self, name: str) -> Any:
+        """The SDK's attribute names: DTFx's PascalCase fields (`Name`, `Input`, `Result`,
+        `TaskScheduledId`...), None for those its HistoryEvent gives every event."""
+        if name in _BASE_WIRE:
+            return getattr(self, _BASE_WIRE[name])
+        for attr, wire, _ in type(self)._wire():
+            if wire == name:
+                return getattr(self, attr)
+        if name in _SDK_DEFAULTS:
+            return None
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @classmethod
     def _wire(cls) -> tuple[tuple[str, str, str | None], ...]:

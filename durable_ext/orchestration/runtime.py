@@ -29,6 +29,12 @@ class ReplayOptions:
     input_type: type | None = None
     observe_replay: bool = False
     """Note replayed steps too (`traceReplayEvents`); live steps are always noted."""
+    http_async_sleep: timedelta = timedelta(milliseconds=30000)
+    """Between polls of a durable HTTP 202 without Retry-After
+    (`httpSettings.defaultAsyncRequestSleepTimeMilliseconds`)."""
+    version: str = ""
+    """The app's orchestration version (`defaultVersion`), stamped on sub-orchestrations started
+    without one."""
 
 
 @dataclass(slots=True)

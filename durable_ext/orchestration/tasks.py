@@ -185,6 +185,13 @@ class CompoundTask(TaskBase):
     def try_set_value(self, child: TaskBase) -> None:
         raise NotImplementedError
 
+    def _append_scheduled(self, child: TaskBase, runtime: OrchestrationRuntime) -> None:
+        """Add a child made after the code yielded this task (a retry, a timer leg), scheduled now."""
+        self.children.append(child)
+        self.pending_tasks.add(child)
+        child._add_parent(self)
+        runtime.schedule(child)
+
 
 class WhenAllTask(CompoundTask):
     """`task_all`: the list of results in input order; fails fast with the first failure."""
@@ -253,10 +260,7 @@ class RetryAbleTask(WhenAllTask):
             self._add_child(new_timer(self._runtime, now + delay))
 
     def _add_child(self, child: TaskBase) -> None:
-        self.children.append(child)
-        self.pending_tasks.add(child)
-        child._add_parent(self)
-        self._runtime.schedule(child)
+        self._append_scheduled(child, self._runtime)
 
 
 class LongTimerTask(WhenAllTask):
@@ -285,10 +289,7 @@ class LongTimerTask(WhenAllTask):
         return TimerTask(-1, CreateTimer(leg_end))
 
     def add_new_child(self, child_timer: TimerTask) -> None:
-        self.children.append(child_timer)
-        self.pending_tasks.add(child_timer)
-        child_timer._add_parent(self)
-        self._runtime.schedule(child_timer)
+        self._append_scheduled(child_timer, self._runtime)
 
     def try_set_value(self, child: TaskBase) -> None:
         assert isinstance(child, TimerTask)

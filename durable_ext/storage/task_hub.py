@@ -174,6 +174,20 @@ class TaskHub:
         with contextlib.suppress(ResourceNotFoundError):
             await self.blob_service.delete_container(name)
 
+    async def recorded_partition_count(self) -> int | None:
+        """The partition count recorded in the hub's info blob (this hub's own count when the
+        blob does not say); None when the hub does not exist."""
+        container = self.blob_service.get_container_client(self.names.leases_container)
+        try:
+            download = await container.get_blob_client(TASK_HUB_INFO_BLOB).download_blob()
+            info = json.loads(await download.readall())
+        except ResourceNotFoundError:
+            return None
+        except ValueError:
+            return self.partition_count
+        count = info.get("PartitionCount") if isinstance(info, dict) else None
+        return count if isinstance(count, int) else self.partition_count
+
     async def exists(self) -> bool:
         """True when the hub's info blob exists."""
         container = self.blob_service.get_container_client(self.names.leases_container)

@@ -29,6 +29,7 @@ from opentelemetry.trace import Span, SpanKind
 from .. import clock
 from ..fault_points import fault_point, stall_point
 from ..orchestration import codec
+from ..orchestration.durable_http import HTTP_ACTIVITY_NAME
 from ..orchestration.failures import activity_failed
 from ..orchestration.history import (
     HistoryEvent,
@@ -46,6 +47,7 @@ from .activity_context import activity_context
 from .backoff import PollingBackoff
 from .handoff import OrchestrationHandoff
 from .held_messages import HeldMessages
+from .http_activity import HttpActivity
 from .options import WorkerOptions
 from .registry import FunctionRegistry, RegisteredActivity
 
@@ -107,6 +109,7 @@ class ActivityDispatcher:
         self._running: set[asyncio.Task[None]] = set()
         self.local_orchestrations: OrchestrationHandoff | None = None
         self._stopping = False
+        self._http = HttpActivity(options.http_credential)
 
     @property
     def in_flight(self) -> int:
@@ -133,6 +136,7 @@ class ActivityDispatcher:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        await self._http.close()
 
     async def _loop(self) -> None:
         queue = self._hub.work_items
@@ -257,8 +261,13 @@ class ActivityDispatcher:
             attributes=attributes,
         ) as span:
             try:
-                activity = self._registry.activity(name)
-                result = await invoke_activity(activity, scheduled.input, self._pool, instance_id)
+                if name == HTTP_ACTIVITY_NAME:
+                    result = await self._http.run(scheduled.input)
+                else:
+                    activity = self._registry.activity(name)
+                    result = await invoke_activity(
+                        activity, scheduled.input, self._pool, instance_id
+                    )
             except Exception as exc:  # noqa: BLE001 - the failure (a missing activity too) goes to the orchestrator
                 # A result's time is when the activity ended (as DTFx stamps it): the
                 # dashboard's timeline draws each activity from its TaskScheduled to this.

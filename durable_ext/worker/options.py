@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from ..orchestration.executor import ReplayOptions
+from ..orchestration.versioning import VersioningPolicy
 from ..settings import DurableTaskSettings, default_worker_id
+from .http_activity import CredentialFactory
 
 __all__ = ["WorkerOptions"]
 
@@ -56,6 +58,14 @@ class WorkerOptions:
     """Tracking events of replayed steps are logged too (`replay.observe_replay` notes them)."""
     distributed_tracing: bool = _HOST_JSON.distributed_tracing
     """OpenTelemetry spans (`tracing.distributedTracingEnabled`, version V2)."""
+    versioning: VersioningPolicy = field(default_factory=VersioningPolicy)
+    """Which orchestration versions this worker runs (`defaultVersion`, `versionMatchStrategy`,
+    `versionFailureStrategy`)."""
+    replace_running_instances: bool = False
+    """`start_new` may replace a Pending, Running or Suspended instance (host.json
+    `overridableExistingInstanceStates` AnyState)."""
+    http_credential: CredentialFactory | None = None
+    """Makes the credential for `call_http` token sources (None: DefaultAzureCredential)."""
     handoff_backlog: int = 1000
     """Work items this process may hand to itself beyond the activities it runs at once; they wait
     in memory, held in their queue. Beyond it, work items go to the queue for any worker."""
@@ -80,9 +90,17 @@ class WorkerOptions:
                 settings.max_timer_duration,
                 settings.long_timer_interval,
                 observe_replay=settings.trace_replay_events,
+                http_async_sleep=settings.http_async_sleep,
+                version=settings.default_version,
             ),
             trace_inputs_and_outputs=settings.trace_inputs_and_outputs,
             trace_replay_events=settings.trace_replay_events,
             distributed_tracing=settings.distributed_tracing,
+            replace_running_instances=settings.overridable_existing_instance_states == "AnyState",
+            versioning=VersioningPolicy.of(
+                settings.default_version,
+                settings.version_match_strategy,
+                settings.version_failure_strategy,
+            ),
             instance_cache_idle_timeout=settings.extended_session_idle_timeout,
         )

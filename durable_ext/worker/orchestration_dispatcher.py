@@ -41,6 +41,7 @@ from ..orchestration.episode import EpisodeOutcome, continue_episode, run_episod
 from ..orchestration.history import ExecutionStarted, HistoryEvent, TimerFired
 from ..orchestration.history_summary import HistorySummary
 from ..orchestration.status import OrchestrationRuntimeStatus
+from ..orchestration.versioning import VersionFailureStrategy
 from ..storage.errors import describe_storage_error
 from ..storage.history_store import CheckpointConflictError, LoadedHistory
 from ..storage.instance_store import InstanceColumns
@@ -259,7 +260,21 @@ class OrchestrationDispatcher:
         fired = (e.fire_at for e in new_events if isinstance(e, TimerFired) and e.fire_at)
         latest = [] if new_execution or summary.latest is None else [summary.latest]
         now = max([clock.utc_now(), *latest, *fired])
-        orchestrator = self._orchestrator_for(triage.new_start or summary.started)
+        started = triage.new_start or summary.started
+        versioning = self._options.versioning
+        if started is not None and versioning.refuses(started.version):
+            if versioning.failure is VersionFailureStrategy.REJECT:
+                log.info(
+                    "%s: version '%s' is not for this worker (version '%s', %s): left for another",
+                    instance_id,
+                    started.version or "",
+                    versioning.version,
+                    versioning.match.value,
+                )
+                await self._abandon(messages)
+                return
+            cached = None
+        orchestrator = self._orchestrator_for(started)
         episode: dict[str, Any] = {
             "instance_id": instance_id,
             "past_events": past,
@@ -268,9 +283,12 @@ class OrchestrationDispatcher:
             "options": self._options.replay,
         }
         tracing = self._hub.tracing
-        with episode_span(tracing, instance_id, triage.new_start or summary.started) as span:
+        with episode_span(tracing, instance_id, started) as span:
             if cached is not None and triage.new_start is None:
                 outcome = continue_episode(cached.executor, orchestrator, **episode)
+            elif started is not None and versioning.refuses(started.version):
+                refusal = versioning.mismatch(started.name, started.version)
+                outcome = run_episode(orchestrator, **episode, refuse=(started.name, refusal))
             else:
                 outcome = run_episode(orchestrator, **episode)
             for warning in outcome.result.warnings:
@@ -303,7 +321,9 @@ class OrchestrationDispatcher:
     ) -> Triage:
         """Sort the batch (`triage.sort_messages`), reading the Instances row only when a decision
         needs it: a client's restart of a finished instance."""
-        candidates = restart_candidates(loaded.execution_id, summary, messages)
+        candidates = restart_candidates(
+            loaded.execution_id, summary, messages, self._options.replace_running_instances
+        )
         row = (
             await self._hub.instances.get(instance_id, fetch_payloads=False) if candidates else None
         )

@@ -169,11 +169,15 @@ def arrival_order(message: ReceivedMessage) -> tuple[bool, datetime, int]:
 
 
 def restart_candidates(
-    execution_id: str | None, summary: HistorySummary, messages: Iterable[ReceivedMessage]
+    execution_id: str | None,
+    summary: HistorySummary,
+    messages: Iterable[ReceivedMessage],
+    any_state: bool = False,
 ) -> list[ReceivedMessage]:
     """The messages that need the Instances row to be judged (`decide_restarts`): a client's
-    (top-level) ExecutionStarted for another execution than `execution_id`, the finished one."""
-    if not summary.finished:
+    (top-level) ExecutionStarted for another execution than `execution_id`, the finished one (or
+    a running one too, with `overridableExistingInstanceStates` AnyState: `any_state`)."""
+    if summary.started is None or not (summary.finished or any_state):
         return []
     return [
         m
@@ -235,7 +239,8 @@ def sort_messages(
                 log.info("%s: discarding a stale ExecutionStarted", instance_id)
                 triage.discard(message)
             else:
-                _triage_start(instance_id, execution_id, summary, triage, message, event)
+                replaces = message.message_id in restarts
+                _triage_start(instance_id, execution_id, summary, triage, message, event, replaces)
             continue
         new_start = triage.new_start
         current = _execution(new_start) if new_start else execution_id
@@ -285,9 +290,11 @@ def _triage_start(
     triage: Triage,
     message: ReceivedMessage,
     event: ExecutionStarted,
+    replaces: bool = False,
 ) -> None:
     """An accepted ExecutionStarted: the start of a new execution, or discarded as a duplicate
-    (the running execution's own, a second one in the batch, or one for a running instance)."""
+    (the running execution's own, a second one in the batch, or one for a running instance unless
+    the Instances row says it `replaces` it)."""
     execution = _execution(event)
     if summary.started is not None and execution == execution_id:
         log.debug("%s: duplicate ExecutionStarted for %s", instance_id, execution)
@@ -296,7 +303,7 @@ def _triage_start(
     elif triage.new_start is not None:
         log.debug("%s: second ExecutionStarted in one batch ignored", instance_id)
         triage.discard(message, by_history=False)
-    elif summary.started is not None and not summary.finished:
+    elif summary.started is not None and not summary.finished and not replaces:
         log.warning("%s is already running; ignoring a new ExecutionStarted", instance_id)
         triage.discard(message)
     else:

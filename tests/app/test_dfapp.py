@@ -9,16 +9,16 @@ import pytest
 
 import durable_ext as df
 from durable_ext.host.engine_functions import ENGINE_FUNCTIONS
-from durable_ext.management_functions import MANAGEMENT_FUNCTIONS
+from durable_ext.management_functions import DASHBOARD_FUNCTION, MANAGEMENT_FUNCTIONS
 from durable_ext.testing import run_orchestration
 
 MANAGEMENT_NAMES = [name for name, *_ in MANAGEMENT_FUNCTIONS]
 
 
 def user_functions(app: df.DFApp) -> list[func.Function]:
-    """The app's own functions: not the management functions nor the engine's heartbeat and
-    health, which every DFApp registers."""
-    built_in = {*MANAGEMENT_NAMES, *ENGINE_FUNCTIONS}
+    """The app's own functions: not the management functions, the dashboard page nor the
+    engine's heartbeat and health, which every DFApp registers."""
+    built_in = {*MANAGEMENT_NAMES, DASHBOARD_FUNCTION, *ENGINE_FUNCTIONS}
     return [f for f in app.get_functions() if f.get_function_name() not in built_in]
 
 
