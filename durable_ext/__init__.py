@@ -6,6 +6,12 @@
 from . import testing
 from .app import Blueprint, DFApp
 from .client import DurableOrchestrationClient
+from .entity_client import (
+    CleanEntityStorageResult,
+    DurableEntityStatus,
+    EntityQueryResult,
+    EntityStateResponse,
+)
 from .orchestration import (
     DurableOrchestrationContext,
     EntityId,
@@ -15,6 +21,13 @@ from .orchestration import (
     RetryOptions,
     TaskFailedError,
 )
+from .orchestration.entity_class import DurableEntity
+from .orchestration.entity_context import DurableEntityContext, Entity
+from .orchestration.entity_requests import (
+    CriticalSection,
+    EntityOperationFailedError,
+    LockingRulesViolationError,
+)
 from .runtime import Runtime
 from .status import DurableOrchestrationStatus, PurgeHistoryResult
 
@@ -22,6 +35,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Blueprint",
+    "CleanEntityStorageResult",
+    "CriticalSection",
+    "DurableEntity",
+    "DurableEntityContext",
+    "DurableEntityStatus",
+    "Entity",
+    "EntityOperationFailedError",
+    "EntityQueryResult",
+    "EntityStateResponse",
+    "LockingRulesViolationError",
     "DFApp",
     "DurableOrchestrationClient",
     "DurableOrchestrationStatus",

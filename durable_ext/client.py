@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from .entity_client import EntityClientMixin
 from .history_view import history_view
 from .orchestration import codec
-from .orchestration.entity_id import EntityId
 from .orchestration.history import (
     EventRaised,
     ExecutionResumed,
@@ -129,7 +129,7 @@ def management_urls(
     }
 
 
-class DurableOrchestrationClient:
+class DurableOrchestrationClient(EntityClientMixin):
     """Drives orchestration instances of one task hub (the SDK's client, working on storage).
 
     `wake_up`, if given, is awaited with a reason after every message the client sends for an
@@ -536,18 +536,6 @@ class DurableOrchestrationClient:
         return func.HttpResponse(
             body=codec.encode(status.to_json()), status_code=code, mimetype="application/json"
         )
-
-    # -- entities (the storage side arrives with the entities issue) -----------------------------
-    async def signal_entity(
-        self,
-        entityId: EntityId,  # noqa: N803 - the SDK's name
-        operation_name: str,
-        operation_input: Any | None = None,
-        task_hub_name: str | None = None,
-        connection_name: str | None = None,
-    ) -> None:
-        """Not available yet: durable entities need the entity dispatcher."""
-        raise NotImplementedError("Durable entities are not supported by durable_ext yet.")
 
 
 def _decoded(text: str | None) -> Any:

@@ -14,7 +14,7 @@ PACKAGE = ROOT / "durable_ext"
 DOC = ROOT / "docs" / "architecture.md"
 
 HOSTING = ("host", "app", "management_functions", "http_api")
-CLIENT = ("client", "status", "history_view", "runtime", "testing")
+CLIENT = ("client", "entity_client", "status", "history_view", "runtime", "testing")
 SHARED = ("settings", "clock", "fault_points", "")
 LAYERS = {"orchestration": 0, "storage": 1, "worker": 2, "client": 3, "hosting": 4}
 

@@ -50,6 +50,9 @@ class WorkerOptions:
     """While an orchestration runs with an unchanged runtime and custom status, a checkpoint skips
     its Instances merge unless the last one is this old (so LastUpdatedTime lags by at most this);
     any visible change, a new execution or the end is merged at once. 0: merge every checkpoint."""
+    entity_message_reorder_window: timedelta = timedelta(minutes=30)
+    """How long an entity remembers the requests it received, to drop redelivered copies (DF's
+    `entityMessageReorderWindowInMinutes`)."""
     handoff_backlog: int = 1000
     """Work items this process may hand to itself beyond the activities it runs at once; they wait
     in memory, held in their queue. Beyond it, work items go to the queue for any worker."""

@@ -47,6 +47,7 @@ from ..storage.instance_store import InstanceColumns
 from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
 from .backoff import PollingBackoff
+from .entity_dispatcher import EntityDispatcher, is_entity_instance
 from .handoff import ActivityHandoff
 from .held_messages import HeldMessages
 from .instance_cache import CachedInstance, InstanceCache, StatusMark
@@ -99,6 +100,13 @@ class OrchestrationDispatcher:
         self.storage = storage
         """Bounds this worker's outbound sends and inbound deletes and abandons."""
         self._timer_wakes = TimerWakes()
+        self.entities = EntityDispatcher(
+            hub,
+            registry,
+            held,
+            lambda item: self.storage.run(self._send, item),
+            options.entity_message_reorder_window,
+        )
 
     @property
     def partitions(self) -> frozenset[int]:
@@ -123,6 +131,7 @@ class OrchestrationDispatcher:
         """Stop reading a partition at once (episodes in flight finish; the sentinel fences them)."""
         task = self._loops.pop(index, None)
         self.cache.drop_where(lambda instance_id: self._hub.partition_of(instance_id) == index)
+        self.entities.forget(lambda instance_id: self._hub.partition_of(instance_id) == index)
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -218,6 +227,9 @@ class OrchestrationDispatcher:
 
     # -- one episode --------------------------------------------------------------------------
     async def _process(self, instance_id: str, messages: list[ReceivedMessage]) -> None:
+        if is_entity_instance(instance_id):
+            await self.entities.process(instance_id, messages)
+            return
         await stall_point("episode-start")
         cached = self.cache.take(instance_id)
         if cached is not None:
