@@ -412,6 +412,21 @@ class Suite:
             )
         return result
 
+    def entities(self) -> dict[str, Any]:
+        ops = self.sizes.entity_ops
+        _log(f"entities: {ops:,} operations on one entity, then over 100 entities")
+        out = self.workdir / "entities.json"
+        command = [sys.executable, "-m", "bench.entities", "--connection"]
+        command += [self.azurite.connection_string, "--hub", _hub("entities")]
+        command += ["--ops", str(ops), "--json", str(out)]
+        result = _json_child(command, out)
+        if "error" not in result:
+            _log(
+                f"  {result['one']['ops_per_s']:.0f} ops/s on one entity, "
+                f"{result['spread']['ops_per_s']:.0f} ops/s over 100"
+            )
+        return result
+
     def idle(self) -> dict[str, Any]:
         count = self.sizes.idle
         _log(f"idle: worker RSS with {count:,} orchestrations waiting for an event")
@@ -735,6 +750,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             "episode",
             "profile",
             "replay",
+            "entities",
             "idle",
         ],
         help="parts to leave out (sensitivity is left out anyway with --azurite-in-memory)",
@@ -783,10 +799,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 ("episode", suite.episode),
                 ("profile", suite.profiles),
                 ("replay", suite.replay),
+                ("entities", suite.entities),
                 ("idle", suite.idle),
             ]
             for name, part in parts:
-                ours_only = name in ("sensitivity", "levers", "chain", "episode", "profile", "idle")
+                ours_only = name in (
+                    "sensitivity",
+                    "levers",
+                    "chain",
+                    "episode",
+                    "profile",
+                    "entities",
+                    "idle",
+                )
                 if name in args.skip or (ours_only and "durable_ext" not in engines):
                     continue
                 if name == "sensitivity" and args.azurite_in_memory:
