@@ -16,6 +16,7 @@ the stored state already records as received: they are dropped (`entity_schedule
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections import OrderedDict
@@ -23,7 +24,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from .. import clock
-from ..fault_points import fault_point, stall_point
+from ..fault_points import fault_point
+from ..orchestration.entity_context import OperationOutcome
 from ..orchestration.entity_id import EntityId
 from ..orchestration.entity_messages import SchedulerState
 from ..orchestration.entity_scheduler import EntityBatch, Outgoing, run_entity_batch
@@ -83,18 +85,30 @@ class EntityDispatcher:
         self._send = send
         self._dedup_window = dedup_window
         self._stored: OrderedDict[str, _Stored] = OrderedDict()
+        self.on_operation: Callable[[str, OperationOutcome], None] | None = None
+        """Sees each entity operation once it has run: the instance id and the outcome (operation
+        name, input, start time, duration, result or error). The one place to emit per-operation
+        tracking events from; called in the batch's thread, before the batch is checkpointed (a
+        batch that fails to checkpoint runs again)."""
 
     async def process(self, instance_id: str, messages: list[ReceivedMessage]) -> None:
         """One batch: run the messages, then checkpoint (module docstring)."""
-        await stall_point("entity-batch-start")
         stored = self._stored.pop(instance_id, None) or await self._load(instance_id)
         now = clock.utc_now()
         events = [m.data.event for m in messages]
         inbound = [(e.name or "", e.input) for e in events if isinstance(e, EventRaised)]
         function = self._registry.entity(EntityId.get_entity_id(instance_id).name)
         scheduler = SchedulerState.from_text(stored.state)
+        hook = self.on_operation
         batch = await asyncio.to_thread(
-            run_entity_batch, instance_id, scheduler, inbound, function, now, self._dedup_window
+            run_entity_batch,
+            instance_id,
+            scheduler,
+            inbound,
+            function,
+            now,
+            self._dedup_window,
+            functools.partial(hook, instance_id) if hook is not None else None,
         )
         state_text = batch.state.to_text()
         execution_id = uuid.uuid4().hex
