@@ -10,7 +10,9 @@ the sentinel ETag (409/412: another worker won, abandon); merge the Instances ro
 inbound messages. A crash before the history write runs the batch again (user code at least once,
 as in DF): the responses go out again (a caller ignores an answer it already has) and the signals
 again with the same request ids (their receivers drop copies). A crash after it redelivers messages
-the stored state already records as received: they are dropped (`entity_scheduler`).
+the stored state already records as received: they are dropped (`entity_scheduler`). That is also
+why the deletes run in the background, while the entity's next batch already runs: a hot entity's
+rate is not bounded by deleting each batch's messages.
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ class EntityDispatcher:
         self._send = send
         self._dedup_window = dedup_window
         self._stored: OrderedDict[str, _Stored] = OrderedDict()
+        self._deleting: set[asyncio.Task[None]] = set()
         self.on_operation: Callable[[str, OperationOutcome], None] | None = None
         """Sees each entity operation once it has run: the instance id and the outcome (operation
         name, input, start time, duration, result or error). The one place to emit per-operation
@@ -140,7 +143,9 @@ class EntityDispatcher:
         await self._merge_row(instance_id, execution_id, batch, state_text, now)
         await self._hub.history.delete_unreferenced_blobs(instance_id)
         fault_point("before-inbound-delete")
-        await asyncio.gather(*(self._held.delete(m) for m in messages))
+        deleting = asyncio.create_task(self._delete(messages))
+        self._deleting.add(deleting)
+        deleting.add_done_callback(self._deleting.discard)
         log.debug(
             "%s: %d operations, %d copies dropped, %d messages sent",
             instance_id,
@@ -148,6 +153,14 @@ class EntityDispatcher:
             batch.dropped,
             len(batch.outgoing),
         )
+
+    async def stop(self, timeout: float) -> None:
+        """Let the inbound deletes in flight finish (those cut short only come back as copies)."""
+        if self._deleting:
+            await asyncio.wait(set(self._deleting), timeout=timeout)
+
+    async def _delete(self, messages: list[ReceivedMessage]) -> None:
+        await asyncio.gather(*(self._held.delete(m) for m in messages))
 
     def forget(self, predicate: Callable[[str], bool]) -> None:
         """Drop what is remembered of the entities `predicate` selects (a partition given up)."""

@@ -144,6 +144,7 @@ class OrchestrationDispatcher:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        await self.entities.stop(timeout)
         leftovers = [m for batch in self._inbox.values() for m in batch]
         self._inbox.clear()
         await self._abandon(leftovers, delay=0)

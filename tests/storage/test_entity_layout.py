@@ -46,6 +46,11 @@ async def test_entity_messages_and_rows_in_dfs_layout(
                 )
 
             (row,) = await wait_until(stored, timeout=30, what="the entity's Instances row")
+
+            async def consumed() -> bool:
+                return not await raw.message_count(queue)
+
+            await wait_until(consumed, timeout=30, what="the signal deleted from its queue")
         assert (row["Name"], row["RuntimeStatus"], row["Version"]) == (ENTITY, "Running", "")
         assert json.loads(row["CustomStatus"]) == {"entityExists": True}
         scheduler = json.loads(row["Input"])
@@ -63,4 +68,3 @@ async def test_entity_messages_and_rows_in_dfs_layout(
         assert started["Name"] == ENTITY and HEX32.match(started["ExecutionId"])
         assert json.loads(started["Input"]) == scheduler
         assert row["ExecutionId"] == started["ExecutionId"]
-        assert not await raw.message_count(queue)
