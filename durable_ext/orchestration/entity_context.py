@@ -82,7 +82,6 @@ class DurableEntityContext:
         key: str,
         exists: bool = False,
         state: str | None = None,
-        batch: Sequence[dict[str, Any]] | None = None,
     ) -> None:
         self._entity_name = name
         self._entity_key = key
@@ -93,20 +92,20 @@ class DurableEntityContext:
         self._input: str | None = None
         self._result: Any = None
         self._signals: list[OutgoingSignal] = []
-        self.batch = list(batch or [])
 
     @classmethod
-    def from_json(cls, json_str: str) -> DurableEntityContext:
-        """A context from the SDK's entity-trigger JSON (`self`, `exists`, `state`, `batch`)."""
+    def from_json(cls, json_str: str) -> tuple[DurableEntityContext, list[dict[str, Any]]]:
+        """The context and the batch of the SDK's entity-trigger JSON (`self`, `exists`,
+        `state`, `batch`), as the SDK returns them."""
         data = json.loads(json_str)
         identity = data.get("self") or {}
-        return cls(
+        context = cls(
             identity.get("name", ""),
             identity.get("key", ""),
             bool(data.get("exists")),
             data.get("state"),
-            data.get("batch"),
         )
+        return context, list(data.get("batch") or [])
 
     # -- the SDK's members ------------------------------------------------------------------
     @property
@@ -244,8 +243,8 @@ def _run_operation(
 class Entity:
     """The SDK's `Entity`: `Entity.create(fn)` makes the handler of an entity function."""
 
-    def __init__(self, function: Callable[[DurableEntityContext], Any]) -> None:
-        self.function = function
+    def __init__(self, entity_func: Callable[[DurableEntityContext], Any]) -> None:
+        self.function = entity_func
 
     @classmethod
     def create(cls, fn: Callable[[DurableEntityContext], Any]) -> Callable[[Any], str]:
@@ -255,18 +254,16 @@ class Entity:
 
         def handle(context: Any) -> str:
             body = getattr(context, "body", context)
-            if not isinstance(body, DurableEntityContext):
-                body = DurableEntityContext.from_json(body)
-            return entity.handle(body)
+            return entity.handle(*DurableEntityContext.from_json(body))
 
         handle.entity_function = fn  # type: ignore[attr-defined]
         return handle
 
-    def handle(self, context: DurableEntityContext) -> str:
-        """Run the context's batch; the SDK's response JSON."""
+    def handle(self, context: DurableEntityContext, batch: list[dict[str, Any]]) -> str:
+        """Run the batch (the SDK's `{name, input, isSignal}` items); the SDK's response JSON."""
         requests = [
             OperationRequest(str(item["name"]), item.get("input"), bool(item.get("isSignal")))
-            for item in context.batch
+            for item in batch
         ]
         entity_id = EntityId(context.entity_name or "?", context.entity_key or "?")
         outcome = run_operations(

@@ -20,6 +20,8 @@ PAIRS = [
     (sdk.DurableOrchestrationContext, df.DurableOrchestrationContext),
     (sdk.RetryOptions, df.RetryOptions),
     (sdk.EntityId, df.EntityId),
+    (sdk.DurableEntityContext, df.DurableEntityContext),
+    (sdk.Entity, df.Entity),
     (sdk_tasks.TaskBase, tasks.TaskBase),
     (sdk_tasks.AtomicTask, tasks.AtomicTask),
     (sdk_tasks.TimerTask, tasks.TimerTask),
