@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from .entity_id import EntityId
@@ -212,9 +212,10 @@ class RecentRequests:
         minute = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
         self.by_minute.setdefault(minute, []).append(self._short(request_id))
 
-    def prune(self, now: datetime, window: timedelta) -> None:
-        horizon = (now - window).astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
-        for minute in [m for m in self.by_minute if m < horizon]:
+    def prune(self, horizon: datetime) -> None:
+        """Forget the minutes before `horizon`."""
+        oldest = horizon.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+        for minute in [m for m in self.by_minute if m < oldest]:
             del self.by_minute[minute]
 
     def to_json(self) -> dict[str, str]:

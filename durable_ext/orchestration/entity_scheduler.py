@@ -84,7 +84,7 @@ def run_entity_batch(
     """
     batch = EntityBatch(scheduler)
     entity_id = EntityId.get_entity_id(instance_id)
-    scheduler.recent.prune(now, dedup_window)
+    _prune(scheduler, now - dedup_window)
     holder_first: list[RequestMessage] = []
     for name, payload in messages:
         if name == RELEASE_EVENT:
@@ -112,6 +112,22 @@ def run_entity_batch(
     return batch
 
 
+def _prune(scheduler: SchedulerState, horizon: datetime) -> None:
+    """Forget what is older than the window: request ids, senders last heard from before it, and
+    buffered messages whose predecessor never came (sent by an orchestration episode that crashed
+    before its checkpoint, then ran again with new messages: never to be applied)."""
+    scheduler.recent.prune(horizon)
+    for source, received in list(scheduler.received_from.items()):
+        for key, message in list(received.buffered.items()):
+            if message.timestamp is None or message.timestamp < horizon:
+                del received.buffered[key]
+        if not received.buffered and (received.last is None or received.last < horizon):
+            del scheduler.received_from[source]
+    for target, sent in list(scheduler.last_sent_to.items()):
+        if sent < horizon:
+            del scheduler.last_sent_to[target]
+
+
 def _sort(
     scheduler: SchedulerState,
     request: RequestMessage,
@@ -135,7 +151,7 @@ def _sort(
     if received.last is not None and request.timestamp <= received.last:
         batch.dropped += 1
         return []
-    stale = request.timestamp < now - window
+    stale = request.timestamp < now - window  # its predecessor may be forgotten: deliver it
     if (
         request.predecessor is not None
         and not stale

@@ -192,3 +192,16 @@ def test_scheduler_state_round_trips_in_dfs_field_names() -> None:
     assert stored["exists"] is True and stored["state"] == "1"
     assert set(stored["sorter"]["ReceivedFromInstance"]["orch"]) == {"Last", "ExecutionId"}
     assert SchedulerState.from_text(state.to_text()).to_text() == state.to_text()
+
+
+def test_the_window_forgets_orphans_and_idle_senders_but_delivers_late_messages() -> None:
+    state = SchedulerState()
+    orphan = op("o2", "append", 2, parent="orch", at=2, after=1)  # its predecessor never comes
+    run(state, op("o1", "append", 1, parent="other", at=0), orphan)
+    assert state.received_from["orch"].buffered
+    later = NOW + WINDOW + timedelta(minutes=2)
+    run_entity_batch(ME, state, [], counter, later, WINDOW)
+    assert state.received_from == {} and not state.recent.by_minute
+    late = op("o3", "append", 3, parent="orch", at=5, after=4)  # queued for longer than the window
+    run_entity_batch(ME, state, [late], counter, later, WINDOW)
+    assert json.loads(state.state or "null") == [1, 3]
