@@ -42,6 +42,7 @@ from .child import RESULT_PREFIX
 from .engines import ENGINES, missing_reason
 from .episode import summarize_episodes
 from .floor import measure_floor
+from .formatting import num
 from .idle import measure_idle
 from .method import METHOD
 from .metrics import load_average, median, pid_memory_mb
@@ -421,10 +422,8 @@ class Suite:
         command += ["--ops", str(ops), "--json", str(out)]
         result = _json_child(command, out)
         if "error" not in result:
-            _log(
-                f"  {result['one']['ops_per_s']:.0f} ops/s on one entity, "
-                f"{result['spread']['ops_per_s']:.0f} ops/s over 100"
-            )
+            one, spread = result["one"]["ops_per_s"], result["spread"]["ops_per_s"]
+            _log(f"  ops/s: {num(one)} on one entity, {num(spread)} over 100")
         return result
 
     def idle(self) -> dict[str, Any]:
