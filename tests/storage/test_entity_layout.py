@@ -51,6 +51,8 @@ async def test_entity_messages_and_rows_in_dfs_layout(
                 return not await raw.message_count(queue)
 
             await wait_until(consumed, timeout=30, what="the signal deleted from its queue")
+            caller = await rt.client.start_new("call_and_signal", "caller", "k2")
+            assert (await rt.client.wait_for_completion(caller, 30)).output["first"] == 15
         assert (row["Name"], row["RuntimeStatus"], row["Version"]) == (ENTITY, "Running", "")
         assert json.loads(row["CustomStatus"]) == {"entityExists": True}
         scheduler = json.loads(row["Input"])
@@ -68,3 +70,22 @@ async def test_entity_messages_and_rows_in_dfs_layout(
         assert started["Name"] == ENTITY and HEX32.match(started["ExecutionId"])
         assert json.loads(started["Input"]) == scheduler
         assert row["ExecutionId"] == started["ExecutionId"]
+
+        # The orchestration's side: EventSent rows carrying labelled RequestMessages, EventRaised
+        # rows named by the request id carrying the ResponseMessages.
+        rows = await raw.partition(f"{hub_name}History", "caller")
+        sent = [r for r in rows if r.get("EventType") == "EventSent"]
+        assert {r["InstanceId"] for r in sent} == {"@counter@k2", "@account@k2"}
+        assert {r["Name"] for r in sent} == {"op"}
+        requests = [json.loads(r["Input"]) for r in sent]
+        calls = [m for m in requests if not m.get("signal")]
+        assert all(m["parent"] == "caller" and HEX32.match(m["parentExecution"]) for m in calls)
+        assert all(DOTNET_TIME.match(m["Timestamp"]) for m in requests)
+        first, second = requests[0], requests[1]  # a signal then a call to Counter@k2
+        assert second["Predecessor"] == first["Timestamp"] < second["Timestamp"]
+        answers = {
+            r["Name"]: json.loads(r["Input"]) for r in rows if r.get("EventType") == "EventRaised"
+        }
+        assert {m["id"] for m in calls} == set(answers)
+        failed = [a for a in answers.values() if "exceptionType" in a]
+        assert failed == [{"result": '"failed after adding"', "exceptionType": "Error"}]
