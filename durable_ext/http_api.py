@@ -606,8 +606,8 @@ async def entities(request: ApiRequest) -> web.Response:
     """`/entities[/{entityName}[/{entityKey}]]`: GET reads one entity's state or lists entities,
     POST signals (`op=`), DELETE signals `delete` (docs/management-api.md, "Entities")."""
     call = _Call(request)
-    name = request.match_info.get("entityName", "")
-    key = request.match_info.get("entityKey")
+    name = request.match_info.get("entityName") or ""
+    key = request.match_info.get("entityKey") or None  # an optional route value may come as ""
     method = request.method.upper()
     if method == "GET" and key is None:
         return await _list_entities(call, name or None)
