@@ -299,6 +299,10 @@ def test_the_counter_entity_from_an_orchestrator_a_client_and_http(
     entity = f"{sample_host.base_url}{WEBHOOK}/entities/Counter/{key}"
     assert http("POST", f"{entity}?op=add", 1).status == 202
     until_ok(entity, 10)
+    # ... and as the app's management functions (the path the Functions host serves in Azure)
+    functions = f"{sample_host.base_url}/api/durabletask/entities/Counter"
+    until_ok(f"{functions}/{key}", 10)
+    assert key in [e["entityId"]["key"] for e in http("GET", functions).json()]
     listed = http("GET", f"{sample_host.base_url}{WEBHOOK}/entities/Counter?fetchState=true")
     assert {"entityId": {"name": "counter", "key": key}, "state": 10} in [
         {k: e[k] for k in ("entityId", "state")} for e in listed.json()
