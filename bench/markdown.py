@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from .analysis import floor_ratio, goal_values, others_busy_during_scenarios, unit_ms
 from .engine_sections import (
     chain_section,
+    entities_section,
     episode_section,
     idle_section,
     profile_section,
@@ -366,6 +367,10 @@ def render_markdown(results: Results, chart_name: str) -> str:
         "## CPU per episode along a cached chain",
         "",
         episode_section(results),
+        "",
+        "## Entities",
+        "",
+        entities_section(results),
         "",
         "## Worker memory with idle orchestrations",
         "",

@@ -278,6 +278,30 @@ class Idle:
 
 
 @dataclass(frozen=True)
+class EntityRun:
+    """Signalled entity operations run by a worker (bench/entities.py)."""
+
+    entities: int
+    ops: int
+    measured_ops: int
+    wall_s: float
+    cpu_s: float
+    client_sends_per_s: float
+    ops_per_s: float | None = None
+    ops_per_s_per_entity: float | None = None
+
+
+@dataclass(frozen=True)
+class Entities:
+    """Entity throughput on one entity and over 100 (bench/entities.py)."""
+
+    ops: int
+    df_target_ops_per_s: float
+    one: EntityRun
+    spread: EntityRun
+
+
+@dataclass(frozen=True)
 class Lever:
     """A WorkerOptions lever switched off (`off`) against the main runs' medians (`on`)."""
 
@@ -306,6 +330,7 @@ class Raw:
     replay: Replay | Failed | None = None
     profile: dict[str, Profile | Failed] = field(default_factory=dict)
     idle: Idle | Failed | None = None
+    entities: Entities | Failed | None = None
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from .child import RESULT_PREFIX
 from .engines import ENGINES, missing_reason
 from .episode import summarize_episodes
 from .floor import measure_floor
+from .formatting import num
 from .idle import measure_idle
 from .method import METHOD
 from .metrics import load_average, median, pid_memory_mb
@@ -434,6 +435,19 @@ class Suite:
             )
         return result
 
+    def entities(self) -> dict[str, Any]:
+        ops = self.sizes.entity_ops
+        _log(f"entities: {ops:,} operations on one entity, then over 100 entities")
+        out = self.workdir / "entities.json"
+        command = [sys.executable, "-m", "bench.entities", "--connection"]
+        command += [self.azurite.connection_string, "--hub", _hub("entities")]
+        command += ["--ops", str(ops), "--json", str(out)]
+        result = _json_child(command, out)
+        if "error" not in result:
+            one, spread = result["one"]["ops_per_s"], result["spread"]["ops_per_s"]
+            _log(f"  ops/s: {num(one)} on one entity, {num(spread)} over 100")
+        return result
+
     def idle(self) -> dict[str, Any]:
         count = self.sizes.idle
         _log(f"idle: worker RSS with {count:,} orchestrations waiting for an event")
@@ -757,6 +771,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             "episode",
             "profile",
             "replay",
+            "entities",
             "idle",
         ],
         help="parts to leave out (sensitivity is left out anyway with --azurite-in-memory)",
@@ -805,10 +820,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 ("episode", suite.episode),
                 ("profile", suite.profiles),
                 ("replay", suite.replay),
+                ("entities", suite.entities),
                 ("idle", suite.idle),
             ]
             for name, part in parts:
-                ours_only = name in ("sensitivity", "levers", "chain", "episode", "profile", "idle")
+                ours_only = name in (
+                    "sensitivity",
+                    "levers",
+                    "chain",
+                    "episode",
+                    "profile",
+                    "entities",
+                    "idle",
+                )
                 if name in args.skip or (ours_only and "durable_ext" not in engines):
                     continue
                 if name == "sensitivity" and args.azurite_in_memory:

@@ -50,6 +50,8 @@ class Sizes:
     """Raw storage steps timed per floor run."""
     floor_parallel: int = 32
     """Concurrent chains of raw storage steps for the parallel floor."""
+    entity_ops: int = 2000
+    """Entity operations signalled to one entity, then over 100 entities (bench/entities.py)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,6 +72,7 @@ QUICK = Sizes(
     replay_events=200,
     floor_steps=5,
     floor_parallel=4,
+    entity_ops=20,
 )
 
 

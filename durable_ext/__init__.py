@@ -7,6 +7,12 @@ from . import testing
 from .app import Blueprint, DFApp
 from .client import DurableOrchestrationClient
 from .compatibility import DurableFunctionsCompatibilityWarning, Orchestrator
+from .entity_client import (
+    CleanEntityStorageResult,
+    DurableEntityStatus,
+    EntityQueryResult,
+    EntityStateResponse,
+)
 from .orchestration import (
     DurableOrchestrationContext,
     EntityId,
@@ -17,6 +23,13 @@ from .orchestration import (
     TaskFailedError,
 )
 from .orchestration.durable_http import DurableHttpRequest, ManagedIdentityTokenSource
+from .orchestration.entity_class import DurableEntity
+from .orchestration.entity_context import DurableEntityContext, Entity
+from .orchestration.entity_requests import (
+    CriticalSection,
+    EntityOperationFailedError,
+    LockingRulesViolationError,
+)
 from .runtime import Runtime
 from .status import DurableOrchestrationStatus, PurgeHistoryResult
 
@@ -24,6 +37,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Blueprint",
+    "CleanEntityStorageResult",
+    "CriticalSection",
+    "DurableEntity",
+    "DurableEntityContext",
+    "DurableEntityStatus",
+    "Entity",
+    "EntityOperationFailedError",
+    "EntityQueryResult",
+    "EntityStateResponse",
+    "LockingRulesViolationError",
     "DFApp",
     "DurableOrchestrationClient",
     "DurableOrchestrationStatus",

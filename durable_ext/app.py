@@ -19,6 +19,7 @@ from azure.functions.decorators.function_app import FunctionBuilder
 from .client import DurableOrchestrationClient
 from .compatibility import OPENAI_AGENTS_MESSAGE, UnsupportedFeatureError
 from .management_functions import register_management_functions
+from .orchestration.entity_class import class_entity_function
 from .worker.registry import FunctionRegistry
 
 __all__ = ["Blueprint", "DFApp", "DurableFunction", "set_client_provider", "ClientProvider"]
@@ -158,7 +159,6 @@ class Blueprint(TriggerApi, BindingApi, SettingsApi):
     def __init__(self, http_auth_level: AuthLevel | str = AuthLevel.FUNCTION) -> None:
         super().__init__(auth_level=http_auth_level)
         self.durable_registry = FunctionRegistry()
-        self.entities: dict[str, DurableFunction] = {}
         self.owner: Blueprint = self
 
     def _validate_type(self, func: Any) -> FunctionBuilder:
@@ -204,14 +204,23 @@ class Blueprint(TriggerApi, BindingApi, SettingsApi):
     def entity_trigger(
         self, context_name: str, entity_name: str | None = None
     ) -> Callable[..., Any]:
-        """Register an entity function (entities run once the entity dispatcher lands)."""
+        """Register an entity function `fn(context)` (`context` a `DurableEntityContext`)."""
 
         def decorator(fn: Any) -> DurableFunction:
             function = _plain_function(fn, "entity_trigger")
             name = entity_name or function.__name__
-            registered = DurableFunction("entityTrigger", name, function, context_name)
-            self.entities[name.lower()] = registered
-            return registered
+            self.durable_registry.add_entity(name, function)
+            return DurableFunction("entityTrigger", name, function, context_name)
+
+        return decorator
+
+    def entity_class(self, entity_name: str | None = None) -> Callable[[type], type]:
+        """Register a class-based entity: a `durable_ext.DurableEntity` subclass whose public
+        methods are its operations (docs/api.md, "Class-based entities")."""
+
+        def decorator(cls: type) -> type:
+            self.durable_registry.add_entity(entity_name or cls.__name__, class_entity_function(cls))
+            return cls
 
         return decorator
 
@@ -258,7 +267,7 @@ class Blueprint(TriggerApi, BindingApi, SettingsApi):
             registry.remove_activity(fn.name)
             registry.add_activity(name, fn.function, fn.parameter)
         else:
-            self.entities[name.lower()] = self.entities.pop(fn.name.lower())
+            registry.add_entity(name, registry.remove_entity(fn.name))
         return DurableFunction(fn.kind, name, fn.function, fn.parameter)
 
 
@@ -283,7 +292,6 @@ class DFApp(Blueprint, FunctionRegister):
         super().register_functions(function_container)
         if isinstance(function_container, Blueprint):
             self.durable_registry.merge(function_container.durable_registry)
-            self.entities.update(function_container.entities)
             function_container.owner = self
 
     register_blueprint = register_functions

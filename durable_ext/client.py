@@ -17,9 +17,9 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from opentelemetry.trace import SpanKind
 
+from .entity_client import EntityClientMixin
 from .history_view import history_view
 from .orchestration import codec
-from .orchestration.entity_id import EntityId
 from .orchestration.history import (
     EventRaised,
     ExecutionResumed,
@@ -150,7 +150,7 @@ def management_urls(
     }
 
 
-class DurableOrchestrationClient:
+class DurableOrchestrationClient(EntityClientMixin):
     """Drives orchestration instances of one task hub (the SDK's client, working on storage).
 
     `context` is the task hub, or as with the SDK a durableClient binding's JSON (`taskHubName`,
@@ -672,18 +672,6 @@ class DurableOrchestrationClient:
         return func.HttpResponse(
             body=codec.encode(status.to_json()), status_code=code, mimetype="application/json"
         )
-
-    # -- entities (the storage side arrives with the entities issue) -----------------------------
-    async def signal_entity(
-        self,
-        entityId: EntityId,  # noqa: N803 - the SDK's name
-        operation_name: str,
-        operation_input: Any | None = None,
-        task_hub_name: str | None = None,
-        connection_name: str | None = None,
-    ) -> None:
-        """Not available yet: durable entities need the entity dispatcher."""
-        raise NotImplementedError("Durable entities are not supported by durable_ext yet.")
 
 
 def _binding_hub(binding: str) -> tuple[TaskHub, str]:

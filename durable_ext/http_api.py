@@ -38,6 +38,7 @@ from .dashboard.counts import status_counts
 from .dashboard.history_events import history_events
 from .dashboard.hub_state import task_hub_state
 from .orchestration import codec
+from .orchestration.entity_id import EntityId
 from .orchestration.history import parse_time
 from .orchestration.status import OrchestrationRuntimeStatus
 from .status import DurableOrchestrationStatus
@@ -626,8 +627,72 @@ async def _restart(call: _Call, instance_id: str) -> web.Response:
 
 
 async def entities(request: ApiRequest) -> web.Response:
-    """The entity routes (not supported yet)."""
-    return _error(501, "Durable entities are not supported by durable_ext yet.")
+    """`/entities[/{entityName}[/{entityKey}]]`: GET reads one entity's state or lists entities,
+    POST signals (`op=`), DELETE signals `delete` (docs/management-api.md, "Entities")."""
+    call = _Call(request)
+    name = request.match_info.get("entityName") or ""
+    key = request.match_info.get("entityKey") or None  # an optional route value may come as ""
+    method = request.method.upper()
+    if method == "GET" and key is None:
+        return await _list_entities(call, name or None)
+    entity_id = _entity_id(name, key)
+    if method == "GET":
+        read = await call.client.read_entity_state(entity_id)
+        if not read.entity_exists:
+            raise _ApiError(404, f"No entity with ID '{entity_id}' found.")
+        return _json(read.entity_state)
+    if method == "DELETE":
+        operation, value = "delete", None
+    else:
+        operation = call.params.get("op") or ""
+        value = await _entity_input(request)
+    try:
+        await call.client.signal_entity(entity_id, operation, value)
+    except ValueError as exc:
+        raise _ApiError(400, str(exc)) from None
+    return web.Response(status=202)
+
+
+def _entity_id(name: str, key: str | None) -> EntityId:
+    if not name:
+        raise _ApiError(400, "The entity name must not be empty.")
+    if not key:
+        raise _ApiError(400, "The entity key must not be empty.")
+    if any(c in key for c in "/\\#?") or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in key):
+        raise _ApiError(400, "Entity keys must not contain /, \\, #, ?, or control characters.")
+    return EntityId(name, key)
+
+
+async def _entity_input(request: ApiRequest) -> Any:
+    """The operation input: JSON for `application/json`, else the body as text; None if empty."""
+    if request.content_type == "application/json":
+        return await _json_body(request, required=False)
+    raw = await request.read()
+    if not raw:
+        return None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _ApiError(400, "The operation input is not UTF-8 text.") from None
+
+
+async def _list_entities(call: _Call, name: str | None) -> web.Response:
+    params = call.params
+    continuation = call.request.headers.get("x-ms-continuation-token") or None
+    try:
+        decode_continuation(continuation)
+    except ValueError:
+        raise _ApiError(400, "The x-ms-continuation-token header is not a valid token.") from None
+    result = await call.client.list_entities(
+        name,
+        fetch_state=params.flag("fetchState", False),
+        last_operation_time_from=params.time("lastOperationTimeFrom"),
+        last_operation_time_to=params.time("lastOperationTimeTo"),
+        page_size=min(params.page_size(), MAX_PAGE_SIZE),
+        continuation_token=continuation,
+    )
+    body = [entity.to_json() for entity in result.entities]
+    return _json(body, 200, {"x-ms-continuation-token": result.continuation_token or ""})
 
 
 async def _no_route(request: ApiRequest) -> web.Response:

@@ -9,6 +9,8 @@
 | human_interaction | approval event vs timeout | `POST /api/orchestrators/approval_workflow` |
 | eternal | periodic singleton with continue_as_new | `POST /api/cleanup` |
 | error_handling | retries and compensation | `POST /api/orchestrators/transfer_funds` |
+| counter_entity | the SDK's counter entity sample | `POST /api/orchestrators/counter_orchestration` |
+| bank_accounts | class-based entities and a critical section | `POST /api/orchestrators/transfer` |
 
 Run it with `durable-ext start` (or `make run`) in the repository root.
 """
@@ -21,7 +23,9 @@ import durable_ext as df
 
 from . import (
     async_http_api,
+    bank_accounts,
     chaining,
+    counter_entity,
     error_handling,
     eternal,
     fan_out_fan_in,
@@ -39,6 +43,8 @@ for pattern in (
     human_interaction,
     eternal,
     error_handling,
+    counter_entity,
+    bank_accounts,
 ):
     app.register_functions(pattern.bp)
 

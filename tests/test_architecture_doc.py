@@ -14,7 +14,7 @@ PACKAGE = ROOT / "durable_ext"
 DOC = ROOT / "docs" / "architecture.md"
 
 HOSTING = ("host", "app", "management_functions", "http_api", "dashboard")
-CLIENT = ("client", "status", "history_view", "runtime", "testing", "hub_clients")
+CLIENT = ("client", "status", "history_view", "runtime", "testing", "hub_clients", "entity_client")
 SHARED = (
     "settings",
     "clock",

@@ -31,7 +31,7 @@ from typing import Any
 from ..azure_monitor import export_to_azure_monitor
 from ..client import DurableOrchestrationClient, management_function_path
 from ..hub_clients import HubClients
-from ..runtime import Runtime
+from ..runtime import Runtime, registry_of
 from ..settings import (
     DurableTaskSettings,
     SettingsError,
@@ -317,6 +317,7 @@ class EmbeddedEngine:
         wake_up = WakeUpSender(hub.wake_queue, covered=lambda: self.holds > 0)
         client = DurableOrchestrationClient(
             hub,
+            registry=registry_of(self._app),  # unknown orchestrator and entity names: 400, as locally
             connection_name=settings.connection_name,
             system_key=os.environ.get("DURABLE_EXT_SYSTEM_KEY"),
             management_path=self.management_path,

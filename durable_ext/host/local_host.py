@@ -211,9 +211,11 @@ async def _serve_http(
     site = web.TCPSite(runner, args.host, args.port)
     await site.start()
     base = f"http://{args.host}:{args.port}"
+    registry = registry_of(application)
     print(
-        f"\nFunctions ({len(registry_of(application).orchestrator_names)} orchestrators, "
-        f"{len(registry_of(application).activity_names)} activities on hub {runtime.hub.names.hub}):\n"
+        f"\nFunctions ({len(registry.orchestrator_names)} orchestrators, "
+        f"{len(registry.activity_names)} activities, {len(registry.entity_names)} entities "
+        f"on hub {runtime.hub.names.hub}):\n"
     )
     management_names = {name for name, *_ in MANAGEMENT_FUNCTIONS} | {DASHBOARD_FUNCTION}
     for fn, path in served:

@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import codec
-from .actions import CreateSubOrchestration, ScheduleActivity, SendEvent, WaitForEvent
+from .actions import CreateSubOrchestration, ScheduleActivity, WaitForEvent
 from .durable_http import HTTP_ACTIVITY_NAME, DurableHttpRequest, DurableHttpTask, TokenSource
 from .entity_id import EntityId
+from .entity_requests import EntityMessenger
 from .history import HistoryEvent, event_from_fields
 from .instance_ids import validate_instance_id
 from .replay_safe_logging import ReplaySafeLogger
@@ -21,7 +22,6 @@ from .retry import RetryOptions
 from .runtime import ExecutionInfo, OrchestrationRuntime, ReplayOptions
 from .tasks import (
     AtomicTask,
-    EntityCallTask,
     LongTimerTask,
     RetryAbleTask,
     TaskBase,
@@ -142,6 +142,7 @@ class DurableOrchestrationContext:
         self._histories = histories
         self._function_context = function_context
         self._new_uuid_counter = 0
+        self._entities = EntityMessenger(runtime, self.new_uuid)
 
     @classmethod
     def from_json(cls, json_string: str) -> DurableOrchestrationContext:
@@ -235,35 +236,31 @@ class DurableOrchestrationContext:
         operationInput: Any | None = None,  # noqa: N803
         expected_type: type | None = None,
     ) -> TaskBase:
-        """Call an entity operation and wait for its result."""
-        request_id = self.new_uuid()
-        request = self._entity_request(request_id, operationName, operationInput, signal=False)
-        action = SendEvent(EntityId.get_scheduler_id(entityId), "op", request)
-        return EntityCallTask(action, request_id, expected_type)
+        """Call an entity operation and wait for its result (an operation that raised fails the
+        task with `EntityOperationFailedError`)."""
+        return self._entities.call(entityId, operationName, operationInput, expected_type)
 
     def signal_entity(
         self,
         entityId: EntityId,  # noqa: N803
         operationName: str,  # noqa: N803
         operationInput: Any | None = None,  # noqa: N803
+        scheduled_time: datetime | None = None,
     ) -> TaskBase:
-        """Send a one-way operation to an entity (scheduled now; no need to yield)."""
-        request = self._entity_request(self.new_uuid(), operationName, operationInput, signal=True)
-        task = AtomicTask(-1, SendEvent(EntityId.get_scheduler_id(entityId), "op", request))
-        self._runtime.schedule(task)
-        task.set_value(False, None)
-        return task
+        """Send a one-way operation to an entity (sent now, no need to yield); with
+        `scheduled_time`, the entity runs it at that time."""
+        due = None if scheduled_time is None else _utc(scheduled_time)
+        return self._entities.signal(entityId, operationName, operationInput, due)
 
-    def _entity_request(self, request_id: str, operation: str, value: Any, signal: bool) -> str:
-        return json.dumps(
-            {
-                "id": request_id,
-                "op": operation,
-                "signal": signal,
-                "input": codec.encode(value),
-                "parent": None if signal else self._info.instance_id,
-            }
-        )
+    def lock(self, entities: Sequence[EntityId]) -> TaskBase:
+        """Lock entities for a critical section: yield the task for a `CriticalSection`, best used
+        as `with (yield context.lock([a, b])):` (docs/api.md, "Critical sections")."""
+        return self._entities.lock(entities)
+
+    @property
+    def is_locked(self) -> bool:
+        """Whether the orchestration is inside a critical section."""
+        return self._entities.is_locked
 
     def create_timer(self, fire_at: datetime) -> TimerTask | LongTimerTask:
         """A durable timer that completes at `fire_at` (naive datetimes are taken as UTC)."""

@@ -377,14 +377,8 @@ class OrchestrationExecutor:
         self._drive()
 
     def _deliver_entity_response(self, task: EntityCallTask, event: EventRaised) -> None:
-        response = codec.decode(event.input) or {}
         task.is_played = event.is_played
-        if response.get("exceptionType"):
-            task.set_value(
-                True, Exception(codec.decode(response.get("result")) or response["exceptionType"])
-            )
-        else:
-            task.set_value(False, codec.decode(response.get("result"), task.expected_type))
+        task.accept_response(event.input)
         assert isinstance(task.id, int)
         self._state.open.pop(task.id, None)
         self._drive()
@@ -534,6 +528,7 @@ class OrchestrationExecutor:
     def _finish(
         self, status: OrchestrationStatus, output: str | None, failure: FailureDetails | None
     ) -> None:
+        self.context._entities.release_all()  # critical sections end with the orchestration
         self._state.finish(status, output, failure)
         self._generator = None
         self._awaited = None

@@ -146,6 +146,10 @@ class EntityCallTask(AtomicTask):
         super().__init__(-1, action, expected_type)
         self.request_id = request_id
 
+    def accept_response(self, payload: str | None) -> None:
+        """Complete with the entity's ResponseMessage (JSON text)."""
+        raise NotImplementedError
+
 
 def new_timer(runtime: OrchestrationRuntime, fire_at: datetime) -> TimerTask | LongTimerTask:
     """A timer task for `fire_at` (aware UTC): one durable timer, or a chain of legs when it is

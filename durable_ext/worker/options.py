@@ -66,6 +66,9 @@ class WorkerOptions:
     `overridableExistingInstanceStates` AnyState)."""
     http_credential: CredentialFactory | None = None
     """Makes the credential for `call_http` token sources (None: DefaultAzureCredential)."""
+    entity_message_reorder_window: timedelta = timedelta(minutes=30)
+    """How long an entity remembers the requests it received, to drop redelivered copies (DF's
+    `entityMessageReorderWindowInMinutes`)."""
     handoff_backlog: int = 1000
     """Work items this process may hand to itself beyond the activities it runs at once; they wait
     in memory, held in their queue. Beyond it, work items go to the queue for any worker."""

@@ -49,6 +49,7 @@ from ..storage.large_payloads import exceeds_property_limit
 from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
 from .backoff import PollingBackoff
+from .entity_dispatcher import EntityDispatcher, is_entity_instance
 from .episode_tracing import episode_span, finish_episode_span
 from .episode_tracking import track_episode
 from .handoff import ActivityHandoff
@@ -103,6 +104,13 @@ class OrchestrationDispatcher:
         self.storage = storage
         """Bounds this worker's outbound sends and inbound deletes and abandons."""
         self._timer_wakes = TimerWakes()
+        self.entities = EntityDispatcher(
+            hub,
+            registry,
+            held,
+            lambda item: self.storage.run(self._send, item),
+            options.entity_message_reorder_window,
+        )
 
     @property
     def partitions(self) -> frozenset[int]:
@@ -127,6 +135,7 @@ class OrchestrationDispatcher:
         """Stop reading a partition at once (episodes in flight finish; the sentinel fences them)."""
         task = self._loops.pop(index, None)
         self.cache.drop_where(lambda instance_id: self._hub.partition_of(instance_id) == index)
+        self.entities.forget(lambda instance_id: self._hub.partition_of(instance_id) == index)
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -139,6 +148,7 @@ class OrchestrationDispatcher:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        await self.entities.stop(timeout)
         leftovers = [m for batch in self._inbox.values() for m in batch]
         self._inbox.clear()
         await self._abandon(leftovers, delay=0)
@@ -222,6 +232,9 @@ class OrchestrationDispatcher:
 
     # -- one episode --------------------------------------------------------------------------
     async def _process(self, instance_id: str, messages: list[ReceivedMessage]) -> None:
+        if is_entity_instance(instance_id):
+            await self.entities.process(instance_id, messages)
+            return
         await stall_point("episode-start")
         cached = self.cache.take(instance_id)
         if cached is not None:

@@ -1,4 +1,4 @@
-"""Orchestrator and activity functions by name (names compare case-insensitively, as in Azure Functions)."""
+"""Orchestrator, activity and entity functions by name (names compare case-insensitively, as in Azure Functions)."""
 
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ class FunctionRegistry:
     def __init__(self) -> None:
         self._orchestrators: dict[str, RegisteredOrchestrator] = {}
         self._activities: dict[str, RegisteredActivity] = {}
+        self._entities: dict[str, tuple[str, Callable[..., Any]]] = {}
 
     def add_orchestrator(
         self, name: str, function: Callable[..., Any], input_type: type | None = None
@@ -55,6 +56,23 @@ class FunctionRegistry:
         self._activities[name.lower()] = RegisteredActivity(
             name, function, input_name, _takes_context(function, input_name)
         )
+
+    def add_entity(self, name: str, function: Callable[..., Any]) -> None:
+        """An entity function (`fn(context)`), found by the entity name in its ids."""
+        self._check_new(name, self._entities)
+        self._entities[name.lower()] = (name, function)
+
+    def remove_entity(self, name: str) -> Callable[..., Any]:
+        return self._entities.pop(name.lower())[1]
+
+    def entity(self, name: str) -> Callable[..., Any] | None:
+        """The entity function of that name, or None."""
+        found = self._entities.get(name.lower())
+        return found[1] if found is not None else None
+
+    @property
+    def entity_names(self) -> list[str]:
+        return [name for name, _ in self._entities.values()]
 
     @staticmethod
     def _check_new(name: str, table: dict[str, Any]) -> None:
@@ -75,6 +93,8 @@ class FunctionRegistry:
             self.add_orchestrator(orchestrator.name, orchestrator.function, orchestrator.input_type)
         for activity in other._activities.values():
             self.add_activity(activity.name, activity.function, activity.input_name)
+        for name, function in other._entities.values():
+            self.add_entity(name, function)
 
     def orchestrator(self, name: str) -> RegisteredOrchestrator:
         found = self._orchestrators.get(name.lower())

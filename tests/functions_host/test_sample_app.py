@@ -49,6 +49,8 @@ async def test_the_sample_app_indexes_and_runs_an_orchestration_through_its_star
         ("http_start", "orchestrators/{functionName}", ("POST",), "anonymous"),
         ("http_start_and_wait", "orchestrators/{functionName}/wait", ("GET", "POST"), "anonymous"),
         ("start_cleanup", "cleanup", ("POST",), "anonymous"),
+        ("add_to_counter", "counters/{key}/add", ("POST",), "anonymous"),
+        ("read_counter", "counters/{key}", ("GET",), "anonymous"),
         *((name, route, methods, "anonymous") for name, methods, route, _ in MANAGEMENT_FUNCTIONS),
         (DASHBOARD_FUNCTION, DASHBOARD_ROUTE, ("GET",), "anonymous"),
         ("durabletask_health", "durabletask/health", ("GET",), "function"),

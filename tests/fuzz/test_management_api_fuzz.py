@@ -5,8 +5,7 @@ break the schema (negative), and sends them with the system key along each of `c
 `durable-ext start`'s Durable Functions path, the app's management functions under the same
 process, and those functions in the fake Functions host with Azure's settings. For every input:
 
-* no 5xx (no input may crash a handler), but the documented 501 of the entity routes, which
-  durable_ext does not implement;
+* no 5xx (no input may crash a handler);
 * no hang: every call answers within `CALL_TIMEOUT` (the `timeout` a caller may ask the API to wait
   for an instance is capped first, so a legitimate long wait is not taken for a hang);
 * the response conforms to the description: a documented status code, content type, headers and
@@ -92,8 +91,7 @@ def call(case: Any, api: FuzzApi, headers: dict[str, str] | None = None) -> Any:
 def test_any_request_gets_a_documented_answer_and_never_a_500(case: Any, fuzz_api: FuzzApi) -> None:
     response = call(case, fuzz_api)
     status = response.status_code
-    not_implemented = status == 501 and case.path.startswith("/entities")
-    assert status < 500 or not_implemented, (
+    assert status < 500, (
         f"{status} for {case.method} {case.formatted_path} {case.query}: {response.text[:500]}"
     )
     case.validate_response(response, checks=CHECKS)
@@ -147,13 +145,11 @@ def test_a_body_that_is_not_json_or_too_large_is_refused_and_changes_nothing(
 
 
 def _operations(*methods: str) -> list[Any]:
-    """The operations of the description with these methods (it must load without errors),
-    without the entity routes: they answer 501 to anything until entities exist (issue 15), as
-    the description says, so their writes would prove nothing about refusals."""
+    """The operations of the description with these methods (it must load without errors)."""
     operations = []
     for result in schema.get_all_operations():
         operation = result.ok()  # type: ignore[union-attr]  # an Err raises: the spec is broken
-        if operation.method.upper() in methods and not operation.path.startswith("/entities"):
+        if operation.method.upper() in methods:
             operations.append(operation)
     return operations
 
@@ -169,8 +165,7 @@ def test_a_rejected_request_changes_nothing(case: Any, fuzz_api: FuzzApi) -> Non
     before = fuzz_api.snapshot()
     response = call(case, fuzz_api)
     NEGATIVE_ANSWERS[fuzz_api.name][response.status_code] += 1
-    not_implemented = response.status_code == 501 and case.path.startswith("/entities")
-    assert response.status_code < 500 or not_implemented, (
+    assert response.status_code < 500, (
         case.method,
         case.formatted_path,
         response.text,

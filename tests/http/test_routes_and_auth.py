@@ -1,4 +1,4 @@
-"""Unknown routes, entities, the system key, error bodies, and rejected requests leaving storage alone."""
+"""Unknown routes, the system key, error bodies, and rejected requests leaving storage alone."""
 
 from __future__ import annotations
 
@@ -38,20 +38,6 @@ async def test_unknown_routes_and_wrong_methods_are_404_json(api) -> None:
             assert response.headers["Content-Type"].startswith("application/json")
             assert "error" in await response.json()
         assert (await a.client.get_status("x")).runtime_status.value == "Pending"
-
-
-async def test_entity_routes_are_not_implemented(api) -> None:
-    async with api(registry(), run_worker=False) as a:
-        for method, path in (
-            ("GET", "/entities"),
-            ("GET", "/entities/counter"),
-            ("GET", "/entities/counter/k"),
-            ("POST", "/entities/counter/k?op=add"),
-            ("DELETE", "/entities/counter/k"),
-        ):
-            response = await a.call(method, path)
-            assert response.status == 501, (method, path)
-            assert "not supported" in (await response.json())["error"]
 
 
 async def test_system_key_is_required_and_carried_by_generated_uris(api) -> None:

@@ -25,9 +25,9 @@ from durable_ext.orchestration import tasks
 UNSUPPORTED = {"openai_agents"}
 """Public names docs/api.md lists as not supported (the OpenAI Agents integration; `Orchestrator`,
 the v1 model's, exists and raises with what to use instead)."""
-PENDING = {"Entity", "DurableEntityContext"}
-"""Entity names that land with durable entities (issue 15); compared once they exist."""
-PENDING_MEMBERS = {"DurableOrchestrationClient.read_entity_state"}
+PENDING: set[str] = set()
+"""SDK names not there yet (none: the entity names landed with issue 15)."""
+PENDING_MEMBERS: set[str] = set()
 UNCOMPARED_DEFAULTS = {
     "DFApp.durable_openai_agent_orchestrator",
     "Blueprint.durable_openai_agent_orchestrator",

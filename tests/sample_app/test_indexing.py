@@ -31,7 +31,8 @@ def test_the_host_sees_only_http_functions_with_their_bindings() -> None:
     functions = index_like_the_python_worker(importlib.import_module("function_app"))
     assert_host_sees_only_native_bindings(functions)
     assert sorted(str(f.get_function_name()) for f in functions) == sorted(
-        ["http_start", "http_start_and_wait", "start_cleanup", *ENGINE_FUNCTIONS]
+        ["http_start", "http_start_and_wait", "start_cleanup", "add_to_counter", "read_counter"]
+        + list(ENGINE_FUNCTIONS)
         + [name for name, *_ in MANAGEMENT_FUNCTIONS]
     )
 
@@ -40,9 +41,12 @@ def test_every_pattern_is_registered_with_the_worker() -> None:
     app = importlib.import_module("function_app").app
     assert sorted(app.durable_registry.orchestrator_names) == [
         "approval_workflow",
+        "counter_orchestration",
         "fan_out_fan_in",
         "hello_sequence",
         "job_monitor",
         "periodic_cleanup",
+        "transfer",
         "transfer_funds",
     ]
+    assert sorted(app.durable_registry.entity_names) == ["Account", "Counter"]

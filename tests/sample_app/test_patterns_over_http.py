@@ -7,6 +7,7 @@ check-status response (`statusQueryGetUri`, `sendEventPostUri`, `terminatePostUr
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Any
 
 from tests.sample_app.host_process import NO_BODY, LocalHostProcess, Response, http, poll_status
@@ -272,3 +273,66 @@ def test_the_health_function_reports_the_local_host_engine(sample_host: LocalHos
     response = http("GET", f"{sample_host.base_url}/api/durabletask/health")
     assert response.status == 200, response.text
     assert response.json() == {"state": "running", "host": "durable-ext start"}
+
+
+# -- entities: the SDK's counter sample and the class-based accounts ----------------------------
+
+WEBHOOK = "/runtime/webhooks/durabletask"
+
+
+def until_ok(url: str, expected: Any, timeout: float = 30.0) -> Response:
+    """GET `url` until it answers 200 with `expected` as its JSON body."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = http("GET", url)
+        if response.status == 200 and response.json() == expected:
+            return response
+        assert response.status in (200, 404), response.text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url}: still {response.status} {response.text}")
+        time.sleep(0.1)
+
+
+def test_the_counter_entity_from_an_orchestrator_a_client_and_http(
+    sample_host: LocalHostProcess,
+) -> None:
+    # called and signalled from an orchestrator: the signal runs before the call
+    status = finished(start(sample_host, "counter_orchestration"))
+    assert (status["runtimeStatus"], status["output"]) == ("Completed", 3)
+
+    # signalled and read by the app's client functions
+    key = "c" + secrets.token_hex(3)
+    assert http("GET", f"{sample_host.base_url}/api/counters/{key}").status == 404
+    for amount in (4, 5):
+        response = http("POST", f"{sample_host.base_url}/api/counters/{key}/add", amount)
+        assert response.status == 202, response.text
+    until_ok(f"{sample_host.base_url}/api/counters/{key}", {"key": key, "state": 9})
+
+    # signalled and read over the management API
+    entity = f"{sample_host.base_url}{WEBHOOK}/entities/Counter/{key}"
+    assert http("POST", f"{entity}?op=add", 1).status == 202
+    until_ok(entity, 10)
+    # ... and as the app's management functions (the path the Functions host serves in Azure)
+    functions = f"{sample_host.base_url}/api/durabletask/entities/Counter"
+    until_ok(f"{functions}/{key}", 10)
+    assert key in [e["entityId"]["key"] for e in http("GET", functions).json()]
+    listed = http("GET", f"{sample_host.base_url}{WEBHOOK}/entities/Counter?fetchState=true")
+    assert {"entityId": {"name": "counter", "key": key}, "state": 10} in [
+        {k: e[k] for k in ("entityId", "state")} for e in listed.json()
+    ]
+
+
+def test_class_based_accounts_and_a_critical_section(sample_host: LocalHostProcess) -> None:
+    a, b = "a" + secrets.token_hex(3), "b" + secrets.token_hex(3)
+    for key in (a, b):
+        deposit = f"{sample_host.base_url}{WEBHOOK}/entities/Account/{key}?op=deposit"
+        assert http("POST", deposit, 50).status == 202
+    until_ok(f"{sample_host.base_url}{WEBHOOK}/entities/Account/{a}", {"balance": 50})
+    until_ok(f"{sample_host.base_url}{WEBHOOK}/entities/Account/{b}", {"balance": 50})
+    there = start(sample_host, "transfer", {"from": a, "to": b, "amount": 20})
+    back = start(sample_host, "transfer", {"from": b, "to": a, "amount": 5})
+    assert finished(there)["output"]["transferred"] is True  # the two run in either order
+    assert finished(back)["output"]["transferred"] is True
+    too_much = finished(start(sample_host, "transfer", {"from": a, "to": b, "amount": 1000}))
+    assert too_much["output"] == {"transferred": False, "balance": 35}
+    until_ok(f"{sample_host.base_url}{WEBHOOK}/entities/Account/{b}", {"balance": 65})

@@ -10,6 +10,9 @@ Orchestrators:
 * `timer_chain(spec)`: like `chain`, with a durable timer of `spec["timer_ms"]` after every step.
 * `generations(spec)`: one activity per generation, continuing as new `spec["generations"]` times
   (`expected_generations`).
+* `locked_section(key)`: locks entity `SlowCounter@key`, adds 1, waits for event `go`, adds 1.
+
+Entity `SlowCounter`: `add` adds its input after `ENTITY_OP_MS` ms (so a kill lands mid-burst).
 
 Every `work` call sleeps `spec["ms"]` (so a kill lands mid-fan-out), then appends one line, its
 `key`, to the file named by the `FAULT_APP_LOG` environment variable (one `write` on a file opened
@@ -25,7 +28,7 @@ from collections.abc import Generator
 from datetime import timedelta
 from typing import Any
 
-from durable_ext import DurableOrchestrationContext
+from durable_ext import DurableOrchestrationContext, EntityId
 from durable_ext.worker import FunctionRegistry
 
 __all__ = [
@@ -179,6 +182,29 @@ def read_log(path: str | os.PathLike[str]) -> list[str]:
         return []
 
 
+ENTITY_OP_MS = 5
+
+
+def slow_counter(context: Any) -> None:
+    """`add n` (after ENTITY_OP_MS ms) and `get`."""
+    value = context.get_state(lambda: 0)
+    if context.operation_name == "add":
+        time.sleep(ENTITY_OP_MS / 1000)
+        context.set_state(value + context.get_input())
+    else:
+        context.set_result(value)
+
+
+def locked_section(ctx: DurableOrchestrationContext) -> Orchestration:
+    """Inside a critical section over SlowCounter@key: add 1, wait for `go`, add 1."""
+    entity = EntityId("SlowCounter", ctx.get_input())
+    with (yield ctx.lock([entity])):
+        yield ctx.call_entity(entity, "add", 1)
+        yield ctx.wait_for_external_event("go")
+        yield ctx.call_entity(entity, "add", 1)
+    return "released"
+
+
 registry = FunctionRegistry()
 registry.add_orchestrator("fan_out_parent", fan_out_parent)
 registry.add_orchestrator("child", child)
@@ -187,3 +213,5 @@ registry.add_orchestrator("chain", chain)
 registry.add_orchestrator("timer_chain", timer_chain)
 registry.add_orchestrator("generations", generations)
 registry.add_activity("work", work)
+registry.add_orchestrator("locked_section", locked_section)
+registry.add_entity("SlowCounter", slow_counter)
