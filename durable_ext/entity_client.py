@@ -29,6 +29,7 @@ from .orchestration.history import EventRaised, OrchestrationInstance
 from .storage.instance_store import InstanceQuery, InstanceRow
 from .storage.messages import MessageData
 from .storage.task_hub import TaskHub
+from .tracking import FunctionType
 from .worker.registry import FunctionRegistry
 
 __all__ = [
@@ -148,6 +149,8 @@ class EntityClientMixin:
             due = scheduled_time if scheduled_time.tzinfo else scheduled_time.replace(tzinfo=UTC)
             request.due = due.astimezone(UTC)
             name, delay = scheduled_event_name(request.due), max(request.due - now, timedelta(0))
+        reason = f"EntitySignal:{operation_name}"
+        self._hub.tracking.scheduled(str(entityId), entityId.name, FunctionType.Entity, reason)
         await self._send_entity_event(str(entityId), name, request.to_text(), delay)
 
     async def read_entity_state(

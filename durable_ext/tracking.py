@@ -118,6 +118,17 @@ SUSPENDING = (
 )
 RESUMING = SUSPENDING.replace("Suspending function", "Resuming function")
 INFORMATION = "{details}. InstanceId: {instanceId}. Function: {functionName}" + _SUFFIX
+ENTITY_RESPONSE = (
+    _PREFIX + " received an entity response. OperationId: {operationId}. State: {state}" + _SUFFIX
+)
+OPERATION_COMPLETED = (
+    _PREFIX + " completed '{operationName}' operation {operationId} in {duration}ms. "
+    "IsReplay: {isReplay}. Input: {input}. Output: {output}" + _SUFFIX
+)
+OPERATION_FAILED = (
+    _PREFIX + " failed '{operationName}' operation {operationId} after {duration}ms with "
+    "exception {exception}. Input: {input}. IsReplay: {isReplay}" + _SUFFIX
+)
 
 _LEVEL_NAMES = {logging.INFO: "Information", logging.WARNING: "Warning", logging.ERROR: "Error"}
 
@@ -286,6 +297,46 @@ class TrackingLog:
     def resuming(self, instance_id: str, function_name: str, reason: str | None) -> None:
         self._control(logging.INFO, RESUMING, instance_id, function_name, reason,
                       FunctionState.Scheduled, "Running")  # fmt: skip
+
+    def entity_response(
+        self, instance_id: str, function_name: str, operation_id: str, is_replay: bool = False
+    ) -> None:
+        self._emit(logging.INFO, ENTITY_RESPONSE, instance_id, function_name,
+                   FunctionType.Orchestrator, is_replay, operationId=operation_id,
+                   state=FunctionState.ExternalEventRaised)  # fmt: skip
+
+    def operation_completed(
+        self,
+        instance_id: str,
+        entity_name: str,
+        operation: str,
+        operation_id: str,
+        duration_ms: float,
+        input_json: str | None,
+        output: str | None,
+    ) -> None:
+        """One entity operation ran (the batch's events carry the entity's state)."""
+        self._emit(logging.INFO, OPERATION_COMPLETED, instance_id, entity_name,
+                   FunctionType.Entity, False, operationName=operation, operationId=operation_id,
+                   duration=round(duration_ms), isReplay=False,
+                   input=lambda: self.payload(input_json),
+                   output=lambda: self.payload(output))  # fmt: skip
+
+    def operation_failed(
+        self,
+        instance_id: str,
+        entity_name: str,
+        operation: str,
+        operation_id: str,
+        duration_ms: float,
+        input_json: str | None,
+        exception: str,
+    ) -> None:
+        """One entity operation raised; `exception` is already shaped by `error()`."""
+        self._emit(logging.ERROR, OPERATION_FAILED, instance_id, entity_name,
+                   FunctionType.Entity, False, operationName=operation, operationId=operation_id,
+                   duration=round(duration_ms), exception=exception,
+                   input=lambda: self.payload(input_json), isReplay=False)  # fmt: skip
 
     def information(self, details: str, instance_id: str = "", function_name: str = "") -> None:
         """The extension's informational event (worker lifecycle, configuration)."""

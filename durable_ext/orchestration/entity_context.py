@@ -38,6 +38,8 @@ class OperationRequest:
     name: str
     input: str | None = None
     is_signal: bool = False
+    id: str = ""
+    """The request id (the tracking events' operation id)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -215,7 +215,9 @@ def _run_operations(
     batch: EntityBatch,
     on_operation: Callable[[OperationOutcome], None] | None,
 ) -> None:
-    operations = [OperationRequest(r.operation or "", r.input, r.signal) for r in requests]
+    operations = [
+        OperationRequest(r.operation or "", r.input, r.signal, r.id or "") for r in requests
+    ]
     outcome = run_operations(
         function or _missing(entity_id),
         entity_id,

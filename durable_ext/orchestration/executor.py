@@ -378,6 +378,7 @@ class OrchestrationExecutor:
 
     def _deliver_entity_response(self, task: EntityCallTask, event: EventRaised) -> None:
         task.is_played = event.is_played
+        self._note(Seen.ENTITY_RESPONSE, self._state.info.is_replaying, detail=event.name)
         task.accept_response(event.input)
         assert isinstance(task.id, int)
         self._state.open.pop(task.id, None)
@@ -398,9 +399,12 @@ class OrchestrationExecutor:
                     Seen.SCHEDULED,
                     replaying,
                     name=event.name or "",
-                    orchestrator=True,
+                    function_type="Orchestrator",
                     task_id=event.event_id,
                 )
+            case EventSent() if (event.instance_id or "").startswith("@"):
+                entity = (event.instance_id or "@").split("@")[1]
+                self._note(Seen.SCHEDULED, replaying, name=entity, function_type="Entity")
             case TimerCreated() if event.fire_at is not None:
                 reason = f"CreateTimer:{format_time(event.fire_at)}"
                 self._note(Seen.LISTENING, replaying, detail=reason, task_id=event.event_id)
@@ -421,7 +425,9 @@ class OrchestrationExecutor:
                 Seen.TASK_FAILED if failure is not None else Seen.TASK_COMPLETED,
                 True,
                 name=action.name,
-                orchestrator=isinstance(action, CreateSubOrchestration),
+                function_type="Orchestrator"
+                if isinstance(action, CreateSubOrchestration)
+                else "Activity",
                 task_id=task_id,
                 detail=failure.reason if failure is not None else None,
             )

@@ -15,7 +15,8 @@ __all__ = ["Observation", "Seen"]
 
 class Seen(Enum):
     SCHEDULED = auto()
-    """A task was scheduled (an activity or a sub-orchestration; `name`, `orchestrator`)."""
+    """A task was scheduled (an activity, a sub-orchestration or an entity operation; `name`,
+    `function_type`)."""
     LISTENING = auto()
     """The code waits for an event or a timer (`detail`: the reason)."""
     EVENT_RAISED = auto()
@@ -28,6 +29,8 @@ class Seen(Enum):
     """A replayed task completion (live ones are logged where the task ran)."""
     TASK_FAILED = auto()
     """A replayed task failure (`detail`: the reason)."""
+    ENTITY_RESPONSE = auto()
+    """An entity answered a call (`detail`: the request id)."""
     CONTINUED_AS_NEW = auto()
     """The execution continued as new in this episode (`detail`: the new input)."""
 
@@ -37,7 +40,7 @@ class Observation:
     kind: Seen
     is_replay: bool
     name: str = ""
-    orchestrator: bool = False
-    """Whether `name` is an orchestrator (a sub-orchestration) rather than an activity."""
+    function_type: str = "Activity"
+    """What `name` is: `Activity`, `Orchestrator` (a sub-orchestration) or `Entity`."""
     task_id: int = -1
     detail: str | None = None

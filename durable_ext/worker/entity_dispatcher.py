@@ -31,6 +31,7 @@ from ..orchestration.entity_context import OperationOutcome
 from ..orchestration.entity_id import EntityId
 from ..orchestration.entity_messages import SchedulerState
 from ..orchestration.entity_scheduler import EntityBatch, Outgoing, run_entity_batch
+from ..orchestration.failures import failure_details
 from ..orchestration.history import (
     EventRaised,
     ExecutionStarted,
@@ -45,6 +46,7 @@ from ..storage.instance_store import InstanceColumns
 from ..storage.messages import MessageData
 from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
+from ..tracking import FunctionType
 from .held_messages import HeldMessages
 from .outbound import Outbound
 from .registry import FunctionRegistry
@@ -102,7 +104,9 @@ class EntityDispatcher:
         inbound = [(e.name or "", e.input) for e in events if isinstance(e, EventRaised)]
         function = self._registry.entity(EntityId.get_entity_id(instance_id).name)
         scheduler = SchedulerState.from_text(stored.state)
-        hook = self.on_operation
+        entity_name = EntityId.get_entity_id(instance_id).name
+        tracking = self._hub.tracking
+        tracking.started(instance_id, entity_name, FunctionType.Entity, stored.state)
         batch = await asyncio.to_thread(
             run_entity_batch,
             instance_id,
@@ -111,9 +115,12 @@ class EntityDispatcher:
             function,
             now,
             self._dedup_window,
-            functools.partial(hook, instance_id) if hook is not None else None,
+            functools.partial(self._operation_done, instance_id),
         )
         state_text = batch.state.to_text()
+        tracking.completed(
+            instance_id, entity_name, FunctionType.Entity, state_text, continued_as_new=True
+        )
         execution_id = uuid.uuid4().hex
         me = OrchestrationInstance(instance_id, execution_id)
         await asyncio.gather(*(self._send(self._outbound(o, me, now)) for o in batch.outgoing))
@@ -153,6 +160,23 @@ class EntityDispatcher:
             batch.dropped,
             len(batch.outgoing),
         )
+
+    def _operation_done(self, instance_id: str, outcome: OperationOutcome) -> None:
+        """An operation ran: its tracking event, then the `on_operation` hook."""
+        tracking = self._hub.tracking
+        request = outcome.request
+        entity_name = EntityId.get_entity_id(instance_id).name
+        error = outcome.error
+        if error is None:
+            tracking.operation_completed(instance_id, entity_name, request.name, request.id,
+                                         outcome.duration_ms, request.input, outcome.result)  # fmt: skip
+        elif tracking.wanted(logging.ERROR):
+            details = failure_details(error)
+            exception = tracking.error(details.error_type, details.error_message, details.stack_trace)
+            tracking.operation_failed(instance_id, entity_name, request.name, request.id,
+                                      outcome.duration_ms, request.input, exception)  # fmt: skip
+        if self.on_operation is not None:
+            self.on_operation(instance_id, outcome)
 
     async def stop(self, timeout: float) -> None:
         """Let the inbound deletes in flight finish (those cut short only come back as copies)."""

@@ -46,7 +46,7 @@ def _failure_reason(
 
 def _track(tracking: TrackingLog, instance_id: str, name: str, seen: Observation) -> None:
     replay = seen.is_replay
-    kind = FunctionType.Orchestrator if seen.orchestrator else FunctionType.Activity
+    kind = FunctionType(seen.function_type)
     match seen.kind:
         case Seen.SCHEDULED:
             tracking.scheduled(instance_id, seen.name, kind, name, replay)
@@ -73,6 +73,8 @@ def _track(tracking: TrackingLog, instance_id: str, name: str, seen: Observation
             tracking.failed(
                 instance_id, seen.name, kind, reason, is_replay=True, task_event_id=seen.task_id
             )
+        case Seen.ENTITY_RESPONSE:
+            tracking.entity_response(instance_id, name, seen.detail or "", replay)
         case Seen.CONTINUED_AS_NEW:
             tracking.completed(
                 instance_id, name, FunctionType.Orchestrator, seen.detail, continued_as_new=True

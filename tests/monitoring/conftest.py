@@ -30,9 +30,10 @@ class TrackingRecords(logging.Handler):
         return [r for r in self.records if getattr(r, "prop__instanceId", None) == instance_id]
 
     def steps(self, instance_id: str) -> list[tuple[str, str, str]]:
-        """(functionName, functionType, state) of one instance's events, in order."""
+        """(functionName, functionType, state) of one instance's events, in order (an entity
+        operation's event has no state: "")."""
         return [
-            (r.prop__functionName, r.prop__functionType, r.prop__state)  # type: ignore[attr-defined]
+            (r.prop__functionName, r.prop__functionType, getattr(r, "prop__state", ""))  # type: ignore[attr-defined]
             for r in self.of(instance_id)
         ]
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from durable_ext import DurableOrchestrationContext, OrchestrationRuntimeStatus, RetryOptions
+from durable_ext import (
+    DurableOrchestrationContext,
+    EntityId,
+    OrchestrationRuntimeStatus,
+    RetryOptions,
+)
 from durable_ext.orchestration.runtime import ReplayOptions
 from tests.wait import wait_for
 from tests.worker.test_patterns_end_to_end import registry
@@ -211,3 +216,50 @@ async def test_trace_inputs_and_outputs_shows_the_payloads(runtime, tracked) -> 
     records = tracked.of(instance_id)
     assert records[1].prop__input == '{"city":"Oslo"}'
     assert records[-1].prop__output == '"ab"'
+
+
+def counter(context) -> None:
+    current = context.get_state(lambda: 0)
+    if context.operation_name == "add":
+        amount = context.get_input()
+        if amount < 0:
+            raise ValueError("no negative amounts")
+        context.set_state(current + amount)
+    context.set_result(context.get_state(lambda: 0))
+
+
+def uses_counter(ctx: DurableOrchestrationContext):
+    entity = EntityId("counter", "k")
+    ctx.signal_entity(entity, "add", 2)
+    total = yield ctx.call_entity(entity, "get")
+    try:
+        yield ctx.call_entity(entity, "add", -1)
+    except Exception:  # noqa: BLE001 - the failed operation is the point
+        pass
+    return total
+
+
+async def test_entity_operations_log_like_the_extension(runtime, tracked) -> None:
+    reg = registry(o_uses_counter=uses_counter)
+    reg.add_entity("counter", counter)
+    async with runtime(reg) as rt:
+        await rt.client.signal_entity(EntityId("counter", "k"), "add", 1)
+        instance_id = await rt.client.start_new("uses_counter")
+        status = await rt.client.wait_for_completion(instance_id, timeout=60)
+    assert status.output == 3
+    entity_steps = tracked.steps("@counter@k")
+    assert entity_steps[0] == ("counter", "Entity", "Scheduled")  # the client's signal
+    operations = [r for r in tracked.of("@counter@k") if getattr(r, "prop__operationName", None)]
+    assert [(r.prop__operationName, r.levelno) for r in operations] == [
+        ("add", logging.INFO),
+        ("add", logging.INFO),
+        ("get", logging.INFO),
+        ("add", logging.ERROR),
+    ]
+    assert all(r.prop__operationId for r in operations)
+    assert operations[-1].prop__exception.startswith("ValueError")
+    assert "negative" not in operations[-1].getMessage()
+    caller = tracked.steps(instance_id)
+    assert caller.count(("counter", "Entity", "Scheduled")) == 3  # one signal, two calls
+    responses = [r for r in tracked.of(instance_id) if "entity response" in r.getMessage()]
+    assert len(responses) == 2
