@@ -7,6 +7,7 @@ import logging
 from durable_ext import (
     DurableOrchestrationContext,
     EntityId,
+    EntityOperationFailedError,
     OrchestrationRuntimeStatus,
     RetryOptions,
 )
@@ -218,7 +219,7 @@ async def test_trace_inputs_and_outputs_shows_the_payloads(runtime, tracked) -> 
     assert records[-1].prop__output == '"ab"'
 
 
-def counter(context) -> None:
+def counter_entity(context) -> None:
     current = context.get_state(lambda: 0)
     if context.operation_name == "add":
         amount = context.get_input()
@@ -234,14 +235,14 @@ def uses_counter(ctx: DurableOrchestrationContext):
     total = yield ctx.call_entity(entity, "get")
     try:
         yield ctx.call_entity(entity, "add", -1)
-    except Exception:  # noqa: BLE001 - the failed operation is the point
-        pass
-    return total
+    except EntityOperationFailedError as error:
+        return total if error.operation_name == "add" else None
+    return None
 
 
 async def test_entity_operations_log_like_the_extension(runtime, tracked) -> None:
     reg = registry(o_uses_counter=uses_counter)
-    reg.add_entity("counter", counter)
+    reg.add_entity("counter", counter_entity)
     async with runtime(reg) as rt:
         await rt.client.signal_entity(EntityId("counter", "k"), "add", 1)
         instance_id = await rt.client.start_new("uses_counter")
