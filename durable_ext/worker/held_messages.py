@@ -20,7 +20,7 @@ import contextlib
 import heapq
 import logging
 from collections import OrderedDict
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -63,6 +63,9 @@ class HeldMessages:
         self._unsettled: OrderedDict[str, None] = OrderedDict()
         self._background: set[asyncio.Task[None]] = set()
         self._renewer: asyncio.Task[None] | None = None
+        self.may_renew: Callable[[ReceivedMessage], bool] = lambda message: True
+        """False for a message this worker may no longer keep (its partition is lost): it is
+        let go instead of renewed, and reappears when its visibility lapses."""
 
     def __len__(self) -> int:
         return len(self._held)
@@ -247,6 +250,9 @@ class HeldMessages:
     async def _renew(self, hold: _Hold) -> None:
         loop = asyncio.get_running_loop()
         message = hold.message
+        if not self.may_renew(message):
+            self._release(message)
+            return
         started = loop.time()
         try:
             renewed = await self._storage.run(
