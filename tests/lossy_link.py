@@ -5,8 +5,8 @@ A lost answer: the request reaches storage and is carried out; its response neve
 client, whose connection is cut instead, as a dropped connection or a load balancer timeout would.
 The client's retry then meets the effects of its own first attempt. A refused request: the
 connection is cut before the request reaches storage, as in a partial outage. The link also keeps
-the request line (`PUT /account/queue/messages/... HTTP/1.1`) of every request it relays, in
-order, so a test can count what a client sent after a given moment.
+the request line (`PUT /account/queue/messages/... HTTP/1.1`) and arrival time of every request
+it relays, in order, so a test can count what a client sent after a given moment.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 from collections.abc import Callable
 
 __all__ = ["LossyLink"]
@@ -37,6 +38,8 @@ class LossyLink:
         self._connections: set[asyncio.Task[None]] = set()
         self.requests: list[str] = []
         """The request line of every request relayed so far, in arrival order."""
+        self.arrivals: list[float] = []
+        """When each of `requests` arrived (`time.time()`)."""
 
     @property
     def port(self) -> int:
@@ -79,6 +82,7 @@ class LossyLink:
                     return
                 if _REQUEST_LINE.match(chunk):
                     self.requests.append(chunk.split(b"\r\n", 1)[0].decode("latin-1"))
+                    self.arrivals.append(time.time())
                 if self._lose is not None and self._lose(chunk):
                     self._lose = None
                     doomed.set()

@@ -13,7 +13,9 @@ manager compares `ExpiresAt`, written with the owner's clock, against the reader
 history sentinel ETag stays the final fence.
 
 The deadlines are read from other threads (the worker's event loop reads what the ownership
-thread writes), so they live behind a lock.
+thread writes), so they live behind a lock. The REST transport asks `ownership_guard` (set by the
+worker for the work of one partition) right before each attempt of each request, retries
+included, so a request is never started for a partition the worker may no longer act on.
 """
 
 from __future__ import annotations
@@ -24,11 +26,20 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import timedelta
 
 from .names import MAX_PARTITIONS, MIN_PARTITIONS
 
-__all__ = ["OwnershipDeadlines", "PartitionCallback", "PartitionOwnership", "margin_for"]
+__all__ = [
+    "OwnershipDeadlines",
+    "OwnershipLostError",
+    "PartitionCallback",
+    "PartitionOwnership",
+    "check_ownership",
+    "margin_for",
+    "ownership_guard",
+]
 
 logger = logging.getLogger("durable_ext.leases")
 
@@ -36,6 +47,21 @@ PartitionCallback = Callable[[int], Awaitable[None]]
 
 _MARGIN_FRACTION = 6
 """The safety margin is a sixth of the lease interval: 5 s for DTFx's 30 s default."""
+
+
+ownership_guard: ContextVar[Callable[[], bool] | None] = ContextVar("ownership_guard", default=None)
+"""In the work of one partition: whether this worker may still act on it (None elsewhere)."""
+
+
+class OwnershipLostError(Exception):
+    """This worker may no longer act on the partition a request or an episode is for."""
+
+
+def check_ownership() -> None:
+    """Raise `OwnershipLostError` when the current work's partition may no longer be acted on."""
+    guard = ownership_guard.get()
+    if guard is not None and not guard():
+        raise OwnershipLostError("this worker may no longer act on the partition")
 
 
 def margin_for(lease_interval: timedelta) -> float:

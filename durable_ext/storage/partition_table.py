@@ -221,6 +221,15 @@ class TablePartitionManager(PartitionOwnership):
                     async with asyncio.timeout(sleep):
                         await self._stop_now.wait()
             last = await self._guarded_pass()
+            if last is None:
+                await self._lose_lapsed()
+
+    async def _lose_lapsed(self) -> None:
+        """After a failed pass: give up the partitions whose ownership deadline has passed (the
+        worker has stopped them already; others may claim them by now)."""
+        for index in sorted(self.owned):
+            if not self.deadlines.valid(index):
+                await self._lose(index, "not renewed before its ownership deadline")
 
     async def _guarded_pass(self) -> _Pass | None:
         try:

@@ -26,6 +26,7 @@ from datetime import timedelta
 from typing import Any
 
 from ..storage.errors import describe_storage_error
+from ..storage.partition_ownership import OwnershipLostError, ownership_guard
 from ..storage.queues import ReceivedMessage
 from .storage_limiter import StorageLimiter
 
@@ -133,6 +134,11 @@ class HeldMessages:
             while True:
                 try:
                     deleted = await self._storage.run(message.queue.delete, message)
+                except OwnershipLostError:
+                    log.info(
+                        "Not deleting %s: its partition is no longer owned", message.message_id
+                    )
+                    return
                 except Exception as exc:  # noqa: BLE001 - storage outage: retry while we hold it
                     if loop.time() + delay > deadline:
                         log.error(
@@ -168,11 +174,13 @@ class HeldMessages:
         held = self._held.get(message.message_id)
         if held is None or held.message is not message or held.applied:
             return
+        unguarded = ownership_guard.set(None)  # giving a message back is always allowed
         try:
             await self._storage.run(message.queue.abandon, message, delay_seconds)
         except Exception as exc:  # noqa: BLE001 - it reappears when its hold lapses anyway
             log.debug("abandoning %s failed: %s", message.message_id, exc)
         finally:
+            ownership_guard.reset(unguarded)
             self._release(message)
 
     def _release(self, message: ReceivedMessage) -> None:

@@ -44,7 +44,7 @@ from ..orchestration.status import OrchestrationRuntimeStatus
 from ..storage.errors import describe_storage_error
 from ..storage.history_store import CheckpointConflictError, LoadedHistory
 from ..storage.instance_store import InstanceColumns
-from ..storage.partition_ownership import OwnershipDeadlines
+from ..storage.partition_ownership import OwnershipDeadlines, OwnershipLostError, ownership_guard
 from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
 from .backoff import PollingBackoff
@@ -55,7 +55,7 @@ from .instance_columns import checkpoint_columns
 from .instance_repair import repair_finished_row, repair_started_row, undo_late_merge
 from .options import WorkerOptions
 from .outbound import Outbound, outbound_messages
-from .partition_fence import PartitionFence, PartitionRevokedError
+from .partition_fence import PartitionFence
 from .registry import FunctionRegistry, UnknownFunctionError
 from .storage_limiter import StorageLimiter
 from .timer_wakes import TimerWakes
@@ -224,6 +224,7 @@ class OrchestrationDispatcher:
 
     # -- fetching -----------------------------------------------------------------------------
     async def _partition_loop(self, index: int) -> None:
+        ownership_guard.set(self.fence.guard(index))
         queue = self._hub.control_queues[index]
         backoff = PollingBackoff(self._options.max_queue_polling_interval.total_seconds())
         while True:
@@ -280,6 +281,7 @@ class OrchestrationDispatcher:
         return groups
 
     async def _drain(self, instance_id: str) -> None:
+        ownership_guard.set(self.fence.guard(self._hub.partition_of(instance_id)))
         try:
             while batch := self._inbox.pop(instance_id, None):
                 batch.sort(key=arrival_order)
@@ -443,8 +445,8 @@ class OrchestrationDispatcher:
                 first,
                 loaded.etag,
             )
-        except (CheckpointConflictError, PartitionRevokedError) as error:
-            if isinstance(error, PartitionRevokedError):
+        except (CheckpointConflictError, OwnershipLostError) as error:
+            if isinstance(error, OwnershipLostError):
                 log.warning("%s: abandoning this episode: %s", instance_id, error)
             else:
                 log.info(

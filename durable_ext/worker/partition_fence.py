@@ -5,19 +5,18 @@ the ownership thread) lies ahead and the dispatcher has not revoked it (the mana
 lost, or the deadline passed once: a revoked partition stays revoked until it is acquired again,
 even if a late renewal moves the deadline). The dispatcher asks right before every request it makes
 for a partition's instances (receive, send, history write, Instances merge, delete), never from an
-answer it got before an `await`, so a worker that was frozen past the deadline starts no write
-when it wakes up.
+answer it got before an `await`, and the REST transport asks again before every attempt of every
+request (retries included) through `ownership_guard`, so a worker that was frozen past the
+deadline starts no write when it wakes up.
 """
 
 from __future__ import annotations
 
-from ..storage.partition_ownership import OwnershipDeadlines
+from collections.abc import Callable
 
-__all__ = ["PartitionFence", "PartitionRevokedError"]
+from ..storage.partition_ownership import OwnershipDeadlines, OwnershipLostError
 
-
-class PartitionRevokedError(Exception):
-    """This worker may no longer act on the partition (the episode is abandoned)."""
+__all__ = ["PartitionFence"]
 
 
 class PartitionFence:
@@ -31,9 +30,13 @@ class PartitionFence:
         return index not in self._revoked and self.deadlines.valid(index)
 
     def check(self, index: int) -> None:
-        """Raise `PartitionRevokedError` unless this worker may act on partition `index`."""
+        """Raise `OwnershipLostError` unless this worker may act on partition `index`."""
         if not self.may_act(index):
-            raise PartitionRevokedError(f"partition {index} is no longer owned by this worker")
+            raise OwnershipLostError(f"partition {index} is no longer owned by this worker")
+
+    def guard(self, index: int) -> Callable[[], bool]:
+        """For `ownership_guard`: the REST transport asks it before every request attempt."""
+        return lambda: self.may_act(index)
 
     def revoke(self, index: int) -> bool:
         """Revoke `index`; False when it was revoked already."""
