@@ -520,6 +520,8 @@ class _Run:
             supervisor = asyncio.create_task(self.cluster.supervise(), name="supervisor")
             try:
                 await self.wait_for_workers()
+                table = await view.uses_partition_table()
+                self.result.partition_manager = "table" if table else "legacy"
                 self.workload_began = time.monotonic()
                 faults = [
                     asyncio.create_task(self.kill_loop(), name="kills"),
@@ -538,8 +540,6 @@ class _Run:
                             await task
                 self.result.workload_seconds = self.last_completion - self.workload_began
                 await asyncio.gather(*self.measurements, return_exceptions=True)
-                table = await self.view.uses_partition_table()
-                self.result.partition_manager = "table" if table else "legacy"
                 await self.drain()
             finally:
                 self.faults_done.set()
@@ -756,9 +756,12 @@ class _Run:
         if every <= 0:
             return
         while await self._pause(every):
-            table = await self.view.uses_partition_table()
-            rows = await self.view.partition_rows() if table else {}
-            running = await self.running_instances() if table else []
+            rows: dict[int, dict[str, Any]] = {}
+            running: list[str] = []
+            if self.result.partition_manager == "table":
+                with contextlib.suppress(Exception):  # storage down: this kill goes unmeasured
+                    rows = await self.view.partition_rows()
+                    running = await self.running_instances()
             victim = self.cluster.kill_random()
             if victim is not None:
                 killed = datetime.now(UTC)
