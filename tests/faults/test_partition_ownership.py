@@ -186,3 +186,44 @@ async def test_one_three_one_workers_never_run_one_instance_twice(
     assert any("Draining partition" in m for m in messages)
     conflicts = [m for m in messages if "checkpointed by another worker" in m]
     assert not conflicts, conflicts
+
+
+async def test_an_activity_handed_over_by_a_lost_partition_still_completes(
+    azurite: AzuriteInstance, hub_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Activities belong to no partition: one an episode handed over in process, running when
+    the episode's partition is stolen, still sends its result and deletes its work item."""
+    caplog.set_level(logging.INFO, logger="durable_ext")
+    reached, go_on = asyncio.Event(), asyncio.Event()
+
+    async def hold_first() -> None:
+        if not reached.is_set():
+            reached.set()
+            await go_on.wait()
+
+    instance_id = ids_on_partition("handed", 1, PARTITION)[0]
+    options = fast_options(worker_id="a")
+    async with (
+        Runtime(
+            fault_registry, connection=azurite.connection_string, hub=hub_name, options=options
+        ) as rt,
+        HubView(azurite.connection_string, hub_name) as view,
+    ):
+        worker = rt.worker
+        assert worker is not None
+        with stalled("activity-start", hold_first):
+            await rt.client.start_new("chain", instance_id, {"steps": 1, "ms": 10})
+            await asyncio.wait_for(reached.wait(), 30)
+            await steal(view, hub_name, PARTITION, "table")
+            await wait_for(lambda: PARTITION not in worker.leases.owned, 15)
+            go_on.set()
+            await wait_for(lambda: worker.activities.in_flight == 0, 15)
+
+        async def settled() -> bool:
+            counts = await view.queue_counts()
+            control = view.control_queues[PARTITION]
+            return counts[view.work_item_queue] == 0 and counts[control] == 1
+
+        await wait_for(settled, 15)  # the work item deleted, its result in the control queue
+        refused = [r.getMessage() for r in caplog.records if "failed to complete" in r.getMessage()]
+        assert not refused, refused
