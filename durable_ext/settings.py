@@ -137,6 +137,13 @@ class DurableTaskSettings:
     long_timer_interval: timedelta = _REPLAY.long_timer_interval
     scale_signal_interval: timedelta = timedelta(seconds=10)
     worker_id: str = field(default_factory=default_worker_id)
+    use_legacy_partition_management: bool = False
+    """Blob leases in `{hub}-leases` instead of the `{Hub}Partitions` table (docs/reliability.md)."""
+    partition_table_operation_timeout: timedelta = timedelta(seconds=2)
+    use_app_lease: bool = True
+    app_lease_interval: timedelta = timedelta(seconds=60)
+    app_lease_renew_interval: timedelta = timedelta(seconds=25)
+    app_lease_acquire_interval: timedelta = timedelta(seconds=300)
 
 
 VERSION_MATCH_STRATEGIES = ("None", "Strict", "CurrentOrOlder")
@@ -532,6 +539,7 @@ def load_durable_task_settings(
     max_timer_duration = extras.timespan(
         "maxTimerDuration", defaults.max_timer_duration, high=QUEUE_VISIBILITY_MAX
     )
+    app_lease = durable.section("appLeaseOptions")
     return DurableTaskSettings(
         hub_name=_hub_name(durable, settings),
         connection_name=_connection_name(storage),
@@ -609,6 +617,23 @@ def load_durable_task_settings(
             "scaleSignalInterval", defaults.scale_signal_interval
         ),
         worker_id=defaults.worker_id,
+        use_legacy_partition_management=_legacy_partition_management(storage),
+        partition_table_operation_timeout=storage.timespan(
+            "partitionTableOperationTimeout", defaults.partition_table_operation_timeout
+        ),
+        use_app_lease=durable.boolean("useAppLease", defaults.use_app_lease),
+        app_lease_interval=app_lease.timespan(
+            "leaseInterval",
+            defaults.app_lease_interval,
+            timedelta(seconds=15),
+            timedelta(seconds=60),
+        ),
+        app_lease_renew_interval=app_lease.timespan(
+            "renewInterval", defaults.app_lease_renew_interval
+        ),
+        app_lease_acquire_interval=app_lease.timespan(
+            "acquireInterval", defaults.app_lease_acquire_interval
+        ),
     )
 
 
@@ -660,6 +685,26 @@ def load_log_levels(
             )
         levels[category] = level
     return levels
+
+
+def _legacy_partition_management(storage: _Section) -> bool:
+    """DTFx's choice of partition manager: the table manager unless `useTablePartitionManagement`
+    is false and `useLegacyPartitionManagement` true (or only the latter is set). The "safe"
+    blob manager (both false) is not implemented."""
+    legacy = storage.boolean("useLegacyPartitionManagement", False)
+    table = storage.boolean("useTablePartitionManagement", not legacy)
+    if table and legacy:
+        raise SettingsError(
+            f"{storage.setting('useTablePartitionManagement')} and "
+            f"{storage.setting('useLegacyPartitionManagement')} cannot both be true"
+        )
+    if not table and not legacy:
+        raise SettingsError(
+            f"{storage.setting('useTablePartitionManagement')} is false: durable_ext implements "
+            "the table partition manager and the legacy one (useLegacyPartitionManagement: "
+            'true), not DTFx\'s "safe" blob manager'
+        )
+    return legacy
 
 
 def load_http_settings(

@@ -4,16 +4,22 @@ requests for a while.
 A lost answer: the request reaches storage and is carried out; its response never reaches the
 client, whose connection is cut instead, as a dropped connection or a load balancer timeout would.
 The client's retry then meets the effects of its own first attempt. A refused request: the
-connection is cut before the request reaches storage, as in a partial outage.
+connection is cut before the request reaches storage, as in a partial outage. The link also keeps
+the request line (`PUT /account/queue/messages/... HTTP/1.1`) and arrival time of every request
+it relays, in order, so a test can count what a client sent after a given moment.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+import time
 from collections.abc import Callable
 
 __all__ = ["LossyLink"]
+
+_REQUEST_LINE = re.compile(rb"^[A-Z]+ /\S* HTTP/1\.[01]\r\n")
 
 
 class LossyLink:
@@ -30,6 +36,10 @@ class LossyLink:
         self.refused = 0
         """How many requests were refused so far."""
         self._connections: set[asyncio.Task[None]] = set()
+        self.requests: list[str] = []
+        """The request line of every request relayed so far, in arrival order."""
+        self.arrivals: list[float] = []
+        """When each of `requests` arrived (`time.time()`)."""
 
     @property
     def port(self) -> int:
@@ -70,6 +80,9 @@ class LossyLink:
                     self._refusals_left -= 1
                     self.refused += 1
                     return
+                if _REQUEST_LINE.match(chunk):
+                    self.requests.append(chunk.split(b"\r\n", 1)[0].decode("latin-1"))
+                    self.arrivals.append(time.time())
                 if self._lose is not None and self._lose(chunk):
                     self._lose = None
                     doomed.set()

@@ -105,6 +105,14 @@ def test_every_setting_is_read() -> None:
                     "workItemQueueVisibilityTimeout": "00:10:00",
                     "maxQueuePollingInterval": "00:00:02",
                     "useTablePartitionManagement": False,
+                    "useLegacyPartitionManagement": True,
+                    "partitionTableOperationTimeout": "00:00:05",
+                },
+                "useAppLease": False,
+                "appLeaseOptions": {
+                    "leaseInterval": "00:00:20",
+                    "renewInterval": "00:00:05",
+                    "acquireInterval": "00:00:30",
                 },
                 "durableExt": {
                     "maxTimerDuration": "00:00:10",
@@ -141,7 +149,43 @@ def test_every_setting_is_read() -> None:
         max_timer_duration=timedelta(seconds=10),
         long_timer_interval=timedelta(seconds=4),
         worker_id=settings.worker_id,
+        use_legacy_partition_management=True,
+        partition_table_operation_timeout=timedelta(seconds=5),
+        use_app_lease=False,
+        app_lease_interval=timedelta(seconds=20),
+        app_lease_renew_interval=timedelta(seconds=5),
+        app_lease_acquire_interval=timedelta(seconds=30),
     )
+
+
+@pytest.mark.parametrize(
+    ("storage", "legacy"),
+    [
+        ({}, False),
+        ({"useTablePartitionManagement": True}, False),
+        ({"useLegacyPartitionManagement": True}, True),
+        ({"useLegacyPartitionManagement": "true", "useTablePartitionManagement": "false"}, True),
+    ],
+)
+def test_partition_manager_choice(storage: dict[str, Any], legacy: bool) -> None:
+    host_json = {"extensions": {"durableTask": {"storageProvider": storage}}}
+    assert load_durable_task_settings(host_json).use_legacy_partition_management is legacy
+
+
+@pytest.mark.parametrize(
+    ("storage", "message"),
+    [
+        (
+            {"useTablePartitionManagement": True, "useLegacyPartitionManagement": True},
+            "cannot both be true",
+        ),
+        ({"useTablePartitionManagement": False}, "not DTFx's \"safe\" blob manager"),
+    ],
+)
+def test_partition_manager_choices_dtfx_refuses(storage: dict[str, Any], message: str) -> None:
+    host_json = {"extensions": {"durableTask": {"storageProvider": storage}}}
+    with pytest.raises(SettingsError, match=message):
+        load_durable_task_settings(host_json)
 
 
 def test_keys_are_case_insensitive() -> None:

@@ -282,6 +282,13 @@ class StorageConnection:
         changed.options = options
         return changed
 
+    def detached(self) -> StorageConnection:
+        """This connection with a token credential of its own (created on first use), for
+        clients that run on another thread's event loop; `close()` it there."""
+        copied = copy.copy(self)
+        copied._token_credential = None
+        return copied
+
     def blob_service(self) -> BlobServiceClient:
         """A new blob service client; the caller closes it."""
         return BlobServiceClient(

@@ -8,8 +8,8 @@ Two background loops run per worker (`LeaseCollectionBalancer` in DTFx):
 
 * renew, every `renew_interval`: renew each held lease. 409/412 (lease lost, id mismatch) means
   someone stole or broke it: the partition is lost at once. Any other failure (storage down)
-  counts as renewed, unless no renewal has succeeded for `lease_interval`: by then the lease
-  may have expired and been taken, so the partition is lost too.
+  counts as renewed until the partition's ownership deadline: by then the lease may have
+  expired and been taken, so the partition is lost too.
 * acquire, every `acquire_interval`: read every lease blob; `target = ceil(partitions / owners)`
   where owners are the distinct owners of leased blobs plus this worker. Below target, take
   available leases (not leased, or no Owner); if none is available, steal one lease per pass
@@ -20,7 +20,9 @@ Two background loops run per worker (`LeaseCollectionBalancer` in DTFx):
   same worker id) is reclaimed by renewing it with its Token, as DTFx does at start-up.
 
 A stolen partition may still be served by its previous owner until that owner's next renewal;
-the history-table ETag fences that window (reference §4.2, §4.5).
+the history-table ETag fences that window (reference §4.2, §4.5). A partition whose renewals fail
+is given up at its ownership deadline (`partition_ownership`), not at the next renew attempt.
+This manager is the `useLegacyPartitionManagement` option; `partition_table` is the default.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob.aio import BlobClient, BlobLeaseClient, BlobServiceClient
 
-from .names import MAX_PARTITIONS, MIN_PARTITIONS, TaskHubNames
+from .names import TaskHubNames
+from .partition_ownership import OwnershipDeadlines, PartitionCallback, PartitionOwnership
 
 __all__ = ["PartitionLeaseManager"]
 
@@ -55,8 +58,6 @@ LEASE_DIRECTORY = "default"
 MIN_LEASE_SECONDS = 15
 MAX_LEASE_SECONDS = 60
 _LEASE_CONFLICT = (409, 412)
-
-PartitionCallback = Callable[[int], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -88,7 +89,7 @@ def _describe(error: HttpResponseError) -> str:
     return f"{error.status_code} {getattr(error, 'error_code', None) or error.reason}"
 
 
-class PartitionLeaseManager:
+class PartitionLeaseManager(PartitionOwnership):
     """Owns a fair share of a task hub's partitions through the V1 blob leases, and tells the
     caller through `on_acquired(index)` / `on_lost(index)`. Per partition the callbacks
     alternate, starting with `on_acquired`, and never overlap."""
@@ -105,6 +106,7 @@ class PartitionLeaseManager:
         acquire_interval: timedelta = timedelta(seconds=10),
         on_acquired: PartitionCallback | None = None,
         on_lost: PartitionCallback | None = None,
+        deadlines: OwnershipDeadlines | None = None,
     ) -> None:
         lease_seconds = lease_interval.total_seconds()
         if not (
@@ -121,36 +123,25 @@ class PartitionLeaseManager:
             )
         if acquire_interval <= timedelta(0):
             raise ValueError(f"acquire_interval must be positive, got {acquire_interval}")
-        if not MIN_PARTITIONS <= partition_count <= MAX_PARTITIONS:
-            raise ValueError(
-                f"partition_count must be from {MIN_PARTITIONS} to {MAX_PARTITIONS}, got {partition_count}"
-            )
-        if not worker_id:
-            raise ValueError("worker_id must not be empty")
+        super().__init__(
+            partition_count, worker_id, lease_interval, on_acquired, on_lost, deadlines
+        )
         self.names = TaskHubNames(hub_name)
-        self.partition_count = partition_count
-        self.worker_id = worker_id
         self._container = blob_service.get_container_client(self.names.leases_container)
-        self._lease_seconds = int(lease_seconds)
         self._renew_seconds = renew_interval.total_seconds()
         self._acquire_seconds = acquire_interval.total_seconds()
         # Network timeout of each lease call, as DTFx uses LeaseRenewInterval: the SDK's own
         # retries would otherwise hold a call for tens of seconds while storage is down.
         self._call_timeout = self._renew_seconds
-        self._on_acquired = on_acquired
-        self._on_lost = on_lost
         self._held: dict[int, _Held] = {}
-        self._callback_locks = [asyncio.Lock() for _ in range(partition_count)]
-        self._changed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- public ----------------------------------------------------------------------------
 
-    @property
-    def owned(self) -> frozenset[int]:
-        """Indexes of the partitions this worker holds now."""
-        return frozenset(self._held)
+    async def create_store(self) -> None:
+        """Create the lease store (`create_lease_blobs`)."""
+        await self.create_lease_blobs()
 
     async def create_lease_blobs(self) -> None:
         """Create the leases container and one lease blob per partition. Idempotent and safe when
@@ -187,15 +178,6 @@ class PartitionLeaseManager:
         await asyncio.gather(*tasks, return_exceptions=True)
         give_up = self._release if release else self._lose
         await asyncio.gather(*(give_up(index, held) for index, held in list(self._held.items())))
-
-    async def wait_until(self, predicate: Callable[[frozenset[int]], bool], timeout: float) -> bool:
-        """Wait until `predicate(owned)` holds; False if it still does not after `timeout` seconds."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                while not predicate(self.owned):
-                    await self._changed.wait()
-                return True
-        return predicate(self.owned)
 
     # -- loops -----------------------------------------------------------------------------
 
@@ -240,11 +222,14 @@ class PartitionLeaseManager:
                 await self._renewal_failed(index, held, error)
         else:
             held.renewed_at = started
+            if self._held.get(index) is held and self._renewed(index, started):
+                logger.info("Renewed partition %d after its ownership deadline", index)
+                await self._call_acquired(index)
 
     async def _renewal_failed(self, index: int, held: _Held, error: Exception) -> None:
-        """Storage trouble: assume the lease is still ours until it may have expired."""
+        """Storage trouble: assume the lease is still ours until its ownership deadline."""
         silent = time.monotonic() - held.renewed_at
-        if silent > self._lease_seconds:
+        if not self.deadlines.valid(index):
             await self._lose(index, held, f"not renewed for {silent:.0f} s ({error!r})")
         else:
             logger.warning(
@@ -354,7 +339,7 @@ class PartitionLeaseManager:
                 else:
                     lease = BlobLeaseClient(client)
                     await lease.acquire(
-                        self._lease_seconds, etag=blob.etag, match_condition=unchanged
+                        int(self._lease_seconds), etag=blob.etag, match_condition=unchanged
                     )
                 content = self._content(blob.index, self.worker_id, lease.id, blob.epoch + 1)
                 await client.upload_blob(content, overwrite=True, lease=lease)
@@ -385,41 +370,34 @@ class PartitionLeaseManager:
 
     # -- ownership changes: state first (synchronously), then callbacks in order -----------
 
-    def _set_owned(self, index: int, held: _Held | None) -> None:
+    def _keep(self, index: int, held: _Held | None) -> None:
         if held is None:
             del self._held[index]
         else:
             self._held[index] = held
-        self._changed.set()
-        self._changed = asyncio.Event()
+            self._renewed(index, held.renewed_at)
+        self._set_owned(index, held is not None)
 
     async def _gain(self, index: int, held: _Held) -> None:
-        self._set_owned(index, held)
+        self._keep(index, held)
         logger.info("Acquired partition %d (epoch %d)", index, held.epoch)
-        async with self._callback_locks[index]:
-            if self._on_acquired is None:
-                return
-            try:
-                await self._on_acquired(index)
-                return
-            except Exception:
-                logger.exception("on_acquired(%d) failed; releasing the partition", index)
-        await self._release(index, held)
+        if not await self._call_acquired(index):
+            await self._release(index, held)
 
     async def _lose(self, index: int, held: _Held, reason: str = "stopped without release") -> None:
         """Forget a partition without touching storage, then call `on_lost`."""
         if self._held.get(index) is not held:
             return  # already given up by someone else
-        self._set_owned(index, None)
+        self._keep(index, None)
         logger.info("Lost partition %d: %s", index, reason)
-        await self._notify_lost(index)
+        await self._call_lost(index)
 
     async def _release(self, index: int, held: _Held) -> None:
         """Give up a partition gracefully: `on_lost` first, then release the lease."""
         if self._held.get(index) is not held:
             return
-        self._set_owned(index, None)
-        await self._notify_lost(index)
+        self._keep(index, None)
+        await self._call_lost(index)
         client = self._blob(index)
         lease = BlobLeaseClient(client, held.token)
         try:
@@ -434,12 +412,3 @@ class PartitionLeaseManager:
             )
         else:
             logger.info("Released partition %d", index)
-
-    async def _notify_lost(self, index: int) -> None:
-        async with self._callback_locks[index]:
-            if self._on_lost is None:
-                return
-            try:
-                await self._on_lost(index)
-            except Exception:
-                logger.exception("on_lost(%d) failed", index)

@@ -85,8 +85,22 @@ class TaskHubNames:
         return f"{self.hub}Instances"
 
     @property
+    def partitions_table(self) -> str:
+        """The table partition manager's rows (one per control queue)."""
+        return f"{self.hub}Partitions"
+
+    @property
     def leases_container(self) -> str:
         return f"{self.lower}-leases"
+
+    @property
+    def app_lease_container(self) -> str:
+        """Its container-level lease is the app lease."""
+        return f"{self.lower}-applease"
+
+    @property
+    def app_lease_info_blob(self) -> str:
+        return f"{self.lower}-appleaseinfo"
 
     @property
     def large_messages_container(self) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables.aio import TableServiceClient
-from azure.storage.blob.aio import BlobServiceClient
+from azure.storage.blob.aio import BlobLeaseClient, BlobServiceClient
 from azure.storage.queue.aio import QueueServiceClient
 
 from ..tracing import Tracing
@@ -158,10 +158,16 @@ class TaskHub:
             )
 
     async def delete(self) -> None:
-        """Delete every queue, table and container of the hub."""
+        """Delete every queue, table and container of the hub (Partitions table and app-lease
+        container included; an app lease held by a running app is broken with it)."""
         assert self._table_service is not None and self._blob_service is not None
-        tables = (self.names.history_table, self.names.instances_table)
-        containers = (self.names.leases_container, self.names.large_messages_container)
+        names = self.names
+        tables = (names.history_table, names.instances_table, names.partitions_table)
+        containers = (
+            names.leases_container,
+            names.large_messages_container,
+            names.app_lease_container,
+        )
         await asyncio.gather(
             self.work_items.delete_queue(),
             self.wake_queue.delete_queue(),
@@ -171,8 +177,15 @@ class TaskHub:
         )
 
     async def _delete_container(self, name: str) -> None:
+        container = self.blob_service.get_container_client(name)
         with contextlib.suppress(ResourceNotFoundError):
-            await self.blob_service.delete_container(name)
+            try:
+                await container.delete_container()
+            except HttpResponseError as error:
+                if error.status_code != 412:  # leased (the app lease): break it, then delete
+                    raise
+                await BlobLeaseClient(container).break_lease(0)
+                await container.delete_container()
 
     async def recorded_partition_count(self) -> int | None:
         """The partition count recorded in the hub's info blob (this hub's own count when the

@@ -39,6 +39,7 @@ from ..orchestration.history import (
 )
 from ..storage.errors import describe_storage_error
 from ..storage.messages import MessageData
+from ..storage.partition_ownership import ownership_guard
 from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
 from ..tracing import INSTANCE_ID, NAME, TASK_ID, TYPE, fail
@@ -193,6 +194,9 @@ class ActivityDispatcher:
         task.add_done_callback(self._running.discard)
 
     async def _run(self, message: ReceivedMessage) -> None:
+        # Activities belong to no partition: one handed over by an episode must not inherit the
+        # episode's ownership guard (its result and its delete go out whoever owns the sender).
+        ownership_guard.set(None)
         try:
             async with self._executing:
                 if self._stopping:

@@ -80,7 +80,7 @@ class EntityDispatcher:
         hub: TaskHub,
         registry: FunctionRegistry,
         held: HeldMessages,
-        send: Callable[[Outbound], Awaitable[None]],
+        send: Callable[[Outbound, int], Awaitable[None]],
         dedup_window: timedelta,
     ) -> None:
         self._hub = hub
@@ -123,7 +123,10 @@ class EntityDispatcher:
         )
         execution_id = uuid.uuid4().hex
         me = OrchestrationInstance(instance_id, execution_id)
-        await asyncio.gather(*(self._send(self._outbound(o, me, now)) for o in batch.outgoing))
+        partition = self._hub.partition_of(instance_id)
+        await asyncio.gather(
+            *(self._send(self._outbound(o, me, now), partition) for o in batch.outgoing)
+        )
         fault_point("after-outbound-send")
         history = [
             OrchestratorStarted(timestamp=now),

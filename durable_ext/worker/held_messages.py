@@ -20,12 +20,13 @@ import contextlib
 import heapq
 import logging
 from collections import OrderedDict
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from ..storage.errors import describe_storage_error
+from ..storage.partition_ownership import OwnershipLostError, ownership_guard
 from ..storage.queues import ReceivedMessage
 from .storage_limiter import StorageLimiter
 
@@ -63,6 +64,9 @@ class HeldMessages:
         self._unsettled: OrderedDict[str, None] = OrderedDict()
         self._background: set[asyncio.Task[None]] = set()
         self._renewer: asyncio.Task[None] | None = None
+        self.may_renew: Callable[[ReceivedMessage], bool] = lambda message: True
+        """False for a message this worker may no longer keep (its partition is lost): it is
+        let go instead of renewed, and reappears when its visibility lapses."""
 
     def __len__(self) -> int:
         return len(self._held)
@@ -130,6 +134,11 @@ class HeldMessages:
             while True:
                 try:
                     deleted = await self._storage.run(message.queue.delete, message)
+                except OwnershipLostError:
+                    log.info(
+                        "Not deleting %s: its partition is no longer owned", message.message_id
+                    )
+                    return
                 except Exception as exc:  # noqa: BLE001 - storage outage: retry while we hold it
                     if loop.time() + delay > deadline:
                         log.error(
@@ -165,11 +174,13 @@ class HeldMessages:
         held = self._held.get(message.message_id)
         if held is None or held.message is not message or held.applied:
             return
+        unguarded = ownership_guard.set(None)  # giving a message back is always allowed
         try:
             await self._storage.run(message.queue.abandon, message, delay_seconds)
         except Exception as exc:  # noqa: BLE001 - it reappears when its hold lapses anyway
             log.debug("abandoning %s failed: %s", message.message_id, exc)
         finally:
+            ownership_guard.reset(unguarded)
             self._release(message)
 
     def _release(self, message: ReceivedMessage) -> None:
@@ -247,6 +258,9 @@ class HeldMessages:
     async def _renew(self, hold: _Hold) -> None:
         loop = asyncio.get_running_loop()
         message = hold.message
+        if not self.may_renew(message):
+            self._release(message)
+            return
         started = loop.time()
         try:
             renewed = await self._storage.run(

@@ -9,6 +9,7 @@ from datetime import timedelta
 from ..orchestration.executor import ReplayOptions
 from ..orchestration.versioning import VersioningPolicy
 from ..settings import DurableTaskSettings, default_worker_id
+from ..storage.app_lease import default_app_name
 from .http_activity import CredentialFactory
 
 __all__ = ["WorkerOptions"]
@@ -38,6 +39,17 @@ class WorkerOptions:
     lease_renew_interval: timedelta = _HOST_JSON.lease_renew_interval
     lease_acquire_interval: timedelta = _HOST_JSON.lease_acquire_interval
     worker_id: str = field(default_factory=default_worker_id)
+    use_legacy_partition_management: bool = _HOST_JSON.use_legacy_partition_management
+    """Own partitions through blob leases (DTFx V1) instead of the `{Hub}Partitions` table."""
+    partition_table_operation_timeout: timedelta = _HOST_JSON.partition_table_operation_timeout
+    drain_timeout: timedelta = timedelta(seconds=60)
+    """How long a partition being handed over waits for its episodes in flight (DTFx: 60 s)."""
+    use_app_lease: bool = _HOST_JSON.use_app_lease
+    app_name: str = field(default_factory=default_app_name)
+    """Workers of one app share the app lease (`WEBSITE_SITE_NAME`, else `DTFX_APP_NAME`)."""
+    app_lease_interval: timedelta = _HOST_JSON.app_lease_interval
+    app_lease_renew_interval: timedelta = _HOST_JSON.app_lease_renew_interval
+    app_lease_acquire_interval: timedelta = _HOST_JSON.app_lease_acquire_interval
     replay: ReplayOptions = field(default_factory=ReplayOptions)
     shutdown_timeout: timedelta = timedelta(seconds=30)
     instance_cache_size: int = 1000
@@ -89,6 +101,12 @@ class WorkerOptions:
             lease_renew_interval=settings.lease_renew_interval,
             lease_acquire_interval=settings.lease_acquire_interval,
             worker_id=settings.worker_id,
+            use_legacy_partition_management=settings.use_legacy_partition_management,
+            partition_table_operation_timeout=settings.partition_table_operation_timeout,
+            use_app_lease=settings.use_app_lease,
+            app_lease_interval=settings.app_lease_interval,
+            app_lease_renew_interval=settings.app_lease_renew_interval,
+            app_lease_acquire_interval=settings.app_lease_acquire_interval,
             replay=ReplayOptions(
                 settings.max_timer_duration,
                 settings.long_timer_interval,

@@ -46,6 +46,7 @@ from ..storage.errors import describe_storage_error
 from ..storage.history_store import CheckpointConflictError, LoadedHistory
 from ..storage.instance_store import InstanceColumns
 from ..storage.large_payloads import exceeds_property_limit
+from ..storage.partition_ownership import OwnershipDeadlines, OwnershipLostError, ownership_guard
 from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
 from .backoff import PollingBackoff
@@ -59,6 +60,7 @@ from .instance_columns import checkpoint_columns
 from .instance_repair import repair_finished_row, repair_started_row, undo_late_merge
 from .options import WorkerOptions
 from .outbound import Outbound, outbound_messages
+from .partition_fence import PartitionFence
 from .registry import FunctionRegistry, UnknownFunctionError
 from .storage_limiter import StorageLimiter
 from .timer_wakes import TimerWakes
@@ -70,6 +72,7 @@ log = logging.getLogger("durable_ext.orchestrations")
 _LATE_MERGE_SECONDS = 1.0
 """A checkpoint whose Instances merge ends this long after its history write is checked (a
 zombie worker waking up, a partition lost meanwhile); normally the gap is milliseconds."""
+_LOST = "its partition manager gave it up"
 _INSTANCE_MERGE_RETRIES = 12
 """Background retries of a failed Instances merge after a committed checkpoint (~5 min)."""
 
@@ -84,12 +87,17 @@ class OrchestrationDispatcher:
         options: WorkerOptions,
         held: HeldMessages,
         storage: StorageLimiter,
+        deadlines: OwnershipDeadlines,
     ) -> None:
         self._hub = hub
         self._registry = registry
         self._options = options
         self._held = held
         self._loops: dict[int, asyncio.Task[None]] = {}
+        self._watchdogs: dict[int, asyncio.Task[None]] = {}
+        self.fence = PartitionFence(deadlines)
+        """May this worker still act on a partition (its ownership deadline, `partition_fence`)."""
+        self._control_queues = {queue.name: i for i, queue in enumerate(hub.control_queues)}
         self._episodes: set[asyncio.Task[None]] = set()
         self._inbox: dict[str, list[ReceivedMessage]] = {}
         self._runners: dict[str, asyncio.Task[None]] = {}
@@ -108,7 +116,7 @@ class OrchestrationDispatcher:
             hub,
             registry,
             held,
-            lambda item: self.storage.run(self._send, item),
+            lambda item, partition: self.storage.run(self._send, item, partition),
             options.entity_message_reorder_window,
         )
 
@@ -126,23 +134,95 @@ class OrchestrationDispatcher:
         return self._timer_wakes.next_due()
 
     async def start_partition(self, index: int) -> None:
+        """The partition was acquired: read its control queue until its deadline passes."""
+        self.fence.restore(index)
         if index not in self._loops:
             self._loops[index] = asyncio.create_task(
                 self._partition_loop(index), name=f"control-{index:02d}"
             )
+        if index not in self._watchdogs:
+            self._watchdogs[index] = asyncio.create_task(
+                self._watch(index), name=f"deadline-{index:02d}"
+            )
 
     async def stop_partition(self, index: int) -> None:
-        """Stop reading a partition at once (episodes in flight finish; the sentinel fences them)."""
-        task = self._loops.pop(index, None)
+        """The partition is lost: nothing more is done for it (`_revoke`); episodes in flight
+        are abandoned at their next storage request."""
+        stopped = self._revoke(index, _LOST)
+        await asyncio.gather(*stopped, return_exceptions=True)
+
+    async def drain_partition(self, index: int) -> None:
+        """Hand the partition over (table manager): stop taking its messages, give back what is
+        buffered, let the episodes in flight finish; the manager releases it afterwards."""
+        loop = self._loops.pop(index, None)
+        if loop is not None:
+            loop.cancel()
+            await asyncio.gather(loop, return_exceptions=True)
+        await self._abandon(self._take_buffered(index), delay=0)
+        running = [t for i, t in self._runners.items() if self._hub.partition_of(i) == index]
+        if running:
+            await asyncio.wait(running)
+        self._drop_cached(index)
+
+    def _revoke(self, index: int, reason: str) -> list[asyncio.Task[None]]:
+        """Stop acting on a partition, synchronously, before anything else can run: no more
+        receives, its cached instances dropped, its buffered messages given back (in the
+        background), its held messages no longer renewed. Returns the stopped tasks."""
+        if self.fence.revoke(index):
+            log.log(
+                logging.INFO if reason == _LOST else logging.WARNING,
+                "Stopped processing partition %d: %s",
+                index,
+                reason,
+            )
+        current = asyncio.current_task()
+        stopped = []
+        for tasks in (self._loops, self._watchdogs):
+            task = tasks.pop(index, None)
+            if task is not None and task is not current:
+                task.cancel()
+                stopped.append(task)
+        self._drop_cached(index)
+        buffered = self._take_buffered(index)
+        if buffered:
+            self._in_background(self._abandon(buffered, delay=0))
+        return stopped
+
+    async def _watch(self, index: int) -> None:
+        """Revoke the partition the moment its ownership deadline passes without renewal."""
+        while True:
+            deadline = self.fence.deadline(index)
+            now = time.monotonic()
+            if deadline is None or now >= deadline:
+                self._revoke(index, "its ownership deadline passed")
+                return
+            await asyncio.sleep(deadline - now)
+
+    def _drop_cached(self, index: int) -> None:
         self.cache.drop_where(lambda instance_id: self._hub.partition_of(instance_id) == index)
         self.entities.forget(lambda instance_id: self._hub.partition_of(instance_id) == index)
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+
+    def _take_buffered(self, index: int) -> list[ReceivedMessage]:
+        """Remove the partition's messages that wait for an episode (not those in one)."""
+        taken: list[ReceivedMessage] = []
+        for instance_id in [i for i in self._inbox if self._hub.partition_of(i) == index]:
+            taken += self._inbox.pop(instance_id)
+        if taken:
+            self._buffered -= len(taken)
+            self._buffer_freed.set()
+        return taken
+
+    def may_hold(self, message: ReceivedMessage) -> bool:
+        """Whether a held message may still be renewed: not one of a partition this worker may
+        no longer act on (`HeldMessages.may_renew`)."""
+        index = self._control_queues.get(message.queue.name)
+        return index is None or self.fence.may_act(index)
 
     async def stop(self, timeout: float) -> None:
         for index in list(self._loops):
-            await self.stop_partition(index)
+            loop = self._loops.pop(index)
+            loop.cancel()
+            await asyncio.gather(loop, return_exceptions=True)
         if self._episodes:
             _, pending = await asyncio.wait(set(self._episodes), timeout=timeout)
             for task in pending:
@@ -158,12 +238,16 @@ class OrchestrationDispatcher:
 
     # -- fetching -----------------------------------------------------------------------------
     async def _partition_loop(self, index: int) -> None:
+        ownership_guard.set(self.fence.guard(index))
         queue = self._hub.control_queues[index]
         backoff = PollingBackoff(self._options.max_queue_polling_interval.total_seconds())
         while True:
             while self._buffered >= self._options.control_queue_buffer_threshold:
                 self._buffer_freed.clear()
                 await self._buffer_freed.wait()
+            if not self.fence.may_act(index):
+                self._revoke(index, "its ownership deadline passed")
+                return
             try:
                 messages = await queue.receive(
                     self._options.control_queue_batch_size,
@@ -182,8 +266,9 @@ class OrchestrationDispatcher:
             self.submit(messages)
 
     def owns(self, instance_id: str) -> bool:
-        """True when this worker reads the control queue of `instance_id`."""
-        return self._hub.partition_of(instance_id) in self._loops
+        """True when this worker reads the control queue of `instance_id` and may act on it."""
+        index = self._hub.partition_of(instance_id)
+        return index in self._loops and self.fence.may_act(index)
 
     def submit(self, messages: Iterable[ReceivedMessage]) -> None:
         """Queue messages for their instances; one runner per instance drains them in batches.
@@ -210,12 +295,16 @@ class OrchestrationDispatcher:
         return groups
 
     async def _drain(self, instance_id: str) -> None:
+        ownership_guard.set(self.fence.guard(self._hub.partition_of(instance_id)))
         try:
             while batch := self._inbox.pop(instance_id, None):
                 batch.sort(key=arrival_order)
                 try:
                     async with self._slots:
-                        await self._process(instance_id, batch)
+                        if self.owns(instance_id):
+                            await self._process(instance_id, batch)
+                        else:  # lost or handed over while it waited
+                            await self._abandon(batch, delay=0)
                 except Exception:  # one instance's failure must not stop the others
                     log.exception("Episode of %s failed; its messages will be retried", instance_id)
                     await self._abandon(batch)
@@ -254,13 +343,17 @@ class OrchestrationDispatcher:
         if triage.awaiting_start:
             row = await self._hub.instances.get(instance_id, fetch_payloads=False)
             triage.settle_awaiting_start(instance_id, row)
+        partition = self._hub.partition_of(instance_id)
         if not triage.events and triage.new_start is None:
+            if not self.fence.may_act(partition):
+                await self._abandon([*triage.consumed, *triage.deferred], delay=0)
+                return
             if triage.finished_instance:
                 await repair_finished_row(self._hub, instance_id, loaded)
             elif triage.duplicate_start:
                 await repair_started_row(self._hub, instance_id, loaded)
             await self._settle(triage)
-            if cached is not None:
+            if cached is not None and self.owns(instance_id):
                 self.cache.put(instance_id, cached)
             return
         new_execution = triage.new_start is not None
@@ -313,7 +406,7 @@ class OrchestrationDispatcher:
             etag, status = await self._checkpoint(
                 instance_id, loaded, outcome, triage, previous, past_episodes
             )
-        if etag is not None and not outcome.executor.is_finished:
+        if etag is not None and not outcome.executor.is_finished and self.owns(instance_id):
             stored = LoadedHistory(outcome.events, etag, outcome.execution_id)
             if outcome.first_new_index:
                 summary.add(outcome.events[outcome.first_new_index :])
@@ -368,23 +461,31 @@ class OrchestrationDispatcher:
         and what the Instances row now holds (see `WorkerOptions.instance_status_refresh`)."""
         now = outcome.events[-1].timestamp
         outbound = outbound_messages(outcome, now, past_episodes)
-        await asyncio.gather(*(self.storage.run(self._send, item) for item in outbound))
-        if outcome.executor.is_finished:
-            self._timer_wakes.forget(instance_id)
-        fault_point("after-outbound-send")
-        await stall_point("after-outbound-send")
+        partition = self._hub.partition_of(instance_id)
         first = outcome.first_new_index
-        # A new execution's merge overwrites the row's Input (and may leave its Output): read
-        # which blobs the row points at first, when it may point at any (a replaced execution,
-        # or a large input the client's Pending row stored).
-        replaced_row_blobs = (
-            await self._instance_row_blobs(instance_id)
-            if first == 0
-            and (loaded.etag is not None or exceeds_property_limit(outcome.started.input or ""))
-            else {}
-        )
         offloaded: dict[tuple[int, str], str] = {}
         try:
+            self.fence.check(partition)
+            await asyncio.gather(
+                *(self.storage.run(self._send, item, partition) for item in outbound)
+            )
+            if outcome.executor.is_finished:
+                self._timer_wakes.forget(instance_id)
+            fault_point("after-outbound-send")
+            await stall_point("after-outbound-send")
+            # A new execution's merge overwrites the row's Input (and may leave its Output):
+            # read which blobs the row points at first, when it may point at any (a replaced
+            # execution, or a large input the client's Pending row stored).
+            replaced_row_blobs = (
+                await self._instance_row_blobs(instance_id)
+                if first == 0
+                and (
+                    loaded.etag is not None
+                    or exceeds_property_limit(outcome.started.input or "")
+                )
+                else {}
+            )
+            self.fence.check(partition)
             etag = await self._hub.history.append(
                 instance_id,
                 outcome.execution_id,
@@ -393,8 +494,13 @@ class OrchestrationDispatcher:
                 loaded.etag,
                 offloaded,
             )
-        except CheckpointConflictError:
-            log.info("%s was checkpointed by another worker; abandoning this episode", instance_id)
+        except (CheckpointConflictError, OwnershipLostError) as error:
+            if isinstance(error, OwnershipLostError):
+                log.warning("%s: abandoning this episode: %s", instance_id, error)
+            else:
+                log.info(
+                    "%s was checkpointed by another worker; abandoning this episode", instance_id
+                )
             await self._abandon([*triage.consumed, *triage.deferred], delay=0)
             return None, None
         # Committed. From here on the batch's messages are applied: they are deleted, never put
@@ -411,6 +517,11 @@ class OrchestrationDispatcher:
             time.monotonic(),
         )
         status: StatusMark | None = mark
+        if not self.fence.may_act(partition):
+            # Lost after the history write: its new owner repairs the row and deletes the
+            # messages (they come back and are recognised as applied).
+            log.warning("%s: partition %d lost after its checkpoint", instance_id, partition)
+            return etag, None
         if self._status_changed(previous, mark, first == 0):
             merged = await self._merge_instance_row(instance_id, columns, mark, etag)
             written = columns.table_columns() if merged else {}
@@ -424,10 +535,12 @@ class OrchestrationDispatcher:
                 self._in_background(self._retry_instance_merge(instance_id, columns, etag))
         else:
             status = previous
-        await self._hub.history.delete_unreferenced_blobs(instance_id)
+        if self.fence.may_act(partition):
+            await self._hub.history.delete_unreferenced_blobs(instance_id)
         fault_point("before-inbound-delete")
         await stall_point("before-inbound-delete")
-        await self._settle(triage)
+        if self.fence.may_act(partition):
+            await self._settle(triage)
         return etag, status
 
     async def _instance_row_blobs(self, instance_id: str) -> dict[str, str]:
@@ -476,6 +589,11 @@ class OrchestrationDispatcher:
         for _ in range(_INSTANCE_MERGE_RETRIES):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
+            if not self.owns(instance_id):
+                log.info(
+                    "%s: no longer owned; its new owner repairs the Instances row", instance_id
+                )
+                return
             try:
                 await self._hub.instances.merge(instance_id, columns)
                 await undo_late_merge(self._hub, instance_id, etag, columns.execution_id)
@@ -509,12 +627,14 @@ class OrchestrationDispatcher:
             or status.written_at - previous.written_at >= refresh
         )
 
-    async def _send(self, item: Outbound) -> None:
-        """Send one outbound message; hand it to this process's own dispatchers when they will run it.
+    async def _send(self, item: Outbound, partition: int) -> None:
+        """Send one outbound message of an episode on `partition` (unless it may no longer act on
+        it); hand it to this process's own dispatchers when they will run it.
 
         Handoff is the same message written with a visibility timeout instead of visible at once,
         processed here without a receive: a crash before it is deleted only delays it.
         """
+        self.fence.check(partition)
         message = item.message
         if item.to_work_items:
             runner = self.local_activities

@@ -1,11 +1,12 @@
-"""`TaskHubWorker`: partition leases, the orchestration dispatcher and the activity dispatcher."""
+"""`TaskHubWorker`: partition ownership, the orchestration dispatcher and the activity dispatcher."""
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
-from ..storage.leases import PartitionLeaseManager
+from ..storage.partition_ownership import OwnershipDeadlines
 from ..storage.task_hub import TaskHub
 from ..tracing import Tracing
 from ..tracking import TrackingLog
@@ -13,6 +14,7 @@ from .activity_dispatcher import ActivityDispatcher
 from .held_messages import HeldMessages
 from .options import WorkerOptions
 from .orchestration_dispatcher import OrchestrationDispatcher
+from .ownership_thread import OwnershipThread
 from .registry import FunctionRegistry
 from .storage_limiter import StorageLimiter
 
@@ -54,35 +56,38 @@ class TaskHubWorker:
         self.storage = StorageLimiter(self.options.max_storage_operation_concurrency)
         """One bound on storage operations for the whole worker (shared by its dispatchers)."""
         self.held = HeldMessages(self.storage)
+        deadlines = OwnershipDeadlines()
         self.orchestrations = OrchestrationDispatcher(
-            hub, registry, self.options, self.held, self.storage
+            hub, registry, self.options, self.held, self.storage, deadlines
         )
+        self.held.may_renew = self.orchestrations.may_hold
         self.activities = ActivityDispatcher(hub, registry, self.options, self.held)
         if self.options.in_process_handoff:
             self.orchestrations.local_activities = self.activities
             self.activities.local_orchestrations = self.orchestrations
-        self.leases = PartitionLeaseManager(
-            hub.blob_service,
-            hub.names.hub,
-            hub.partition_count,
-            self.options.worker_id,
-            lease_interval=self.options.lease_interval,
-            renew_interval=self.options.lease_renew_interval,
-            acquire_interval=self.options.lease_acquire_interval,
+        self.leases = OwnershipThread(
+            hub,
+            self.options,
             on_acquired=self.orchestrations.start_partition,
+            on_drain=self.orchestrations.drain_partition,
             on_lost=self.orchestrations.stop_partition,
+            deadlines=deadlines,
         )
+        """Partition ownership (app lease and partition manager), on a thread of its own."""
         self._started = False
 
     async def start(self) -> None:
         """Create the hub if needed, take partition leases and start both dispatchers."""
+        began = time.monotonic()
+        self.hub.tracking.information(f"Starting task hub worker. WorkerId: {self.options.worker_id}")
         await self.hub.create_if_not_exists()
-        await self.leases.create_lease_blobs()
         self.held.start()
         self.activities.start()
         await self.leases.start()
         self._started = True
         log.info("Worker %s started on hub %s", self.options.worker_id, self.hub.names.hub)
+        latency = round((time.monotonic() - began) * 1000)
+        self.hub.tracking.information(f"Task hub worker started. Latency: {latency} ms")
 
     def load(self) -> WorkerLoad:
         """In-flight work and the next timer (call on the worker's event loop)."""

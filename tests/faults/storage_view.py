@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -77,9 +78,13 @@ class HubView(RawStorage):
     def work_item_queue(self) -> str:
         return f"{self.hub.lower()}-workitems"
 
-    # -- leases (reference §4.2) --------------------------------------------------------------
+    # -- leases (reference §4.1, §4.2) --------------------------------------------------------
     async def lease_owners(self) -> dict[int, str | None]:
-        """Per partition, the `Owner` named in its lease blob while the blob is leased (else None)."""
+        """Per partition, its owner: the `CurrentOwner` of its `{Hub}Partitions` row while that
+        has not expired (table manager), else the `Owner` named in its lease blob while the blob
+        is leased (legacy manager); None when nobody owns it."""
+        if f"{self.hub}Partitions".lower() in {name.lower() for name in await self.table_names()}:
+            return await self.partition_row_owners()
         container = self.blobs.get_container_client(f"{self.hub.lower()}-leases")
 
         async def owner(index: int) -> str | None:
@@ -95,6 +100,18 @@ class HubView(RawStorage):
 
         owners = await asyncio.gather(*(owner(i) for i in range(self.partition_count)))
         return dict(enumerate(owners))
+
+    async def partition_row_owners(self) -> dict[int, str | None]:
+        """Per partition, the unexpired `CurrentOwner` of its `{Hub}Partitions` row."""
+        rows = {row["RowKey"]: row for row in await self.all_rows(f"{self.hub}Partitions")}
+        now = datetime.now(UTC)
+        owners: dict[int, str | None] = {}
+        for index, queue in enumerate(self.control_queues):
+            row = rows.get(queue, {})
+            expires = row.get("ExpiresAt")
+            live = expires is not None and expires > now
+            owners[index] = (row.get("CurrentOwner") or None) if live else None
+        return owners
 
     # -- queues -------------------------------------------------------------------------------
     async def queue_counts(self) -> dict[str, int]:

@@ -3,12 +3,13 @@
 When a worker steals a partition, the previous owner keeps reading its control queue until its
 next lease renewal (DTFx V1 behaviour; the history sentinel ETag fences the overlap, reference
 §4.2 and §4.5). During that window both workers run episodes of the same instances. Whoever
-checkpoints second gets 412 and reloads; nothing may leave an instance waiting for long.
+checkpoints second gets 412 and reloads; nothing may leave an instance waiting for long. This is
+the legacy blob-lease manager's window: the table manager hands partitions over by draining.
 
-Here worker `a` renews only every 50 s, so after `b` steals partition 0 both serve it for the whole
-test. Each worker runs one activity at a time, so the steps of an orchestration alternate between
-them. Every orchestration on the partition must still finish within a few seconds of what it would
-take on one worker, with one whole execution in its history.
+Here worker `a` renews only every 50 s, so after `b` steals partition 0 both serve it for the
+whole test. Each worker runs one activity at a time, so the steps of an orchestration alternate
+between them. Every orchestration on the partition must still finish within a few seconds of what
+it would take on one worker, with one whole execution in its history.
 """
 
 from __future__ import annotations
@@ -96,11 +97,14 @@ async def test_orchestrations_keep_going_while_two_workers_serve_a_stolen_partit
         lease_interval=timedelta(seconds=60),
         lease_renew_interval=SLOW_RENEW,
         max_concurrent_activity_functions=1,
+        use_legacy_partition_management=True,
     )
     async with Runtime(registry, connection=connection, hub=hub_name, options=slow_a) as rt_a:
         assert rt_a.worker is not None
         assert await rt_a.worker.leases.wait_until(lambda owned: len(owned) == 4, timeout=30)
-        fast_b = fast_options(worker_id="b", max_concurrent_activity_functions=1)
+        fast_b = fast_options(
+            worker_id="b", max_concurrent_activity_functions=1, use_legacy_partition_management=True
+        )
         async with (
             Runtime(registry, connection=connection, hub=hub_name, options=fast_b) as rt_b,
             HubView(connection, hub_name) as view,

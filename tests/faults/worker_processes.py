@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -90,10 +90,13 @@ class WorkerCluster:
         self.workers: dict[str, WorkerProcess] = {}
 
     def start(
-        self, worker_id: str, env_overrides: Mapping[str, str] | None = None
+        self,
+        worker_id: str,
+        env_overrides: Mapping[str, str] | None = None,
+        arguments: Sequence[str] = (),
     ) -> WorkerProcess:
         """Start a worker process with this id (it returns at once; the worker starts on its own),
-        with `env_overrides` added to its environment."""
+        with `env_overrides` added to its environment and `arguments` to its command line."""
         env = dict(os.environ)
         env.update(env_overrides or {})
         env["PYTHONPATH"] = os.pathsep.join(
@@ -119,6 +122,7 @@ class WorkerCluster:
             str(self.max_activities),
             "--ownership-file",
             str(ownership_path),
+            *arguments,
         ]
         with stderr_path.open("ab") as stderr:
             process = subprocess.Popen(

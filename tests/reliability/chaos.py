@@ -87,6 +87,7 @@ from tests.reliability.chaos_audit import (
 )
 from tests.reliability.chaos_cluster import (
     FAULT_POINT_NAMES,
+    INTRUDER,
     LEASE_RENEW_SECONDS,
     LEASE_SECONDS,
     PARTITIONS,
@@ -96,6 +97,7 @@ from tests.reliability.chaos_cluster import (
 )
 from tests.reliability.chaos_report import render_report
 from tests.reliability.chaos_worker import SLOW_EPISODE
+from tests.storage.raw_state import odata_quote
 from tests.worker.conftest import fast_options
 from tests.worker.fault_app import (
     child_id,
@@ -120,6 +122,10 @@ __all__ = [
 log = logging.getLogger("chaos")
 
 TERMINAL = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
+TAKEOVER_LIMIT = 180.0
+"""Seconds a takeover after a SIGKILL is watched for."""
+TAKEOVER_POLL = 0.25
+
 FAULT_KINDS = ("duplicates", "lease-break", "zombie", "lease-steal", "azurite-restart")
 """The faults injected every `other_every` seconds, in turn (the kills keep their own clock)."""
 LOG_SIGNALS = {
@@ -387,6 +393,14 @@ class ChaosResult:
     worker_exit_codes: dict[str, int] = field(default_factory=dict)
     machine: str = ""
     errors: list[str] = field(default_factory=list)
+    partition_manager: str = ""
+    """Which partition manager the workers ran: "table" or "legacy" (blob leases)."""
+    takeover_seconds: list[float] = field(default_factory=list)
+    """Per SIGKILL: seconds until every partition the victim owned was renewed by a worker."""
+    progress_seconds: list[float] = field(default_factory=list)
+    """Per partition the victim owned with instances in flight: seconds until one of them
+    wrote history again."""
+    takeovers_unmeasured: int = 0
 
     @property
     def passed(self) -> bool:
@@ -434,6 +448,7 @@ class _Run:
         self.seen = {p.instance_id: _Seen() for p in self.plan}
         self.result = ChaosResult(config=config, started_at=datetime.now(UTC))
         self.counts = self.result.faults
+        self.measurements: set[asyncio.Task[None]] = set()
         self.cluster = ChaosCluster(
             config, azurite.connection_string, work_dir, self.activity_log, self.rng, self.counts
         )
@@ -505,6 +520,8 @@ class _Run:
             supervisor = asyncio.create_task(self.cluster.supervise(), name="supervisor")
             try:
                 await self.wait_for_workers()
+                table = await view.uses_partition_table()
+                self.result.partition_manager = "table" if table else "legacy"
                 self.workload_began = time.monotonic()
                 faults = [
                     asyncio.create_task(self.kill_loop(), name="kills"),
@@ -522,6 +539,7 @@ class _Run:
                         with contextlib.suppress(asyncio.CancelledError):
                             await task
                 self.result.workload_seconds = self.last_completion - self.workload_began
+                await asyncio.gather(*self.measurements, return_exceptions=True)
                 await self.drain()
             finally:
                 self.faults_done.set()
@@ -738,10 +756,69 @@ class _Run:
         if every <= 0:
             return
         while await self._pause(every):
+            rows: dict[int, dict[str, Any]] = {}
+            running: list[str] = []
+            if self.result.partition_manager == "table":
+                with contextlib.suppress(Exception):  # storage down: this kill goes unmeasured
+                    rows = await self.view.partition_rows()
+                    running = await self.running_instances()
             victim = self.cluster.kill_random()
             if victim is not None:
+                killed = datetime.now(UTC)
                 self.counts["SIGKILL of a worker"] += 1
                 log.info("SIGKILL %s", victim)
+                orphaned = {i for i, row in rows.items() if row.get("CurrentOwner") == victim}
+                if orphaned:
+                    task = asyncio.create_task(self.measure_takeover(killed, orphaned, running))
+                    self.measurements.add(task)
+                    task.add_done_callback(self.measurements.discard)
+
+    async def running_instances(self) -> list[str]:
+        """Ids of the instances whose Instances row says Running."""
+        table = self.view.tables.get_table_client(f"{self.config.hub}Instances")
+        rows = table.query_entities("RuntimeStatus eq 'Running'", select=["PartitionKey"])
+        return [row["PartitionKey"] async for row in rows]
+
+    async def measure_takeover(
+        self, killed: datetime, orphaned: set[int], running: list[str]
+    ) -> None:
+        """After a SIGKILL: how long until every partition the victim owned is renewed by some
+        worker (a survivor, or the victim restarted under its old id), and, per partition, until
+        one of its instances that were in flight writes history again."""
+        began = time.monotonic()
+        in_flight = {
+            p: [i for i in running if partition_index(i, PARTITIONS) == p][:5] for p in orphaned
+        }
+        pending = {p for p, ids in in_flight.items() if ids}
+        owned_at: float | None = None
+        since = killed.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        history = self.view.tables.get_table_client(f"{self.config.hub}History")
+        while time.monotonic() - began < TAKEOVER_LIMIT and (owned_at is None or pending):
+            with contextlib.suppress(Exception):  # storage outages happen meanwhile
+                if owned_at is None:
+                    rows = await self.view.partition_rows()
+                    if all(
+                        rows[p].get("CurrentOwner") not in (None, INTRUDER)
+                        and rows[p].get("LastRenewal", killed) > killed
+                        for p in orphaned
+                    ):
+                        owned_at = time.monotonic() - began
+                for p in sorted(pending):
+                    for instance_id in in_flight[p]:
+                        query = (
+                            f"PartitionKey eq {odata_quote(instance_id)} and "
+                            f"Timestamp ge datetime'{since}'"
+                        )
+                        found = history.query_entities(query, select=["RowKey"], results_per_page=1)
+                        if [row async for row in found]:
+                            self.result.progress_seconds.append(time.monotonic() - began)
+                            pending.discard(p)
+                            break
+            await asyncio.sleep(TAKEOVER_POLL)
+        if owned_at is None:
+            self.result.takeovers_unmeasured += 1
+        else:
+            self.result.takeover_seconds.append(owned_at)
 
     async def fault_loop(self) -> None:
         """Every `other_every` seconds (the first after half of it), the next fault in turn."""

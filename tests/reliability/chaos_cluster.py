@@ -21,10 +21,12 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from azure.core import MatchConditions
+from azure.data.tables import UpdateMode
 from azure.storage.blob.aio import BlobLeaseClient
 
 from durable_ext.clock import OFFSET_ENV
@@ -91,8 +93,34 @@ class ChaosView(HubView):
         container = self.blobs.get_container_client(f"{self.hub.lower()}-leases")
         return container.get_blob_client(f"default/{self.control_queues[index]}")
 
+    @property
+    def _partitions(self) -> Any:
+        return self.tables.get_table_client(f"{self.hub}Partitions")
+
+    async def uses_partition_table(self) -> bool:
+        """True when the hub's partitions are owned through `{Hub}Partitions` (the default)."""
+        return f"{self.hub}Partitions".lower() in {t.lower() for t in await self.table_names()}
+
+    async def partition_rows(self) -> dict[int, dict[str, Any]]:
+        """The `{Hub}Partitions` rows by partition index."""
+        rows = {row["RowKey"]: row async for row in self._partitions.list_entities()}
+        return {i: rows[q] for i, q in enumerate(self.control_queues) if q in rows}
+
     async def break_lease(self, index: int) -> bool:
-        """Break the lease of partition `index` at once; False when it was not leased."""
+        """Break the lease of partition `index` at once (a Partitions row: expire it, so that
+        any worker may claim it); False when it was not owned."""
+        if await self.uses_partition_table():
+            row = (await self.partition_rows())[index]
+            if not row.get("CurrentOwner"):
+                return False
+            row["ExpiresAt"] = datetime.now(UTC) - timedelta(seconds=1)
+            await self._partitions.update_entity(
+                row,
+                mode=UpdateMode.REPLACE,
+                etag=row.metadata["etag"],
+                match_condition=MatchConditions.IfNotModified,
+            )
+            return True
         blob = self._lease_blob(index)
         properties = await blob.get_blob_properties()
         if properties.lease.state != "leased":
@@ -103,7 +131,10 @@ class ChaosView(HubView):
     async def steal_lease(self, index: int, hold_seconds: float) -> str | None:
         """Take partition `index` as an intruder the way a worker steals one (change the lease away
         from the Token in the blob, write our name as Owner), hold it for `hold_seconds` without
-        serving the queue, then release it. The previous owner, or None if it was not leased."""
+        serving the queue, then release it. The previous owner, or None if it was not leased.
+        A Partitions row is overwritten the same way (owner: the intruder, unexpired)."""
+        if await self.uses_partition_table():
+            return await self._steal_row(index, hold_seconds)
         blob = self._lease_blob(index)
         download = await blob.download_blob()
         content = json.loads(await download.readall())
@@ -126,6 +157,38 @@ class ChaosView(HubView):
                 await blob.upload_blob(json.dumps(released), overwrite=True, lease=lease)
                 await lease.release()
         return str(content.get("Owner") or "")
+
+    async def _steal_row(self, index: int, hold_seconds: float) -> str | None:
+        row = (await self.partition_rows())[index]
+        owner = row.get("CurrentOwner")
+        if not owner:
+            return None
+        now = datetime.now(UTC)
+        row.update(CurrentOwner=INTRUDER, ExpiresAt=now + timedelta(seconds=hold_seconds + 30))
+        row.update(OwnedSince=now, LastRenewal=now, IsDraining=False)
+        row.pop("NextOwner", None)
+        await self._partitions.update_entity(
+            row,
+            mode=UpdateMode.REPLACE,
+            etag=row.metadata["etag"],
+            match_condition=MatchConditions.IfNotModified,
+        )
+        try:
+            # The intruder really holds the partition this long: there is nothing to wait for.
+            await asyncio.sleep(hold_seconds)
+        finally:
+            with contextlib.suppress(Exception):  # released: any worker claims it
+                held = (await self.partition_rows())[index]
+                if held.get("CurrentOwner") == INTRUDER:
+                    held.pop("CurrentOwner", None)
+                    held.pop("NextOwner", None)
+                    await self._partitions.update_entity(
+                        held,
+                        mode=UpdateMode.REPLACE,
+                        etag=held.metadata["etag"],
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+        return str(owner)
 
     async def instance_rows(self) -> list[dict[str, Any]]:
         """Every Instances row (status columns only)."""

@@ -28,13 +28,13 @@ FAULT_TEXT = {
     "duplicates": "**duplicate messages**: for 2 s every visible control-queue message (up to "
     "{c.duplicate_batch} per queue and peek) is copied back into its queue, and up to "
     "{c.late_duplicates} copies taken in earlier bursts are sent again, late",
-    "lease-break": "**broken lease**: the blob lease of a random partition is broken (0 s break "
-    "period); its owner finds out at its next renewal",
+    "lease-break": "**broken lease**: a random partition's `{{Hub}}Partitions` row is made to expire "
+    "at once (with the legacy manager: its blob lease is broken); any worker may claim it",
     "zombie": "**zombie**: a random worker is SIGSTOPped for {c.zombie_seconds:.0f} s (past its "
     "lease: the others take its partitions), then SIGCONTed; whatever it was checkpointing must be "
     "fenced by the history sentinel ETag",
-    "lease-steal": "**stolen lease**: an intruder changes a random partition's lease away from its "
-    "owner (as a stealing worker does), names itself owner, holds it "
+    "lease-steal": "**stolen lease**: an intruder overwrites a random partition's row (or changes "
+    "its blob lease away from its owner), names itself owner, holds it "
     "{c.steal_hold_seconds:.0f} s without serving the queue, then releases it",
     "azurite-restart": "**storage outage**: Azurite is stopped for {c.azurite_outage_seconds:.0f} s "
     "and started again on the same data (at most {c.azurite_restarts} times)",
@@ -76,8 +76,9 @@ def _method(result: ChaosResult) -> list[str]:
         "## Fault phase: method",
         "",
         f"**Workers.** {c.workers} worker processes (`tests/reliability/chaos_worker.py`) serve one "
-        f"task hub of {PARTITIONS} partitions with {LEASE_SECONDS:.0f} s partition leases (renewed "
-        f"every 2 s) and a {c.visibility_seconds:.0f} s queue visibility timeout, so that work a dead "
+        f"task hub of {PARTITIONS} partitions owned through the "
+        f"{_manager_text(result)}, with {LEASE_SECONDS:.0f} s partition leases "
+        f"and a {c.visibility_seconds:.0f} s queue visibility timeout, so that work a dead "
         "worker had taken reappears within seconds rather than the 5-minute default. A supervisor "
         f"restarts every worker that exits: {c.new_identity_probability:.0%} of the restarts come "
         "back under a new worker id (the dead one's leases must expire and be taken over), the "
@@ -270,6 +271,108 @@ def _figures(result: ChaosResult) -> list[str]:
     return out
 
 
+def _manager_text(result: ChaosResult) -> str:
+    if result.partition_manager == "legacy":
+        return "legacy blob-lease manager (`useLegacyPartitionManagement`; renewed every 2 s)"
+    return "table partition manager (`{Hub}Partitions`, the default; one pass a second)"
+
+
+def _takeover(result: ChaosResult) -> list[str]:
+    """Time from a worker's SIGKILL until its partitions are owned again and work resumes."""
+    manager = result.partition_manager or "table"
+    out = [
+        "## Fault phase: takeover after a SIGKILL",
+        "",
+        f"Partition manager: **{manager}**. After each SIGKILL the driver watches the partitions "
+        "the victim owned (by the `{Hub}Partitions` rows): *owned again* is when every one of them "
+        "has been renewed by a worker after the kill (a survivor, once the dead worker's rows "
+        "expired, or the victim itself when it was restarted under its old id, at once); "
+        "*progress* is, per such partition with instances in flight at the kill, when one of "
+        "them wrote a History row again (so it also counts the message visibility timeout and "
+        "polling). With DTFx's defaults (30 s lease interval, 10 s acquire interval) a takeover "
+        "after a crash takes 30 to 40 s; these runs use a "
+        f"{LEASE_SECONDS:.0f} s lease.",
+        "",
+    ]
+    owned, progress = result.takeover_seconds, result.progress_seconds
+    if not owned:
+        return [*out, "No SIGKILL hit a worker that owned a partition during this run."]
+    rows = [("owned again", owned), ("progress", progress)]
+    out += _table(
+        ["after a SIGKILL", "count", "p50 (s)", "p99 (s)", "max (s)", "DTFx defaults"],
+        [
+            (
+                what,
+                len(values),
+                f"{percentile(values, 50):.1f}" if values else "-",
+                f"{percentile(values, 99):.1f}" if values else "-",
+                f"{max(values):.1f}" if values else "-",
+                "30 s lease + up to 10 s",
+            )
+            for what, values in rows
+        ],
+    )
+    if result.takeovers_unmeasured:
+        out += ["", f"{result.takeovers_unmeasured} takeovers were not seen within the watch."]
+    return out
+
+
+def _ownership() -> list[str]:
+    """How partitions are owned (static text)."""
+    return [
+        "## Partition ownership",
+        "",
+        "Each control queue (partition) is served by one worker at a time, as DTFx does it today:",
+        "",
+        "* **Table partition manager** (default; Durable Functions v3's, "
+        "`useTablePartitionManagement`). Table `{Hub}Partitions`, one row per control queue: "
+        'PartitionKey `""`, RowKey `{hub}-control-NN`, `CurrentOwner` (worker id; absent when '
+        "free), `NextOwner` (the worker taking it over), `OwnedSince`, `LastRenewal`, `ExpiresAt` "
+        "(UTC), `IsDraining` (bool). Each worker reads every row once per `leaseAcquireInterval` "
+        "(every second while a handover is under way) and writes with `Replace` under the ETag it "
+        "read: it claims free, expired or released rows, renews its own (`ExpiresAt` = now + "
+        "`leaseInterval`), and takes its share from busier workers by setting `NextOwner`. The "
+        "owner then **drains**: it stops receiving from the queue, gives back what it had "
+        "buffered, lets the episodes in flight finish (at most 60 s), renewing meanwhile with "
+        "`IsDraining` set, and only then releases the row; the next owner claims it. A graceful "
+        "stop drains and releases every row. Rows are interchangeable with Durable Functions': a "
+        "hub one of them created works with the other.",
+        "* **Legacy blob leases** (`useLegacyPartitionManagement: true`): DTFx's V1 manager, "
+        "`{hub}-leases/default/{hub}-control-NN` blobs carrying a blob lease and "
+        '`{"PartitionId","Owner","Token","Epoch"}`. A steal changes the lease away at once, so the '
+        "previous owner may serve the queue until its next renewal (the history sentinel fences "
+        "it).",
+        "* **Ownership deadline** (both managers). Each owned partition has a local deadline: the "
+        "start of its last successful claim or renewal request, plus the lease interval, minus a "
+        "sixth of it (5 s of 30 s) for clock skew. The managers run on a thread of their own "
+        "(an orchestrator that computes for longer than the lease does not stop renewals). The "
+        "worker checks the deadline right before every request it makes for a partition (receive, "
+        "send, history write, Instances merge, delete; every retry too): past it, it stops "
+        "receiving, gives back what it had buffered, drops the partition's cached instances, "
+        "stops renewing its held messages, and never caches an instance of it again until it "
+        "owns it anew. The history sentinel ETag stays the final fence.",
+        "* **App lease** (`useAppLease`, default on): a container lease on `{hub}-applease` whose "
+        "id is derived from the app name (`WEBSITE_SITE_NAME`, else `DTFX_APP_NAME`: FNV-1a of "
+        "the name in the first 4 bytes of a GUID, the rest zero), so the workers of one app share "
+        "it and another app cannot take it; `{hub}-applease/{hub}-appleaseinfo` holds "
+        '`{"OwnerId","DesiredSwapId"}`. A worker starts its partition manager only once it holds '
+        "the lease (60 s, renewed every 25 s, acquire retried every 300 s; `appLeaseOptions`); "
+        "losing it stops the manager gracefully. The lease is not released on stop: a second "
+        "app (a deployment slot, a Durable Functions app) takes over once it expires.",
+        "",
+        "Durable Functions and durable_ext on one hub: with the same app name (both unset "
+        "locally, or the same `WEBSITE_SITE_NAME`) they share the app lease and the table "
+        "manager splits the partitions between their workers, which is safe (same rows, same "
+        "rules, same history fence) as long as both run the same orchestrations; with different "
+        "app names, only the one holding the app lease runs and the other waits. Do not run the "
+        "legacy manager and the table manager on one hub at the same time: they do not see each "
+        "other's ownership. To switch managers, stop every worker of the hub, change the "
+        "setting, start again: the table manager creates `{Hub}Partitions` and claims every row "
+        "(rows left by an earlier run expire first), the legacy manager creates its blobs; "
+        "neither deletes the other's store.",
+    ]
+
+
 def render_report(result: ChaosResult, command: str = "") -> str:
     """The whole page, as markdown: the no-fault phase (when there was one), then the faults."""
     calm = result.no_fault
@@ -321,6 +424,7 @@ def render_report(result: ChaosResult, command: str = "") -> str:
         out += ["", "What the workers' logs show of them:", ""]
         out += _table(["log signal", "count"], sorted(result.log_signals.items()))
     out += ["", *_invariants(result, "## Fault phase: invariants"), "", *_figures(result), ""]
+    out += [*_takeover(result), "", *_ownership(), ""]
     out += [
         "## What this does not show",
         "",

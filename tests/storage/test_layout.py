@@ -26,6 +26,7 @@ from durable_ext.orchestration.history import (
     OrchestratorStarted,
     TaskCompleted,
 )
+from durable_ext.storage.app_lease import app_lease_id
 from durable_ext.storage.connection import StorageConnection
 from durable_ext.storage.instance_store import InstanceColumns
 from durable_ext.storage.messages import MessageData
@@ -164,25 +165,46 @@ def test_fnv1a32_agrees_with_the_reference_on_many_ids() -> None:
 async def test_resources_of_a_hub_after_a_run(
     azurite: AzuriteInstance, raw: RawStorage, hub_name: str
 ) -> None:
-    """Queues `{h}-control-00..03` + `{h}-workitems`, tables `{H}History`/`{H}Instances`,
-    container `{h}-leases` with `taskhub.json` and the V1 lease blobs."""
+    """Queues `{h}-control-00..03` + `{h}-workitems`, tables `{H}History`/`{H}Instances`/
+    `{H}Partitions` (one row per control queue, owned by the worker), container `{h}-applease`
+    (leased by the app, its info blob naming the app's lease id), and `{h}-leases` holding only
+    `taskhub.json` (the table manager writes no lease blobs)."""
     h = hub_name.lower()
     before = datetime.now(UTC)
     async with make_runtime(layout_registry(), azurite, hub_name) as rt:
         instance_id = await rt.client.start_new("layout", client_input="names")
         status = await rt.client.wait_for_completion(instance_id, timeout=RUN_TIMEOUT)
-    assert status.runtime_status is OrchestrationRuntimeStatus.Completed
+        assert status.runtime_status is OrchestrationRuntimeStatus.Completed
+        worker_id = rt.worker.options.worker_id if rt.worker is not None else None
+        rows = await raw.all_rows(f"{hub_name}Partitions")
+        applease = await raw.blobs.get_container_client(f"{h}-applease").get_container_properties()
 
     queues = {q for q in await raw.queue_names() if q.startswith(f"{h}-")}
     assert queues == {f"{h}-control-{i:02d}" for i in range(PARTITIONS)} | {f"{h}-workitems"}
     tables = {t for t in await raw.table_names() if t.lower().startswith(h)}
-    assert tables == {f"{hub_name}History", f"{hub_name}Instances"}, "tables keep the hub's case"
+    assert tables == {f"{hub_name}History", f"{hub_name}Instances", f"{hub_name}Partitions"}, (
+        "tables keep the hub's case"
+    )
     containers = {c for c in await raw.container_names() if c.startswith(f"{h}-")}
     # Large-message container is created lazily: nothing large in this run.
-    assert containers == {f"{h}-leases"}
+    assert containers == {f"{h}-leases", f"{h}-applease"}
+
+    assert sorted(row["RowKey"] for row in rows) == [
+        f"{h}-control-{i:02d}" for i in range(PARTITIONS)
+    ]
+    for row in rows:
+        assert row["PartitionKey"] == ""
+        assert row["CurrentOwner"] == worker_id, row
+        assert "NextOwner" not in row, row
+        assert row["IsDraining"] is False, row
+        assert row["OwnedSince"] <= row["LastRenewal"] < row["ExpiresAt"], row
+        assert before - timedelta(seconds=5) <= row["OwnedSince"], row
+    assert applease.lease.state == "leased"
+    info = json.loads(await raw.download(f"{h}-applease", f"{h}-appleaseinfo"))
+    assert info["OwnerId"] == app_lease_id(""), info
 
     blobs = await raw.blob_names(f"{h}-leases")
-    assert blobs == {"taskhub.json"} | {f"default/{h}-control-{i:02d}" for i in range(PARTITIONS)}
+    assert blobs == {"taskhub.json"}
     info = json.loads(await raw.download(f"{h}-leases", "taskhub.json"))
     assert set(info) == {"TaskHubName", "CreatedAt", "PartitionCount"}
     assert info["TaskHubName"] == hub_name
@@ -756,4 +778,4 @@ async def test_odd_instance_ids_keep_their_large_payloads_in_the_container(
     blobs = await raw.blob_names(f"{h}-largemessages")
     assert any(name.endswith("-ExecutionStarted.json.gz") for name in blobs), blobs
     new_containers = (await raw.container_names()) - containers_before
-    assert new_containers <= {f"{h}-leases", f"{h}-largemessages"}, new_containers
+    assert new_containers <= {f"{h}-leases", f"{h}-largemessages", f"{h}-applease"}, new_containers

@@ -16,6 +16,7 @@ import pytest
 from azure.storage.blob.aio import BlobLeaseClient, BlobServiceClient
 
 from durable_ext.storage.leases import PartitionLeaseManager
+from durable_ext.storage.partition_ownership import margin_for
 from tests.azurite import AzuriteInstance
 
 PARTITIONS = 4
@@ -178,6 +179,10 @@ async def test_single_manager_takes_every_partition(cluster: Cluster) -> None:
         # The Token in the content is the blob's lease id: renewing with it works.
         await BlobLeaseClient(cluster.blob(index), content["Token"]).renew()
     assert sorted(a.events) == [("acquired", index) for index in sorted(ALL)]
+    for index in ALL:  # the ownership deadline: the acquire's start + lease - margin
+        deadline = a.manager.deadlines.deadline(index)
+        assert deadline is not None
+        assert 0 < deadline - time.monotonic() <= LEASE.total_seconds() - margin_for(LEASE)
 
 
 async def test_partitions_spread_over_two_then_three_workers(cluster: Cluster) -> None:
@@ -319,11 +324,13 @@ async def test_manager_survives_storage_outage(
 
             await asyncio.to_thread(private_azurite.stop)
             down = time.monotonic()
-            # Failed renewals count as renewed until the leases may have expired.
+            # Failed renewals count as renewed until the ownership deadline: the last renewal
+            # sent plus the lease interval, less the safety margin.
             assert await a.manager.wait_until(
                 lambda owned: not owned, timeout=LEASE.total_seconds() + 5
             )
-            assert time.monotonic() - down >= LEASE.total_seconds() - 2 * RENEW.total_seconds()
+            earliest = LEASE.total_seconds() - margin_for(LEASE) - 2 * RENEW.total_seconds()
+            assert time.monotonic() - down >= earliest
 
             await asyncio.to_thread(private_azurite.start)
 

@@ -50,12 +50,13 @@ def connection_of(azurite: AzuriteInstance) -> StorageConnection:
 
 
 def expected_resources(hub: str, partitions: int = 4) -> dict[str, set[str]]:
-    """Every resource DTFx (V1 blob leases) has for a hub that has run something large."""
+    """Every resource a hub has after running something large: DTFx's with the table partition
+    manager and the app lease, plus `{h}-leases` (its `taskhub.json`)."""
     h = hub.lower()
     return {
         "queues": {f"{h}-control-{i:02d}" for i in range(partitions)} | {f"{h}-workitems"},
-        "tables": {f"{hub}History", f"{hub}Instances"},
-        "containers": {f"{h}-leases", f"{h}-largemessages"},
+        "tables": {f"{hub}History", f"{hub}Instances", f"{hub}Partitions"},
+        "containers": {f"{h}-leases", f"{h}-largemessages", f"{h}-applease"},
     }
 
 
@@ -204,7 +205,8 @@ async def test_create_if_not_exists_is_idempotent_and_safe_concurrently(
     found = await resources_of(raw, hub_name)
     wanted = expected_resources(hub_name)
     assert found["queues"] == wanted["queues"]
-    assert found["tables"] == wanted["tables"]
+    partitions = {f"{hub_name}Partitions"}
+    assert found["tables"] == wanted["tables"] - partitions, "the worker creates its lease store"
     assert found["containers"] == {f"{h}-leases"}, "large-message container is created lazily"
     info = json.loads(first_info)
     assert info["TaskHubName"] == hub_name and info["PartitionCount"] == 4

@@ -153,6 +153,15 @@ def timer_chain(ctx: DurableOrchestrationContext) -> Orchestration:
     return results
 
 
+def ticks(ctx: DurableOrchestrationContext) -> Orchestration:
+    """`steps` durable timers of `timer_ms` each and no activity: every step is control-queue
+    work of the instance's partition alone. Returns `steps`."""
+    spec = ctx.get_input()
+    for _ in range(spec["steps"]):
+        yield ctx.create_timer(ctx.current_utc_datetime + timedelta(milliseconds=spec["timer_ms"]))
+    return spec["steps"]
+
+
 def generations(ctx: DurableOrchestrationContext) -> Orchestration:
     """One `work` activity per generation, then continue-as-new until `generations` have run;
     returns the sum of all their results (`expected_generations`)."""
@@ -212,6 +221,7 @@ registry.add_orchestrator("named_child_parent", named_child_parent)
 registry.add_orchestrator("chain", chain)
 registry.add_orchestrator("timer_chain", timer_chain)
 registry.add_orchestrator("generations", generations)
+registry.add_orchestrator("ticks", ticks)
 registry.add_activity("work", work)
 registry.add_orchestrator("locked_section", locked_section)
 registry.add_entity("SlowCounter", slow_counter)

@@ -3,7 +3,8 @@
     python -m tests.worker.worker_process --connection CS --hub HUB --worker-id ID
 
 It runs a `Runtime` with the fast test timings of `tests/worker/conftest.py` (15 s leases, renew
-every 2 s, acquire every 1 s, polling at most 0.5 s) and short queue visibility timeouts and
+every 2 s, acquire every 1 s, polling at most 0.5 s; `--lease-seconds`, `--legacy` change the
+lease interval and the partition manager) and short queue visibility timeouts and
 in-process handoff hold (10 s), so that messages a killed worker had taken reappear within seconds
 rather than after the 5-minute (30-second for handoffs) defaults.
 SIGTERM or SIGINT stops it gracefully: in-flight work finishes (up to the shutdown timeout) and its
@@ -30,8 +31,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from durable_ext.runtime import Runtime
-from durable_ext.storage.leases import PartitionLeaseManager
 from durable_ext.worker import WorkerOptions
+from durable_ext.worker.ownership_thread import OwnershipThread
 from tests.monitoring.span_file import TRACE_FILE_ENV, install_span_file
 from tests.worker.conftest import fast_options
 from tests.worker.fault_app import registry
@@ -58,6 +59,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=int,
         default=4,
         help="max concurrent activity functions of this worker (default 4)",
+    )
+    parser.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=15.0,
+        help="partition lease interval (default 15 s, the shortest blob lease)",
+    )
+    parser.add_argument(
+        "--legacy",
+        action="store_true",
+        help="own partitions through blob leases (useLegacyPartitionManagement)",
     )
     parser.add_argument(
         "--ownership-file",
@@ -92,6 +104,8 @@ def options_for(args: argparse.Namespace) -> WorkerOptions:
         handoff_hold=visibility,
         max_concurrent_activity_functions=args.max_activities,
         distributed_tracing=_trace_to_file(),
+        lease_interval=timedelta(seconds=args.lease_seconds),
+        use_legacy_partition_management=args.legacy,
     )
 
 
@@ -102,7 +116,7 @@ def write_ownership(path: Path, owned: frozenset[int]) -> None:
     os.replace(partial, path)
 
 
-async def publish_ownership(leases: PartitionLeaseManager, path: Path) -> None:
+async def publish_ownership(leases: OwnershipThread, path: Path) -> None:
     """Rewrite `path` whenever the partitions this worker holds change, until cancelled."""
     while True:
         published = leases.owned

@@ -26,6 +26,7 @@ from azure.core.exceptions import (
 from yarl import URL
 
 from ..client_options import DEFAULT_REST_RETRY_DELAYS, RequestObserver
+from ..partition_ownership import check_ownership
 from .auth import Authorizer
 
 __all__ = [
@@ -175,6 +176,7 @@ class RestTransport:
         if extra_headers:
             headers.update(extra_headers)
         await self._authorizer.authorize(method, full_path, query, headers, len(body))
+        check_ownership()  # each attempt, right before it goes out (partition_ownership)
         url = self._origin + full_path
         if query:
             url += "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in query.items())
