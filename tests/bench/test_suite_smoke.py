@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench import results as bench_results
-from bench import suite
+from bench import suite, telemetry
 from bench.child import make_engine, measure
 from bench.counting import classify
 from bench.engines import missing_reason
@@ -80,7 +80,7 @@ async def test_floor_times_every_storage_call(azurite: AzuriteInstance) -> None:
 
 
 def test_each_lever_is_a_worker_option_measured_on_known_scenarios() -> None:
-    fields = set(WorkerOptions.__dataclass_fields__)
+    fields = set(WorkerOptions.__dataclass_fields__) | {telemetry.OPTION}
     assert {lever.key for lever in suite.LEVERS} >= {
         "instance_cache",
         "in_process_handoff",

@@ -7,7 +7,7 @@ import importlib
 from pathlib import Path
 
 from durable_ext.host.engine_functions import ENGINE_FUNCTIONS
-from durable_ext.management_functions import MANAGEMENT_FUNCTIONS
+from durable_ext.management_functions import DASHBOARD_FUNCTION, MANAGEMENT_FUNCTIONS
 from tests.sample_app.host_process import REPO_ROOT
 from tests.sample_app.indexing import (
     assert_host_sees_only_native_bindings,
@@ -34,6 +34,7 @@ def test_the_host_sees_only_http_functions_with_their_bindings() -> None:
         ["http_start", "http_start_and_wait", "start_cleanup", "add_to_counter", "read_counter"]
         + list(ENGINE_FUNCTIONS)
         + [name for name, *_ in MANAGEMENT_FUNCTIONS]
+        + [DASHBOARD_FUNCTION]
     )
 
 
