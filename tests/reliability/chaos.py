@@ -431,6 +431,9 @@ class _Seen:
     """When the driver first saw its Instances row Pending (monotonic)."""
     stale_pending: bool = False
     """Its row stayed Pending although its History had started (the driver raised its events)."""
+    history_started: bool = False
+    """The driver has seen its History started while its row said Pending (the wait for the row
+    to catch up then starts again from that moment)."""
 
 
 class _Run:
@@ -688,6 +691,15 @@ class _Run:
             if not any(r.get("EventType") == "ExecutionStarted" for r in rows):
                 self.seen[iid].events_raised = False
                 self.seen[iid].pending_since = None
+                return
+            if not self.seen[iid].history_started:
+                # The row may lag its History for a takeover: a worker frozen or killed between
+                # its history write and its Instances merge leaves the row to the partition's
+                # next owner, which repairs it when the start message comes back. Give it the
+                # same time again, counted from now.
+                self.seen[iid].history_started = True
+                self.seen[iid].events_raised = False
+                self.seen[iid].pending_since = time.monotonic()
                 return
             self.seen[iid].stale_pending = True
             log.warning("%s: Instances row still Pending, but its History has started", iid)
@@ -985,8 +997,8 @@ class _Run:
                 found.fail(
                     "status-current",
                     planned.instance_id,
-                    f"Instances row Pending for more than {self.stale_pending_after:.0f} s while "
-                    "its History had started",
+                    f"Instances row still Pending {self.stale_pending_after:.0f} s after its "
+                    "History was seen started",
                 )
             for name, check in checks.items():
                 if name in ("queues-drained", "poison-isolated"):

@@ -110,8 +110,11 @@ _SPECS = (
     ),
     (
         "status-current",
-        "While an instance runs, its Instances row leaves Pending once its History has started "
-        "(checked on the approvals, which wait for the driver with nothing in flight).",
+        "While an instance runs, its Instances row leaves Pending once its History has started, "
+        "within a partition takeover (lease, visibility timeout and 15 s) of the driver seeing "
+        "the History started: a worker frozen or killed between its history write and its "
+        "Instances merge leaves the row to the next owner (checked on the approvals, which wait "
+        "for the driver with nothing in flight).",
     ),
     (
         "clock-monotonic",
