@@ -1,8 +1,8 @@
 """Who owns each partition of a task hub, as the dashboard's task hub view shows it.
 
-Read from the partition manager's own records: today the V1 blob leases (`storage/leases.py`'s
-layout, one blob per control queue naming its owner). `partition_owners` is the one function to
-change when the partition manager changes.
+Read from the partition managers' own records: the `{Hub}Partitions` table of the table
+manager (the default: `CurrentOwner` while `ExpiresAt` is ahead), else the legacy blob leases
+(`storage/leases.py`'s layout, one blob per control queue naming its owner).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from azure.core.exceptions import ResourceNotFoundError
 
@@ -28,7 +29,37 @@ class PartitionOwner:
 
 
 async def partition_owners(hub: TaskHub) -> list[PartitionOwner]:
-    """Every partition of `hub` with its owner, read from the lease blobs."""
+    """Every partition of `hub` with its owner: from the Partitions table when it names a live
+    owner, else from the lease blobs (a hub on the legacy manager)."""
+    owners = await _table_owners(hub)
+    if owners is not None and any(o.owner for o in owners):
+        return owners
+    return await _lease_owners(hub)
+
+
+async def _table_owners(hub: TaskHub) -> list[PartitionOwner] | None:
+    """The owners the table manager's rows name (None: the hub has no Partitions table)."""
+    table = hub.table_service.get_table_client(hub.names.partitions_table)
+    now = datetime.now(UTC)
+    rows: dict[str, dict[str, object]] = {}
+    try:
+        async for entity in table.list_entities():
+            rows[str(entity["RowKey"])] = dict(entity)
+    except ResourceNotFoundError:
+        return None
+    found = []
+    for index in range(hub.partition_count):
+        row = rows.get(hub.names.control_queue(index), {})
+        expires = row.get("ExpiresAt")
+        live = isinstance(expires, datetime) and expires > now
+        found.append(
+            PartitionOwner(index, str(row.get("CurrentOwner") or "") or None if live else None)
+        )
+    return found
+
+
+async def _lease_owners(hub: TaskHub) -> list[PartitionOwner]:
+    """The owners the legacy blob leases name."""
     container = hub.blob_service.get_container_client(hub.names.leases_container)
 
     async def read(index: int) -> PartitionOwner:

@@ -106,6 +106,11 @@ class TaskHub:
         assert self._blob_service is not None, "TaskHub is not open"
         return self._blob_service
 
+    @property
+    def table_service(self) -> TableServiceClient:
+        assert self._table_service is not None, "TaskHub is not open"
+        return self._table_service
+
     async def close(self) -> None:
         for client in (self._queue_service, self._table_service, self._blob_service):
             if client is not None:
