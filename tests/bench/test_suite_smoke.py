@@ -131,6 +131,7 @@ def test_chain_counts_replays_with_the_instance_cache_on_and_off(
     }
 
 
+@pytest.mark.slow
 async def test_idle_worker_reports_its_memory(azurite: AzuriteInstance, hub_name: str) -> None:
     result = await measure_idle(azurite.connection_string, hub_name, 5)
 
@@ -212,6 +213,7 @@ def test_peers_run_each_scenario(engine_name: str, tmp_path: Path) -> None:
         engine.stop()
 
 
+@pytest.mark.slow
 def test_suite_writes_results_and_report(tmp_path: Path) -> None:
     """The whole pipeline at QUICK sizes on durable_ext alone: own Azurite, child processes,
     replay.py, summary, JSON, Markdown (and the chart when matplotlib is installed)."""

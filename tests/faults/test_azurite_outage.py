@@ -50,6 +50,7 @@ MAX_ACTIVITIES = 4  # so the fan-out takes a few seconds and is mid-way when sto
 TIMER_CHAINS = 5
 
 
+@pytest.mark.slow
 async def test_worker_recovers_from_a_20_second_storage_outage(
     private_azurite: AzuriteInstance, hub_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from durable_ext.orchestration.status import OrchestrationRuntimeStatus
 from durable_ext.runtime import Runtime
 from tests.azurite import AzuriteInstance
@@ -129,6 +131,7 @@ async def wait_all_completed(
     assert not wrong, wrong
 
 
+@pytest.mark.slow
 async def test_killed_worker_partitions_move_and_every_orchestration_completes_once(
     azurite: AzuriteInstance, hub_name: str, tmp_path: Path
 ) -> None:

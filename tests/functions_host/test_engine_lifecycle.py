@@ -217,6 +217,7 @@ async def test_two_worker_processes_run_one_engine_and_a_stop_signal_hands_it_ov
                 assert response.status == 200, await response.text()
 
 
+@pytest.mark.slow
 async def test_a_killed_engine_process_is_replaced_by_the_standby_one(
     azurite: AzuriteInstance, tmp_path: Path
 ) -> None:

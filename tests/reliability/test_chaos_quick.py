@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.azurite import AzuriteInstance
 from tests.reliability.chaos import ChaosConfig, run_chaos
 from tests.reliability.chaos_report import render_report
@@ -47,6 +49,7 @@ def quick_config(hub: str, work_dir: Path) -> ChaosConfig:
     )
 
 
+@pytest.mark.slow
 async def test_quick_chaos_run_keeps_every_invariant(
     private_azurite: AzuriteInstance, hub_name: str, tmp_path: Path
 ) -> None:
