@@ -25,8 +25,11 @@ _TAIL = ". HubName: {hubName}"
 _NOISY = ("azure", "aiohttp.access")
 
 
+_INFORMATION_TAIL = ". InstanceId: {instanceId}. Function: {functionName}"
+
+
 def _short_template(template: str) -> str:
-    head = template.split(_TAIL, 1)[0]
+    head = template.split(_TAIL, 1)[0].replace(_INFORMATION_TAIL, "")
     return _REPEATED.sub(".", head).rstrip(".").replace("..", ".")
 
 

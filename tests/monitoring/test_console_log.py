@@ -27,12 +27,14 @@ def test_tracking_events_print_without_the_repeated_fields(tracked: TrackingReco
     log.completed("i1", "chain", FunctionType.Orchestrator, '"x"', continued_as_new=True)
     log.started("i1", "chain", FunctionType.Orchestrator, "null", is_replay=True)
     log.failed("i1", "work", FunctionType.Activity, "ValueError", task_event_id=3)
+    log.information("Task hub worker started. Latency: 12 ms")
     assert lines_of(tracked) == [
         "i1: Function 'work (Activity)' scheduled. Reason: chain",
         "i1: Function 'chain (Orchestrator)' completed. Output: (Redacted 3 characters)"
         " (continued as new)",
         "i1: Function 'chain (Orchestrator)' started. Input: (Redacted 4 characters) (replay)",
         "i1: Function 'work (Activity)' failed with an error. Reason: ValueError",
+        "Task hub worker started. Latency: 12 ms",
     ]
 
 
