@@ -75,6 +75,7 @@ def crash_at(point: str, connection: str, hub: str, visibility_seconds: float) -
         str(visibility_seconds),
         "--log-level",
         "WARNING",
+        "--legacy",
     ]
     process = subprocess.run(
         command,
@@ -91,12 +92,14 @@ def crash_at(point: str, connection: str, hub: str, visibility_seconds: float) -
 
 
 def worker(connection: str, hub: str, visibility_seconds: float = 10.0) -> Runtime:
-    """A worker in this process under the crashed worker's id (it reclaims the leases at once)."""
+    """A worker in this process under the crashed worker's id (it reclaims the leases at once).
+    These workers use the legacy blob leases, which `partitions_blocked` holds."""
     visibility = timedelta(seconds=visibility_seconds)
     options = fast_options(
         worker_id=WORKER_ID,
         control_queue_visibility_timeout=visibility,
         work_item_queue_visibility_timeout=visibility,
+        use_legacy_partition_management=True,
     )
     return Runtime(registry, connection=connection, hub=hub, options=options)
 
