@@ -2,10 +2,8 @@
 source serialises: `tests/storage/dtfx_fields.json`, generated from Azure/durabletask by
 `python -m tools.dtfx_fields` (DataMember attributes, ITableEntity properties, TableEntity
 indexer writes). The list comes from DTFx, not from durable_ext, so these checks and the
-fixtures of test_dtfx_fixtures.py do not merely agree with each other.
-
-Not checked here yet: the Partitions table and the app lease (the generated list already holds
-`TablePartitionLease`), which arrive with the table partition manager.
+fixtures of test_dtfx_fixtures.py do not merely agree with each other. The ownership records
+(Partitions table, app lease, lease blobs) are checked in test_dtfx_partition_fields.py.
 """
 
 from __future__ import annotations
