@@ -17,6 +17,7 @@ from .engine_sections import (
 )
 from .formatting import ENGINE_LABELS, num, table
 from .method import METHOD
+from .peer_goals import peer_goals_section, peer_verdicts
 from .results import ChainSeries, Idle, Results
 from .storage_sections import floor_section, levers_section, requests_section, sensitivity_section
 from .verdicts import bound_analysis, goal_gap, sensitivity_sentence
@@ -313,6 +314,9 @@ def render_markdown(results: Results, chart_name: str) -> str:
         f"{_known(env.load_average_at_end)} at the end. Medians of "
         f"{results.runs} runs; the method is at the end.",
         "",
+        "## Issue 20's goals: ratios against the peers, measured in the same run",
+        "",
+        peer_goals_section(peer_verdicts(results)),
         "## Summary",
         "",
         "durable_ext (worker + a private Azurite, one process, 2 cores) against DBOS (SQLite) "

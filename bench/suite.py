@@ -133,6 +133,33 @@ LEVERS = (
         ("hellocities", "events"),
     ),
     Lever(
+        "settle_in_background",
+        "Deletes after the checkpoint in the background",
+        "settle_in_background=false",
+        "After a checkpoint the messages it applied (the activity's work item, an event, the "
+        "start message) are deleted in the background, so the instance's next episode starts "
+        "without waiting for the deletes: on a chain of activities one storage round trip per "
+        "step leaves the critical path. Safety: the messages are marked applied before; until "
+        "deleted they stay held (renewed); a stop or a partition handover waits for the deletes; "
+        "after a crash an undeleted one comes back and is recognised as already applied, exactly "
+        "as when a crash falls between the history write and the delete with the lever off.",
+        ("sequential", "latency"),
+    ),
+    Lever(
+        "client_handoff",
+        "Client messages handed over in-process",
+        "client_handoff=false",
+        "What the client of this process sends to an instance whose partition this worker owns "
+        "(a start, an event, terminate, suspend, resume, an entity signal) is written to the "
+        "control queue held invisible (`handoff_hold`) and given to the orchestration dispatcher "
+        "in memory, as the worker already does with its own messages: no receive round trip, "
+        "no polling delay. Safety: the message is in the queue before the client's call returns; "
+        "if the process dies before the episode deletes it, it becomes visible after at most "
+        "`handoff_hold` and any worker processes it. The cost: a crash delays that message by up "
+        "to the hold. Off, the client sends it visible and the worker receives it.",
+        ("latency", "events", "hellocities"),
+    ),
+    Lever(
         "tracking_events",
         "Tracking events",
         "telemetry=off",

@@ -40,10 +40,12 @@ STALL_POINTS = (
     "episode-start",
     "activity-start",
     "after-sentinel-write",
+    "inbound-delete",
 )
 """`episode-start`: an orchestration episode holds its messages, before loading history;
 `activity-start`: an activity's work item is held, before the activity runs;
-`after-sentinel-write`: inside `HistoryStore.append`, after the last (sentinel-fenced) batch."""
+`after-sentinel-write`: inside `HistoryStore.append`, after the last (sentinel-fenced) batch;
+`inbound-delete`: after a checkpoint, before the messages it applied are deleted."""
 
 
 def parse_fault_points(spec: str) -> dict[str, float]:

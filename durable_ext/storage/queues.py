@@ -7,6 +7,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue.aio import QueueClient
@@ -22,6 +23,7 @@ from .messages import (
 from .rest.queue_messages import QueueMessages, RawMessage
 
 __all__ = [
+    "LocalConsumer",
     "TaskHubQueue",
     "ReceivedMessage",
     "abandon_delay",
@@ -68,6 +70,24 @@ async def delete_queue(client: QueueClient) -> None:
         await client.delete_queue()
 
 
+class LocalConsumer(Protocol):
+    """A dispatcher of this process that takes the messages sent to a queue it reads straight
+    from the sender (in-process handoff), instead of receiving them."""
+
+    @property
+    def handoff_hold(self) -> timedelta:
+        """How long a handed-over message stays invisible in the queue (renewed while held)."""
+        ...
+
+    def takes(self, message: MessageData) -> bool:
+        """Whether it will process `message` now (it owns the target's partition)."""
+        ...
+
+    def accept(self, message: ReceivedMessage) -> None:
+        """Process a message sent held to the queue (its id and pop receipt are real)."""
+        ...
+
+
 class TaskHubQueue:
     """One storage queue of the task hub: the SDK client manages the queue, `messages` (the lean
     REST path) carries its messages."""
@@ -80,6 +100,8 @@ class TaskHubQueue:
         self._payloads = payloads
         self.wake = asyncio.Event()
         """Set whenever this process sends to the queue, so its poller need not wait."""
+        self.local_consumer: LocalConsumer | None = None
+        """Takes what this process sends to the queue without a receive (see `send`)."""
 
     @property
     def name(self) -> str:
@@ -108,6 +130,11 @@ class TaskHubQueue:
         delay = None
         if visibility_delay is not None and visibility_delay > timedelta(0):
             delay = int(min(visibility_delay, MAX_VISIBILITY).total_seconds() + 0.999)
+        consumer = self.local_consumer
+        if delay is None and consumer is not None and consumer.takes(message):
+            held = await self._put_held(text, message, consumer.handoff_hold)
+            consumer.accept(held)
+            return
         await self._messages.put(text, visibility_timeout=delay)
         if delay is None:
             self.wake.set()
@@ -119,9 +146,11 @@ class TaskHubQueue:
         and deletes it with the pop receipt `send_message` returned. If the process dies first, the
         message becomes visible after `hold` and any worker processes it: nothing is lost.
         """
+        return await self._put_held(await self._body(message), message, hold)
+
+    async def _put_held(self, text: str, message: MessageData, hold: timedelta) -> ReceivedMessage:
         sent = await self._messages.put(
-            await self._body(message),
-            visibility_timeout=int(min(hold, MAX_VISIBILITY).total_seconds()),
+            text, visibility_timeout=int(min(hold, MAX_VISIBILITY).total_seconds())
         )
         return ReceivedMessage(
             data=message,

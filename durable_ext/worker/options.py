@@ -57,6 +57,10 @@ class WorkerOptions:
     instance_cache_idle_timeout: timedelta = _HOST_JSON.extended_session_idle_timeout
     in_process_handoff: bool = True
     """Run work this process sends to itself without a queue receive (messages are still written)."""
+    client_handoff: bool = True
+    """With `in_process_handoff`: what this process's client sends to an instance whose
+    partition this worker owns (start, event, terminate, suspend, resume, entity signal) is
+    written held and processed from memory, without a receive; off: sent visible and received."""
     handoff_hold: timedelta = timedelta(seconds=30)
     """How long a handed-off message stays invisible to other workers (renewed while it waits or
     runs): after a crash, the longest its work waits to be picked up again."""
@@ -81,6 +85,10 @@ class WorkerOptions:
     entity_message_reorder_window: timedelta = timedelta(minutes=30)
     """How long an entity remembers the requests it received, to drop redelivered copies (DF's
     `entityMessageReorderWindowInMinutes`)."""
+    settle_in_background: bool = True
+    """After a checkpoint, delete the messages it applied in the background, so the instance's
+    next episode starts without waiting for the deletes. They are marked applied before; one not
+    deleted (a crash) comes back and is dropped as already applied, as after a crash today."""
     handoff_backlog: int = 1000
     """Work items this process may hand to itself beyond the activities it runs at once; they wait
     in memory, held in their queue. Beyond it, work items go to the queue for any worker."""

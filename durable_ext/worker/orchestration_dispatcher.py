@@ -28,6 +28,7 @@ one orchestration sends another when the receiving worker dies between 2 and 4.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Coroutine, Iterable
@@ -46,6 +47,7 @@ from ..storage.errors import describe_storage_error
 from ..storage.history_store import CheckpointConflictError, LoadedHistory
 from ..storage.instance_store import InstanceColumns
 from ..storage.large_payloads import exceeds_property_limit
+from ..storage.messages import MessageData
 from ..storage.partition_ownership import OwnershipDeadlines, OwnershipLostError, ownership_guard
 from ..storage.queues import ReceivedMessage
 from ..storage.task_hub import TaskHub
@@ -102,6 +104,8 @@ class OrchestrationDispatcher:
         self._inbox: dict[str, list[ReceivedMessage]] = {}
         self._runners: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._settling: set[asyncio.Task[None]] = set()
+        """Deletes of applied messages running after their checkpoint (`settle_in_background`)."""
         self.local_activities: ActivityHandoff | None = None
         self._slots = asyncio.Semaphore(options.max_concurrent_orchestrator_functions)
         self._buffered = 0
@@ -162,6 +166,7 @@ class OrchestrationDispatcher:
         running = [t for i, t in self._runners.items() if self._hub.partition_of(i) == index]
         if running:
             await asyncio.wait(running)
+        await self._settled(self._options.drain_timeout.total_seconds())
         self._drop_cached(index)
 
     def _revoke(self, index: int, reason: str) -> list[asyncio.Task[None]]:
@@ -232,9 +237,11 @@ class OrchestrationDispatcher:
         leftovers = [m for batch in self._inbox.values() for m in batch]
         self._inbox.clear()
         await self._abandon(leftovers, delay=0)
-        for task in self._background:
+        await self._settled(timeout)
+        unfinished = [*self._background, *self._settling]
+        for task in unfinished:
             task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await asyncio.gather(*unfinished, return_exceptions=True)
 
     # -- fetching -----------------------------------------------------------------------------
     async def _partition_loop(self, index: int) -> None:
@@ -264,6 +271,24 @@ class OrchestrationDispatcher:
                 continue
             backoff.reset()
             self.submit(messages)
+
+    # -- messages this process's client sends (storage.queues.LocalConsumer) -----------------
+    @property
+    def handoff_hold(self) -> timedelta:
+        return self._options.handoff_hold
+
+    def takes(self, message: MessageData) -> bool:
+        """Whether a message sent by this process goes straight to `accept`: its target's
+        partition is this worker's and the buffer has room (else it is sent visible)."""
+        return (
+            self._buffered < self._options.control_queue_buffer_threshold
+            and self.owns(message.instance.instance_id)
+        )
+
+    def accept(self, message: ReceivedMessage) -> None:
+        """Process a message this process sent held, as if received. Its episode runs in a
+        context of its own, not in the sender's (a client's request)."""
+        contextvars.Context().run(self.submit, [message])
 
     def owns(self, instance_id: str) -> bool:
         """True when this worker reads the control queue of `instance_id` and may act on it."""
@@ -539,7 +564,13 @@ class OrchestrationDispatcher:
             await self._hub.history.delete_unreferenced_blobs(instance_id)
         fault_point("before-inbound-delete")
         await stall_point("before-inbound-delete")
-        if self.fence.may_act(partition):
+        if not self.fence.may_act(partition):
+            return etag, status
+        if self._options.settle_in_background and not triage.deferred:
+            task = asyncio.create_task(self._settle(triage))
+            self._settling.add(task)
+            task.add_done_callback(self._settling.discard)
+        else:
             await self._settle(triage)
         return etag, status
 
@@ -666,7 +697,14 @@ class OrchestrationDispatcher:
         seconds = int(delay.total_seconds() + 0.999) + 0.05
         self._timer_wakes.add(instance_id, queue.wake, seconds)
 
+    async def _settled(self, timeout: float) -> None:
+        """Wait (at most `timeout` seconds) for the background deletes: a message applied but not
+        deleted would come back to whoever owns its queue next."""
+        if self._settling:
+            await asyncio.wait(set(self._settling), timeout=max(timeout, 0.1))
+
     async def _settle(self, triage: Triage) -> None:
+        await stall_point("inbound-delete")
         await asyncio.gather(*(self._held.delete(m) for m in triage.consumed))
         await self._abandon(triage.deferred)
 

@@ -65,6 +65,9 @@ class TaskHubWorker:
         if self.options.in_process_handoff:
             self.orchestrations.local_activities = self.activities
             self.activities.local_orchestrations = self.orchestrations
+            if self.options.client_handoff:
+                for queue in hub.control_queues:
+                    queue.local_consumer = self.orchestrations
         self.leases = OwnershipThread(
             hub,
             self.options,
@@ -103,6 +106,8 @@ class TaskHubWorker:
             return
         self._started = False
         timeout = self.options.shutdown_timeout.total_seconds()
+        for queue in self.hub.control_queues:
+            queue.local_consumer = None
         await self.activities.stop(timeout)
         await self.orchestrations.stop(timeout)
         await self.leases.stop(release=True)

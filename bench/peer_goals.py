@@ -1,0 +1,205 @@
+"""Issue 20's goals: durable_ext against its peers as ratios measured in the same run (absolute
+figures move ±50% from day to day on this machine; ratios do not), each with met / not met and
+why, computed from the results.
+
+The rows of the other parts (HTTP mode, repeated fan-outs, two worker processes) are given by
+their own modules' summaries; this module judges the in-process scenarios and renders the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .formatting import num, table
+from .results import Results, ScenarioSummary
+from .workloads import SCENARIOS
+
+__all__ = [
+    "PEERS",
+    "PeerGoal",
+    "Verdict",
+    "azurite_cap",
+    "peer_goals_section",
+    "peer_verdicts",
+    "verdict_cell",
+]
+
+PEERS = ("dbos", "durabletask")
+PEER_NAMES = {"dbos": "DBOS", "durabletask": "durabletask"}
+
+
+@dataclass(frozen=True, slots=True)
+class PeerGoal:
+    """A goal on one scenario: durable_ext over a peer at least `minimum` (throughputs), or its
+    p50 latency over the peer's at most `maximum`. `peer` None means the faster peer."""
+
+    scenario: str
+    peer: str | None
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def text(self) -> str:
+        who = "the faster peer" if self.peer is None else PEER_NAMES[self.peer]
+        if self.maximum is not None:
+            return f"≤ {self.maximum:g}× {who}"
+        return f"≥ {self.minimum:g}× {who}"
+
+
+GOALS: dict[str, tuple[PeerGoal, ...]] = {
+    "sequential": (PeerGoal("sequential", None, minimum=1.0),),
+    "fanout": (PeerGoal("fanout", None, minimum=1.0),),
+    "hellocities": (
+        PeerGoal("hellocities", "dbos", minimum=1.0),
+        PeerGoal("hellocities", "durabletask", minimum=0.8),
+    ),
+    "events": (PeerGoal("events", "dbos", minimum=2.0),),
+    "latency": (PeerGoal("latency", "dbos", maximum=1.5),),
+}
+"""Issue 20's table: the in-process scenarios."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One row of the goals table."""
+
+    scenario: str
+    now: str
+    """The measured ratios, as text."""
+    goal: str
+    met: bool | None
+    why: str
+
+
+def _figure(s: ScenarioSummary | None, scenario: str) -> float | None:
+    if s is None or s.error:
+        return None
+    return s.p50_ms if scenario == "latency" else s.throughput_per_s
+
+
+def _ratio(ours: float | None, peer: float | None) -> float | None:
+    """Ours over the peer's (for latency lower is better, for throughputs higher)."""
+    return ours / peer if ours and peer else None
+
+
+def azurite_cap(s: ScenarioSummary | None) -> float | None:
+    """Units per second Azurite's CPU alone allows: one core over its CPU per unit."""
+    if s is None or not s.storage_cpu_ms_per_unit:
+        return None
+    return 1000 / s.storage_cpu_ms_per_unit
+
+
+def _why(results: Results, goal: PeerGoal, peer: str, ratio: float, met: bool) -> str:
+    scenario = goal.scenario
+    ours = results.scenario(scenario, "durable_ext")
+    other = results.scenario(scenario, peer)
+    assert ours is not None and other is not None
+    per = SCENARIOS[scenario].per
+    name = PEER_NAMES[peer]
+    if scenario == "latency":
+        return f"p50 {num(ours.p50_ms)} ms against {name}'s {num(other.p50_ms)} ms" + (
+            "." if met else f": {_latency_why(ours)}"
+        )
+    unit = SCENARIOS[scenario].unit
+    text = f"{num(ours.throughput_per_s)} {unit}/s against {name}'s {num(other.throughput_per_s)}"
+    if met:
+        return text + "."
+    cap = azurite_cap(ours)
+    engine_ms = ours.cpu_ms_per_unit
+    peer_ms = other.cpu_ms_per_unit
+    requests = ours.requests_total_per_unit
+    share = (
+        f" The engine process's own CPU is {num(engine_ms, 2)} ms per {per}"
+        + (f" ({name}: {num(peer_ms, 2)} ms)" if peer_ms else "")
+        + (f" over {requests:.1f} storage requests" if requests else "")
+        + "."
+    )
+    if cap is not None and other.throughput_per_s and cap < other.throughput_per_s:
+        return (
+            f"{text}: **bounded by Azurite on this machine**: Azurite alone used "
+            f"{num(ours.storage_cpu_ms_per_unit, 2)} ms of CPU per {per}, so one core of it "
+            f"allows at most {num(cap)}/s, below {name}'s {num(other.throughput_per_s)}/s "
+            f"whatever the engine does." + share
+        )
+    if cap is not None:
+        return (
+            f"{text}; Azurite's CPU would allow {num(cap)}/s, so it is not the bound alone: the "
+            f"round trips on the critical path and the engine's work are." + share
+        )
+    return text + "." + share
+
+
+def _latency_why(ours: ScenarioSummary) -> str:
+    requests = (ours.requests_per_unit or 0) + (ours.client_requests_per_unit or 0)
+    median = ours.request_median_ms or {}
+    typical = sorted(v for v in median.values() if v)
+    trip = typical[len(typical) // 2] if typical else None
+    if not requests or trip is None:
+        return "not met."
+    return (
+        f"a start-to-done run makes {requests:.1f} storage requests (worker's and client's), "
+        f"several of them one after another on the critical path, at a median "
+        f"{trip:.1f} ms each on Azurite; the peer's SQLite commits are in-process calls."
+    )
+
+
+def peer_verdicts(results: Results) -> list[Verdict]:
+    """A verdict per in-process scenario of issue 20's table."""
+    verdicts = []
+    for scenario, goals in GOALS.items():
+        ours = _figure(results.scenario(scenario, "durable_ext"), scenario)
+        peers = {p: _figure(results.scenario(scenario, p), scenario) for p in PEERS}
+        ratios = {p: _ratio(ours, v) for p, v in peers.items()}
+        now = ", ".join(
+            f"{ratio:.2f}× {PEER_NAMES[p]}" for p, ratio in ratios.items() if ratio is not None
+        )
+        met_all: list[bool] = []
+        whys = []
+        for goal in goals:
+            peer = goal.peer or _faster_peer(peers)
+            ratio = ratios.get(peer) if peer else None
+            if peer is None or ratio is None:
+                whys.append(f"{goal.text()}: not measured (a peer or durable_ext did not run)")
+                continue
+            met = (
+                ratio <= goal.maximum
+                if goal.maximum is not None
+                else ratio >= (goal.minimum or 0.0)
+            )
+            met_all.append(met)
+            whys.append(_why(results, goal, peer, ratio, met))
+        measured = len(met_all) == len(goals)
+        verdicts.append(
+            Verdict(
+                scenario,
+                now or "not measured",
+                "; ".join(g.text() for g in goals),
+                all(met_all) if measured else None,
+                " ".join(whys),
+            )
+        )
+    return verdicts
+
+
+def _faster_peer(peers: dict[str, float | None]) -> str | None:
+    known = {p: v for p, v in peers.items() if v}
+    return max(known, key=lambda p: known[p]) if known else None
+
+
+def verdict_cell(met: bool | None) -> str:
+    return {True: "met", False: "**not met**", None: "not measured"}[met]
+
+
+def peer_goals_table(verdicts: Sequence[Verdict]) -> str:
+    """The goals table: scenario, ratios now, goal, verdict."""
+    rows = [[v.scenario, v.now, v.goal, verdict_cell(v.met)] for v in verdicts]
+    return table(["scenario", "this run", "goal (same run)", "verdict"], rows)
+
+
+def peer_goals_section(verdicts: Sequence[Verdict]) -> str:
+    """The table, then one paragraph per row saying why (`verdicts`: `peer_verdicts` and the
+    rows of the other parts)."""
+    lines = [peer_goals_table(verdicts), ""]
+    for v in verdicts:
+        lines += [f"**{v.scenario}** — {verdict_cell(v.met)}. {v.why}", ""]
+    return "\n".join(lines)
