@@ -160,6 +160,21 @@ LEVERS = (
         ("latency", "events", "hellocities"),
     ),
     Lever(
+        "status_reads",
+        "Status reads from memory",
+        "status_read_max_age=0",
+        "A client status read in the process whose worker owns the instance (`get_status`, the "
+        "check `raise_event` makes, the HTTP status endpoint behind `statusQueryGetUri`) is "
+        "answered with the row this process last read, as long as no write by this process has "
+        "touched the row since that read began and it is at most `status_read_max_age` (1 s) "
+        "old. While the worker owns the partition it is the row's only writer besides a client "
+        "elsewhere creating or purging the instance, which is seen within the max age. Safety: "
+        "nothing is written differently; only reads are saved. Polling every 10 ms, as the "
+        "bench does, then costs storage one read per change of the row (or per second) instead "
+        "of one per poll.",
+        ("sequential", "events", "latency"),
+    ),
+    Lever(
         "tracking_events",
         "Tracking events",
         "telemetry=off",

@@ -331,7 +331,7 @@ class DurableOrchestrationClient(EntityClientMixin):
         show_input: bool = False,
     ) -> DurableOrchestrationStatus:
         """The instance's status (falsy when there is no such instance)."""
-        row = await self._hub.instances.get(instance_id)
+        row = await self._hub.instances.get(instance_id, for_status=True)
         if row is None:
             return DurableOrchestrationStatus()
         history = None
@@ -537,14 +537,16 @@ class DurableOrchestrationClient(EntityClientMixin):
                 leaves += await self._rewind_tree(child, now)
         return leaves or [instance_id]
 
-    async def _row(self, instance_id: str) -> InstanceRow:
-        row = await self._hub.instances.get(instance_id, fetch_payloads=False)
+    async def _row(self, instance_id: str, for_status: bool = False) -> InstanceRow:
+        row = await self._hub.instances.get(
+            instance_id, fetch_payloads=False, for_status=for_status
+        )
         if row is None:
             raise InstanceNotFoundError(f"No instance with ID '{instance_id}' found.")
         return row
 
     async def _require_active(self, instance_id: str, gone: str) -> InstanceRow:
-        row = await self._row(instance_id)
+        row = await self._row(instance_id, for_status=True)
         if row.is_terminal:
             raise InstanceGoneError(f"Instance with ID '{instance_id}' is gone: {gone}.")
         return row

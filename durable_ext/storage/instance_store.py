@@ -18,6 +18,7 @@ from .keys import escape_key, odata_datetime, odata_string, prefix_range, unesca
 from .large_payloads import LargePayloadStore, exceeds_property_limit
 from .messages import parse_message
 from .rest.table_rows import TableRows
+from .status_read_cache import StatusReadCache
 
 __all__ = ["NO_TAGS", "InstanceColumns", "InstanceRow", "InstanceStore", "InstanceQuery"]
 
@@ -193,15 +194,29 @@ class InstanceStore:
         self._rows = rows
         self._hub = hub_name
         self._payloads = payloads
+        self.status_reads = StatusReadCache()
+        """Status reads of the instances this process's worker owns (off until it enables it)."""
 
-    async def get(self, instance_id: str, *, fetch_payloads: bool = True) -> InstanceRow | None:
+    async def get(
+        self, instance_id: str, *, fetch_payloads: bool = True, for_status: bool = False
+    ) -> InstanceRow | None:
+        """The instance's row (None if there is none). `for_status`: a client's status read,
+        which `status_reads` may answer from memory (never the worker's own reads)."""
+        began = self.status_reads.begin_read()
+        if for_status:
+            known, cached = self.status_reads.lookup(instance_id, fetch_payloads)
+            if known:
+                return cached
         try:
             entity = await self._rows.get(escape_key(instance_id), "")
         except ResourceNotFoundError:
-            return None
-        row = _row(entity)
-        if fetch_payloads:
-            await self._fetch_blobs(row)
+            row = None
+        else:
+            row = _row(entity)
+            if fetch_payloads:
+                await self._fetch_blobs(row)
+        if for_status:
+            self.status_reads.store(instance_id, began, row, fetch_payloads)
         return row
 
     async def _fetch_blobs(self, row: InstanceRow) -> None:
@@ -242,11 +257,16 @@ class InstanceStore:
                 await self._rows.write("upsert", entity, etag)
         except (ResourceExistsError, ResourceModifiedError):
             return False
+        finally:
+            self.status_reads.written(instance_id)
         return True
 
     async def merge(self, instance_id: str, columns: InstanceColumns) -> None:
         """Insert-or-merge columns into the instance row (None values clear nothing)."""
-        await self._rows.write("merge", await self._prepare(instance_id, columns))
+        try:
+            await self._rows.write("merge", await self._prepare(instance_id, columns))
+        finally:
+            self.status_reads.written(instance_id)
 
     async def delete(self, instance_id: str) -> bool:
         try:
@@ -255,6 +275,8 @@ class InstanceStore:
             )
         except ResourceNotFoundError:
             return False
+        finally:
+            self.status_reads.written(instance_id)
         return True
 
     async def query(

@@ -61,6 +61,11 @@ class WorkerOptions:
     """With `in_process_handoff`: what this process's client sends to an instance whose
     partition this worker owns (start, event, terminate, suspend, resume, entity signal) is
     written held and processed from memory, without a receive; off: sent visible and received."""
+    status_read_max_age: timedelta = timedelta(seconds=1)
+    """A client status read (`get_status`, `raise_event`'s check, the HTTP status endpoint) in
+    this process of an instance this worker owns is answered from the row last read when no
+    write by this process touched it since, and that read is at most this old (the bound on
+    seeing a create or purge by a client elsewhere). 0: every status read goes to storage."""
     handoff_hold: timedelta = timedelta(seconds=30)
     """How long a handed-off message stays invisible to other workers (renewed while it waits or
     runs): after a crash, the longest its work waits to be picked up again."""

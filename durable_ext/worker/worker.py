@@ -68,6 +68,9 @@ class TaskHubWorker:
             if self.options.client_handoff:
                 for queue in hub.control_queues:
                     queue.local_consumer = self.orchestrations
+        max_age = self.options.status_read_max_age.total_seconds()
+        if max_age > 0:
+            hub.instances.status_reads.enable(self.orchestrations.owns, max_age)
         self.leases = OwnershipThread(
             hub,
             self.options,
@@ -108,6 +111,7 @@ class TaskHubWorker:
         timeout = self.options.shutdown_timeout.total_seconds()
         for queue in self.hub.control_queues:
             queue.local_consumer = None
+        self.hub.instances.status_reads.disable()
         await self.activities.stop(timeout)
         await self.orchestrations.stop(timeout)
         await self.leases.stop(release=True)
