@@ -411,12 +411,12 @@ def _one_run(
     requests = engine.storage_requests()
     engine.reset_storage_requests()
     tail = Clock(storage_pid)
-    engine.call(_settle(engine))
+    busy_s = engine.call(_settle(engine))
     tail_window = tail.stop()
     record |= {
         "requests": requests,
         "tail": {
-            "wall_s": tail_window.wall_s,
+            "wall_s": busy_s,
             "cpu_s": tail_window.cpu_s,
             "storage_cpu_s": tail_window.storage_cpu_s,
             "requests": engine.storage_requests(),
@@ -432,19 +432,20 @@ def _one_run(
     return record
 
 
-async def _settle(engine: _Engine) -> None:
+async def _settle(engine: _Engine) -> float:
     """Wait until the worker has made no request but empty polls for `QUIET` seconds: what a
     finished fan-out still does after its client saw it complete (deleting the messages its last
-    checkpoints consumed) must not overlap the next probe."""
-    deadline = time.monotonic() + SETTLE_TIMEOUT
-    seen, since = -1, time.monotonic()
-    while time.monotonic() < deadline:
+    checkpoints consumed) must not overlap the next probe. The seconds until its last request."""
+    began = time.monotonic()
+    seen, since = 0, began
+    while since - began < SETTLE_TIMEOUT:
         count = engine.worker_requests()
         if count != seen:
             seen, since = count, time.monotonic()
         elif time.monotonic() - since >= QUIET:
-            return
-        await asyncio.sleep(QUIET / 4)
+            break
+        await asyncio.sleep(QUIET / 8)
+    return since - began
 
 
 async def _create_queue(connection_string: str, name: str) -> None:

@@ -207,6 +207,13 @@ def _tail(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "storage_cpu_s": of([t.get("storage_cpu_s") for t in tails]),
             "run_storage_cpu_s": of([r.get("storage_cpu_s") for r in records]),
             "run_requests": of([r["requests"].get("total") for r in records]),
+            "rate_with_tail_ratio": of(
+                [
+                    r["wall_s"] / (r["wall_s"] + r["tail"]["wall_s"])
+                    for r in records
+                    if "tail" in r and r["wall_s"] > 0
+                ]
+            ),
         }
     }
 
@@ -319,7 +326,13 @@ def _findings(summary: dict[str, Any]) -> list[str]:
             "client driving a host does): "
             + ", ".join(f"{num(c['rate'], 0)}/s ({num(c['deletes'], 0)} deletes)" for c in chained)
             + f"; the runs after the first at ×{num(summary['back_to_back_ratio'], 2)} of the "
-            "first, which alone starts with no earlier tail to finish."
+            "first, which alone starts with no earlier tail to finish"
+            + (
+                f"; counted with its tail (units over the run's and the tail's wall time), a "
+                f"settled run goes at ×{num(tail['rate_with_tail_ratio'], 2)} of its rate."
+                if tail
+                else "."
+            )
         )
     return [*lines, ""]
 
