@@ -379,7 +379,7 @@ def render_markdown(results: Results, chart_name: str) -> str:
         "",
         "## Fan-out repeated on one hub",
         "",
-        *(repeat_markdown(results.summary.repeat) if results.summary.repeat else ["Not run."]),
+        *(repeat_markdown(results.summary.repeat) if results.summary.repeat else ["Not run.", ""]),
         "## Levers",
         "",
         levers_section(results),

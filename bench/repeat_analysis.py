@@ -230,6 +230,8 @@ def _chained(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
             {
                 "rate": r.get("throughput_per_s"),
                 "deletes": r.get("deletes"),
+                "requests_per_activity": r["worker_requests"] / max(r["units"], 1),
+                "others_cores": (r.get("other_cpu_s") or 0.0) / r["wall_s"],
                 "storage_cpu_s": r.get("storage_cpu_s"),
                 "correct": r.get("correct"),
             }
@@ -324,7 +326,12 @@ def _findings(summary: dict[str, Any]) -> list[str]:
         lines.append(
             "- **Back to back** (each run started as soon as the previous one completed, as a "
             "client driving a host does): "
-            + ", ".join(f"{num(c['rate'], 0)}/s ({num(c['deletes'], 0)} deletes)" for c in chained)
+            + ", ".join(
+                f"{num(c['rate'], 0)}/s ({num(c['deletes'], 0)} deletes, "
+                f"{num(c['requests_per_activity'], 2)} requests per activity, others "
+                f"{num(c['others_cores'], 1)} cores)"
+                for c in chained
+            )
             + f"; the runs after the first at ×{num(summary['back_to_back_ratio'], 2)} of the "
             "first, which alone starts with no earlier tail to finish"
             + (
