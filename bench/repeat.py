@@ -9,13 +9,23 @@ their median latency), RSS, the garbage collector's work (collections per genera
 time spent in them, through `gc.callbacks`), the heap (`sys.getallocatedblocks`, tracked
 objects) and the instance cache's size.
 
-Before each run, a fixed raw-storage probe (`probe`, no engine: the lean REST path the engine
-uses) is timed twice: on the SAME hub's tables (a small partition of its History table queried
-and read, its Instances row read, queried and merged, a 100-row insert transaction, the lean
-sequential step of bench/floor.py) and a probe queue, and on a FRESH hub made for the probe (the
-control: same Azurite, same moment, small tables). A probe that slows on the grown hub but not on
-the fresh one is the emulator paying for table size (Azurite keeps tables in LokiJS, where a
-query is a scan of the whole table); one that slows on both is the emulator as a whole.
+After each run the worker is left to finish its tail (the deletes of the work items the last
+checkpoint consumed, still in flight when the client saw the orchestration complete; counted and
+timed apart) until it has made no request for `QUIET` seconds. Then, before the next run, a fixed
+raw-storage probe (`probe`, no engine: the lean REST path the engine uses) is timed twice: on the
+SAME hub's tables (a small partition of its History table queried and read, its Instances row
+read, queried and merged, a 100-row insert transaction, the lean sequential step of
+bench/floor.py) and a probe queue beside its queues (the worker would take messages sent to its
+own), and on a FRESH hub made for the probe (same Azurite, same moment, small tables). A probe
+that slows on the grown hub but not on the fresh one is the emulator paying for table size
+(Azurite keeps tables in LokiJS, where a query filters every row of the table); one that slows on
+both is the machine or the emulator as a whole.
+
+Before the first run, before every `control_every`-th and after the last, the same fan-out runs on
+a fresh hub served by a second runtime in this process and event loop (the control: what the
+machine and the process do to the rate without the hub's growth). At the end, `back_to_back` runs
+follow one another with no pause, as a client driving a host starts them: each after the first
+starts while the previous one's tail is still being deleted.
 
     .venv/bin/python -m bench.repeat --connection CS --hub HUB [--runs 20] [--size 1000]
         [--storage-pid PID] [--option NAME=VALUE ...] [--json PATH]
@@ -56,6 +66,7 @@ checkpoint writes them."""
 QUERY_ROWS = 10
 """Rows of the small History partition the probe queries."""
 HELD = 300
+"""Seconds the probe's received or held messages stay invisible."""
 QUIET = 0.3
 """Seconds without a worker request (empty polls aside) after which a finished run is settled."""
 SETTLE_TIMEOUT = 60.0
