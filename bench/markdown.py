@@ -18,6 +18,7 @@ from .engine_sections import (
 from .formatting import ENGINE_LABELS, num, table
 from .method import METHOD
 from .peer_goals import peer_goals_section, peer_verdicts
+from .repeat_analysis import repeat_markdown
 from .results import ChainSeries, Idle, Results
 from .storage_sections import floor_section, levers_section, requests_section, sensitivity_section
 from .verdicts import bound_analysis, goal_gap, sensitivity_sentence
@@ -380,6 +381,9 @@ def render_markdown(results: Results, chart_name: str) -> str:
         "",
         idle_section(results),
         "",
+        "## Fan-out repeated on one hub",
+        "",
+        *(repeat_markdown(results.summary.repeat) if results.summary.repeat else ["Not run.", ""]),
         "## Levers",
         "",
         levers_section(results),

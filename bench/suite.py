@@ -47,6 +47,7 @@ from .idle import measure_idle
 from .method import METHOD
 from .metrics import load_average, median, pid_memory_mb
 from .profiling import summarize_profile
+from .repeat_analysis import summarize_repeat
 from .workloads import FULL, QUICK, SCENARIOS, Sizes
 
 __all__ = ["LEVERS", "SENSITIVITY_SCENARIOS", "Lever", "Suite", "main"]
@@ -490,6 +491,23 @@ class Suite:
             _log(f"  ops/s: {num(one)} on one entity, {num(spread)} over 100")
         return result
 
+    def repeat(self) -> dict[str, Any]:
+        runs, size = self.sizes.repeat_runs, self.sizes.fanout
+        _log(f"repeat: {runs} fan-outs of {size:,} one after another on one hub, probed between")
+        out = self.workdir / "repeat.json"
+        command = [sys.executable, "-m", "bench.repeat", "--json", str(out), "--connection"]
+        command += [self.azurite.connection_string, "--hub", _hub("repeat")]
+        command += ["--runs", str(runs), "--size", str(size)]
+        command += ["--probe-repeats", str(self.sizes.repeat_probe)]
+        if self.azurite.pid is not None:
+            command += ["--storage-pid", str(self.azurite.pid)]
+        result = _json_child(command, out)
+        if "error" in result:
+            _log(f"  FAILED: {result['error']}\n{result['stderr']}")
+        else:
+            _log(f"  {summarize_repeat(result)['why']}")
+        return result
+
     def idle(self) -> dict[str, Any]:
         count = self.sizes.idle
         _log(f"idle: worker RSS with {count:,} orchestrations waiting for an event")
@@ -766,6 +784,8 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
             }
         levers.append(entry)
     summary["levers"] = levers
+    if "repeat" in raw:
+        summary["repeat"] = summarize_repeat(raw["repeat"])
     sensitivity = raw.get("storage_sensitivity")
     if sensitivity:
         summary["storage_sensitivity"] = {
@@ -815,6 +835,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             "replay",
             "entities",
             "idle",
+            "repeat",
         ],
         help="parts to leave out (sensitivity is left out anyway with --azurite-in-memory)",
     )
@@ -864,6 +885,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 ("replay", suite.replay),
                 ("entities", suite.entities),
                 ("idle", suite.idle),
+                ("repeat", suite.repeat),
             ]
             for name, part in parts:
                 ours_only = name in (
@@ -874,6 +896,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "profile",
                     "entities",
                     "idle",
+                    "repeat",
                 )
                 if name in args.skip or (ours_only and "durable_ext" not in engines):
                     continue

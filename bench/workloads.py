@@ -52,6 +52,10 @@ class Sizes:
     """Concurrent chains of raw storage steps for the parallel floor."""
     entity_ops: int = 2000
     """Entity operations signalled to one entity, then over 100 entities (bench/entities.py)."""
+    repeat_runs: int = 20
+    """Fan-outs (of `fanout` activities) run one after another on one hub (bench/repeat.py)..."""
+    repeat_probe: int = 10
+    """...and the passes of the raw-storage probe before each."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,6 +77,8 @@ QUICK = Sizes(
     floor_steps=5,
     floor_parallel=4,
     entity_ops=20,
+    repeat_runs=3,
+    repeat_probe=2,
 )
 
 

@@ -256,6 +256,8 @@ def test_suite_writes_results_and_report(tmp_path: Path) -> None:
     entities = document["raw"]["entities"]
     assert entities["one"]["ops"] == entities["spread"]["ops"] == QUICK.entity_ops
     assert "## Entities" in rendered and "| one entity |" in rendered
+    assert len(document["raw"]["repeat"]["records"]) == QUICK.repeat_runs
+    assert "## Fan-out repeated on one hub" in rendered and "Rule: met when" in rendered
     if chart_available:
         assert markdown.read_text() == rendered
         assert chart.stat().st_size > 0
@@ -265,7 +267,7 @@ def test_sensitivity_is_left_out_when_the_suite_runs_in_memory(tmp_path: Path) -
     results = tmp_path / "r.json"
     argv = ["--quick", "--engines", "durable_ext", "--azurite-in-memory", "--no-report"]
     skipped = ["floor", "scenarios", "levers", "chain", "episode", "profile", "replay", "idle"]
-    argv += ["--skip", *skipped, "entities"]
+    argv += ["--skip", *skipped, "entities", "repeat"]
 
     assert suite.main([*argv, "--results", str(results)]) == 0
 
@@ -280,7 +282,7 @@ def test_episode_part_runs_on_its_own(tmp_path: Path) -> None:
     results = tmp_path / "r.json"
     skipped = ["floor", "scenarios", "sensitivity", "levers", "chain", "profile", "replay"]
     argv = ["--quick", "--engines", "durable_ext", "--no-report", "--skip", *skipped, "idle"]
-    argv.append("entities")
+    argv += ["entities", "repeat"]
 
     assert suite.main([*argv, "--results", str(results)]) == 0
 
