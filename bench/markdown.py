@@ -17,7 +17,7 @@ from .engine_sections import (
 )
 from .formatting import ENGINE_LABELS, num, table
 from .method import METHOD
-from .peer_goals import peer_goals_section, peer_verdicts
+from .peer_goals import peer_goals_section, peer_verdicts, repeat_verdict
 from .repeat_analysis import repeat_markdown
 from .results import ChainSeries, Idle, Results
 from .storage_sections import floor_section, levers_section, requests_section, sensitivity_section
@@ -317,7 +317,7 @@ def render_markdown(results: Results, chart_name: str) -> str:
         "",
         "## Issue 20's goals: ratios against the peers, measured in the same run",
         "",
-        peer_goals_section(peer_verdicts(results)),
+        peer_goals_section([*peer_verdicts(results), *filter(None, [repeat_verdict(results)])]),
         "## Summary",
         "",
         "durable_ext (worker + a private Azurite, one process, 2 cores) against DBOS (SQLite) "
