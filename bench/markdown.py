@@ -18,6 +18,7 @@ from .engine_sections import (
 from .formatting import ENGINE_LABELS, num, table
 from .method import METHOD
 from .results import ChainSeries, Idle, Results
+from .scale_out import scale_out_markdown
 from .storage_sections import floor_section, levers_section, requests_section, sensitivity_section
 from .verdicts import bound_analysis, goal_gap, sensitivity_sentence
 from .workloads import DF_TARGETS, GOALS, SCENARIOS, THROUGHPUT_SCENARIOS
@@ -375,6 +376,10 @@ def render_markdown(results: Results, chart_name: str) -> str:
         "## Worker memory with idle orchestrations",
         "",
         idle_section(results),
+        "",
+        "## Scale-out: two worker processes on one hub",
+        "",
+        *scale_out_markdown(results.summary.scale_out or {}),
         "",
         "## Levers",
         "",

@@ -340,6 +340,8 @@ class Summary:
     episode: EpisodeSummary | None = None
     levers: list[Lever] = field(default_factory=list)
     storage_sensitivity: Sensitivity | None = None
+    scale_out: dict[str, Any] | None = None
+    """bench/scale_out.py's summary, read by its own `scale_out_markdown` as it is."""
 
 
 @dataclass(frozen=True)
@@ -387,6 +389,8 @@ _NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a strin
 
 def _decode(kind: Any, value: Any, where: str) -> Any:
     """`value` checked against the type `kind` (built from the annotations above)."""
+    if kind is Any:
+        return value
     origin, args = get_origin(kind), get_args(kind)
     if origin in (Union, types.UnionType):
         return _decode_union(args, value, where)
