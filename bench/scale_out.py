@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import sys
 import time
@@ -177,6 +178,33 @@ class TrafficCounters(ActorCounters):
         return {**hooks, "raw_request_hook": counted}
 
 
+class OwnershipLog(logging.Handler):
+    """Keeps the partition manager's messages (``durable_ext.leases``, INFO and up) since the
+    last reset, with the seconds since it: partitions acquired, lost, stolen, passes failed."""
+
+    LIMIT = 100
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.since = time.monotonic()
+        self.lost = 0
+        self.failed_passes = 0
+        self.messages: list[str] = []
+
+    def reset(self) -> None:
+        self.since, self.lost, self.failed_passes, self.messages = time.monotonic(), 0, 0, []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        self.lost += text.startswith("Lost partition")
+        self.failed_passes += text.startswith("Partition table pass failed")
+        if len(self.messages) < self.LIMIT:
+            self.messages.append(f"{time.monotonic() - self.since:7.1f} s {text}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"lost": self.lost, "failed_passes": self.failed_passes, "log": self.messages}
+
+
 def _connection(connection_string: str, counters: ActorCounters) -> StorageConnection:
     connection = StorageConnection.from_connection_string(connection_string)
     return connection.with_options(StorageClientOptions(watcher=counters))
@@ -192,6 +220,10 @@ async def _serve(connection_string: str, hub: str, name: str, options: dict[str,
         hub=hub,
         options=ours.worker_options(chosen),
     )
+    ownership = OwnershipLog()
+    leases_log = logging.getLogger("durable_ext.leases")
+    leases_log.setLevel(logging.INFO)
+    leases_log.addHandler(ownership)
     loop = asyncio.get_running_loop()
     commands = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), sys.stdin)
@@ -207,6 +239,7 @@ async def _serve(connection_string: str, hub: str, name: str, options: dict[str,
             "done": DONE.to_json(),
             "requests": ours.counter_json(counters["worker"]),
             "traffic": dict(counters.traffic),
+            "ownership": ownership.to_json(),
         }
         sys.stdout.write(STATUS_PREFIX + json.dumps(status) + "\n")
         sys.stdout.flush()
@@ -217,6 +250,7 @@ async def _serve(connection_string: str, hub: str, name: str, options: dict[str,
             if line == "reset":
                 counters.reset()
                 DONE.reset()
+                ownership.reset()
             report()
 
 
@@ -414,6 +448,7 @@ async def measure_scale_out(
                 **status["done"],
                 "requests": status["requests"],
                 "traffic": status["traffic"],
+                "ownership": status["ownership"],
             }
             for start, status, seconds in zip(before, after, cpu, strict=True)
         ],
@@ -465,6 +500,14 @@ def _med(values: Sequence[float | None]) -> float | None:
 
 def _per_orchestration(run: dict[str, Any], get: Any) -> float:
     return float(sum(get(w) for w in run["per_worker"])) / run["units"]
+
+
+def _ownership_changed(run: dict[str, Any]) -> bool:
+    """A partition changed hands (or lapsed) during the measured stretch of `run`."""
+    return any(
+        w["owned_before"] != w["owned_after"] or w.get("ownership", {}).get("lost", 0)
+        for w in run["per_worker"]
+    )
 
 
 def _figures(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -558,6 +601,16 @@ def _figures(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "activities_from_queue_share": _med(
             [q / a if a else None for q, a in zip(received, activities, strict=True)]
         ),
+        "runs_with_ownership_changes": sum(1 for r in good if _ownership_changed(r)),
+        "partitions_lost": sum(
+            w.get("ownership", {}).get("lost", 0) for r in good for w in r["per_worker"]
+        ),
+        "failed_lease_passes": sum(
+            w.get("ownership", {}).get("failed_passes", 0) for r in good for w in r["per_worker"]
+        ),
+        "repeated_activities": sum(
+            a - r["units"] * r["steps"] for r, a in zip(good, activities, strict=True)
+        ),
         "largest_worker_share": _med(
             [max(w["completed"] for w in r["per_worker"]) / max(r["units"], 1) for r in good]
         ),
@@ -645,7 +698,11 @@ def _findings(one: dict[str, Any], two: dict[str, Any]) -> list[str]:
         ("Azurite CPU", "storage_cpu_ms_per_orchestration", " ms"),
         ("worker requests", "requests_per_orchestration", ""),
         ("of them empty receives (idle polling)", "empty_receives_per_orchestration", ""),
-        ("Instances merges (one per 10 s of a running instance)", "merges_per_orchestration", ""),
+        (
+            "Instances merges (start, end, at most one per 10 s running)",
+            "merges_per_orchestration",
+            "",
+        ),
         ("Partitions-table requests (leases)", "partition_table_per_orchestration", ""),
         ("control messages received", "control_received_per_orchestration", ""),
     ]
@@ -656,14 +713,41 @@ def _findings(one: dict[str, Any], two: dict[str, Any]) -> list[str]:
     ]
     if parts:
         found.append("Per orchestration, one worker → two: " + "; ".join(parts) + ".")
+    moved = [
+        (label, f)
+        for label, f in (("one worker", one), ("two", two))
+        if f["runs_with_ownership_changes"]
+    ]
+    if moved:
+        found.append(
+            "Partition ownership changed during measured runs ("
+            + "; ".join(
+                f"{label}: {f['runs_with_ownership_changes']} of {f['runs'] - f['failed_runs']} runs, "
+                f"{f['partitions_lost']} partitions lost, {f['failed_lease_passes']} failed "
+                f"Partitions-table passes, {f['repeated_activities']} activities run again"
+                for label, f in moved
+            )
+            + "): a renewal that does not reach the Partitions table in time lets the lease "
+            "lapse; the partition is taken again (by the other worker, if it is quicker), its "
+            "cached instances are replayed and held work items are received and run again."
+        )
+    else:
+        found.append("No partition changed hands during any measured run.")
     if one.get("activities_from_queue_share") is not None:
         found.append(
             f"Activities received from the work-item queue (not handed over in-process to the "
             f"worker that scheduled them): {one['activities_from_queue_share']:.0%} with one "
             f"worker, {two['activities_from_queue_share']:.0%} with two; control messages "
-            f"received per orchestration {two['control_received_per_orchestration']:.2f} "
-            f"(1 is the start message alone: no result crossed between workers); the busiest of "
-            f"two workers completed {two['largest_worker_share']:.0%} of the orchestrations."
+            f"received per orchestration {one['control_received_per_orchestration']:.2f} with "
+            f"one, {two['control_received_per_orchestration']:.2f} with two ("
+            + (
+                "the start message alone: no result went through a queue"
+                if two["control_received_per_orchestration"] <= 1.01
+                else "above 1, the start message: results went through the control queues"
+            )
+            + f"); activities run more than once: {one['repeated_activities']} with one worker, "
+            f"{two['repeated_activities']} with two; the busiest of two workers completed "
+            f"{two['largest_worker_share']:.0%} of the orchestrations."
         )
     return found
 

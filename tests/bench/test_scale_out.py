@@ -48,6 +48,7 @@ async def test_two_worker_processes_share_the_hub_after_rebalancing(
     assert sum(w["completed"] for w in workers) == 4
     assert sum(w["activities"] for w in workers) == 8
     assert all(w["cpu_s"] >= 0 and w["requests"]["total"] > 0 for w in workers)
+    assert all({"lost", "failed_passes", "log"} <= set(w["ownership"]) for w in workers)
     assert run["client_requests"]["total"] > 0
     assert run["storage_cpu_s"] is not None
 
@@ -85,6 +86,7 @@ def _run(workers: int, rate: float) -> dict[str, Any]:
     return {
         "workers": workers,
         "units": 100,
+        "steps": 5,
         "correct": True,
         "throughput_per_s": rate,
         "wall_s": 100 / rate,
@@ -105,6 +107,8 @@ def _run(workers: int, rate: float) -> dict[str, Any]:
                 "activities": 500 // workers,
                 "requests": requests,
                 "traffic": {"control.received": 100 // workers},
+                "owned_before": [i],
+                "ownership": {"lost": 0, "failed_passes": 0, "log": []},
             }
             for i in range(workers)
         ],
@@ -122,10 +126,24 @@ def test_the_verdict_compares_two_workers_with_one(two_rate: float, met: bool) -
     assert summary["two"]["largest_worker_share"] == pytest.approx(0.5)
     assert summary["two"]["activities_from_queue_share"] == 0
     assert any("of which Azurite 30.0 ms" in f for f in summary["findings"])
+    assert "No partition changed hands during any measured run." in summary["findings"]
     document = {"generated_at": "", "duration_s": 1.0, "runs": 1, "environment": {}, "engines": []}
     loaded = from_json({**document, "summary": {"scale_out": summary}})
     text = "\n".join(scale_out_markdown(loaded.summary.scale_out or {}))
     assert ("**met**" if met else "**not met**") in text
+
+
+def test_partitions_changing_hands_during_a_run_are_reported() -> None:
+    moved = _run(2, 30.0)
+    moved["per_worker"][0]["owned_after"] = [1]
+    moved["per_worker"][0]["activities"] += 7
+    raw = {"count": 100, "steps": 5, "runs": {"1": [_run(1, 30.0)], "2": [moved]}}
+
+    summary = summarize_scale_out(raw)
+
+    assert summary["two"]["runs_with_ownership_changes"] == 1
+    assert summary["two"]["repeated_activities"] == 7
+    assert any(f.startswith("Partition ownership changed") for f in summary["findings"])
 
 
 def test_the_verdict_says_not_measured_without_a_ratio() -> None:
