@@ -68,6 +68,7 @@ GOAL_RATIO = 1.0
 REBALANCE_TIMEOUT = 120.0
 ANSWER_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
+STDERR_TAIL = 3000
 BUSY_CORES = 0.85
 """The machine counts as full when its processes kept this share of every core busy."""
 AZURITE_SATURATED = 0.85
@@ -273,7 +274,13 @@ class _Worker:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
         self.statuses: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._reader = asyncio.create_task(self._read())
+        self.stderr_tail = ""
+        """The last `STDERR_TAIL` characters it wrote to stderr (read all along, so a chatty
+        worker never blocks on a full pipe)."""
+        self._readers = [
+            asyncio.create_task(self._read()),
+            asyncio.create_task(self._read_stderr()),
+        ]
 
     @classmethod
     async def start(cls, connection: str, hub: str, name: str, options: Sequence[str]) -> _Worker:
@@ -301,6 +308,11 @@ class _Worker:
             if line.startswith(STATUS_PREFIX):
                 await self.statuses.put(json.loads(line[len(STATUS_PREFIX) :]))
 
+    async def _read_stderr(self) -> None:
+        assert self.process.stderr is not None
+        async for raw in self.process.stderr:
+            self.stderr_tail = (self.stderr_tail + raw.decode(errors="replace"))[-STDERR_TAIL:]
+
     async def answer(self) -> dict[str, Any]:
         async with asyncio.timeout(ANSWER_TIMEOUT):
             return await self.statuses.get()
@@ -320,10 +332,11 @@ class _Worker:
         if self.process.returncode is None:  # still stopping: a crash from here on is fine
             self.process.kill()
             await self.process.wait()
-        self._reader.cancel()
-        await asyncio.gather(self._reader, return_exceptions=True)
-        stderr = await self.process.stderr.read() if self.process.stderr is not None else b""
-        return stderr.decode(errors="replace")[-3000:]
+        await asyncio.wait(self._readers, timeout=ANSWER_TIMEOUT)  # they end at end of file
+        for reader in self._readers:
+            reader.cancel()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+        return self.stderr_tail
 
 
 def balanced(owned: Sequence[Sequence[int]], partitions: int) -> bool:
@@ -763,6 +776,9 @@ def summarize_scale_out(raw: dict[str, Any]) -> dict[str, Any]:
         b["throughput_per_s"] / a["throughput_per_s"]
         for a, b in zip(_ok(runs.get("1", [])), _ok(runs.get("2", [])), strict=False)
     ]
+    per_cpu = None  # orchestrations per CPU second of the benchmark's own processes, two / one
+    if one.get("all_cpu_ms_per_orchestration") and two.get("all_cpu_ms_per_orchestration"):
+        per_cpu = one["all_cpu_ms_per_orchestration"] / two["all_cpu_ms_per_orchestration"]
     met, why = scale_out_verdict(ratio)
     if met is False and (bound := _bound(one, two)):
         why += f": {bound}"
@@ -776,6 +792,7 @@ def summarize_scale_out(raw: dict[str, Any]) -> dict[str, Any]:
         "two": two,
         "ratio": ratio,
         "pair_ratios": pairs,
+        "per_cpu_ratio": per_cpu,
         "goal": GOAL_RATIO,
         "met": met,
         "why": why,
@@ -827,7 +844,9 @@ def scale_out_markdown(summary: dict[str, Any]) -> list[str]:
     lines += [
         "",
         f"Two / one: {_cell(summary['ratio'], 2, '×')} (interleaved pairs: {pairs or '–'}); goal "
-        f"≥ {summary['goal']:.1f}×: {verdict} — {summary['why']}.",
+        f"≥ {summary['goal']:.1f}×: {verdict} — {summary['why']}. Per CPU second of the "
+        f"benchmark's own processes (workers, client, Azurite), which the other processes on "
+        f"the machine do not move: {_cell(summary.get('per_cpu_ratio'), 2, '×')}.",
         "",
         *[f"- {finding}" for finding in summary.get("findings", [])],
     ]

@@ -123,6 +123,7 @@ def test_the_verdict_compares_two_workers_with_one(two_rate: float, met: bool) -
 
     assert summary["met"] is met
     assert summary["ratio"] == pytest.approx(two_rate / 30.0)
+    assert summary["per_cpu_ratio"] == pytest.approx(1.0)
     assert summary["two"]["largest_worker_share"] == pytest.approx(0.5)
     assert summary["two"]["activities_from_queue_share"] == 0
     assert any("of which Azurite 30.0 ms" in f for f in summary["findings"])
