@@ -17,9 +17,10 @@ from .engine_sections import (
 )
 from .formatting import ENGINE_LABELS, num, table
 from .method import METHOD
-from .peer_goals import peer_goals_section, peer_verdicts, repeat_verdict
+from .peer_goals import part_verdicts, peer_goals_section, peer_verdicts
 from .repeat_analysis import repeat_markdown
 from .results import ChainSeries, Idle, Results
+from .scale_out import scale_out_markdown
 from .storage_sections import floor_section, levers_section, requests_section, sensitivity_section
 from .verdicts import bound_analysis, goal_gap, sensitivity_sentence
 from .workloads import DF_TARGETS, GOALS, SCENARIOS, THROUGHPUT_SCENARIOS
@@ -317,7 +318,7 @@ def render_markdown(results: Results, chart_name: str) -> str:
         "",
         "## Issue 20's goals: ratios against the peers, measured in the same run",
         "",
-        peer_goals_section([*peer_verdicts(results), *filter(None, [repeat_verdict(results)])]),
+        peer_goals_section([*peer_verdicts(results), *part_verdicts(results)]),
         "## Summary",
         "",
         "durable_ext (worker + a private Azurite, one process, 2 cores) against DBOS (SQLite) "
@@ -384,6 +385,10 @@ def render_markdown(results: Results, chart_name: str) -> str:
         "## Fan-out repeated on one hub",
         "",
         *(repeat_markdown(results.summary.repeat) if results.summary.repeat else ["Not run.", ""]),
+        "## Scale-out: two worker processes on one hub",
+        "",
+        *scale_out_markdown(results.summary.scale_out or {}),
+        "",
         "## Levers",
         "",
         levers_section(results),

@@ -21,8 +21,10 @@ __all__ = [
     "Verdict",
     "azurite_cap",
     "peer_goals_section",
+    "part_verdicts",
     "peer_verdicts",
     "repeat_verdict",
+    "scale_out_row",
     "verdict_cell",
 ]
 
@@ -239,3 +241,33 @@ def repeat_verdict(results: Results) -> Verdict | None:
             "hub: the sustained fan-out rate is the back-to-back one."
         )
     return Verdict("20 fan-outs on one hub", now, goal, summary.get("met"), why)
+
+
+def scale_out_row(results: Results) -> Verdict | None:
+    """The row of two worker processes against one (bench/scale_out.py's summary)."""
+    summary = results.summary.scale_out
+    if not summary:
+        return None
+    ratio = summary.get("ratio")
+    one, two = summary.get("one") or {}, summary.get("two") or {}
+    now = (
+        f"{ratio:.2f}× one process ({num(two.get('throughput_per_s'))} vs "
+        f"{num(one.get('throughput_per_s'))} orchestrations/s)"
+        if ratio is not None
+        else "not measured"
+    )
+    per_cpu = summary.get("per_cpu_ratio")
+    why = summary.get("why", "") + "."
+    if per_cpu is not None:
+        why += (
+            f" Per CPU second of the bench's own processes (workers, client, Azurite) two "
+            f"processes do {per_cpu:.2f}× the work of one."
+        )
+    return Verdict(
+        "two worker processes (HelloCities)", now, "≥ 1.0× one process", summary.get("met"), why
+    )
+
+
+def part_verdicts(results: Results) -> list[Verdict]:
+    """The rows of the parts beside the scenarios: HTTP mode, repeats, scale-out."""
+    return [v for v in (repeat_verdict(results), scale_out_row(results)) if v is not None]

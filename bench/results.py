@@ -342,6 +342,8 @@ class Summary:
     storage_sensitivity: Sensitivity | None = None
     repeat: dict[str, Any] | None = None
     """bench/repeat_analysis.py's summary, read by its own functions."""
+    scale_out: dict[str, Any] | None = None
+    """bench/scale_out.py's summary, read by its own `scale_out_markdown` as it is."""
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ from .method import METHOD
 from .metrics import load_average, median, pid_memory_mb
 from .profiling import summarize_profile
 from .repeat_analysis import summarize_repeat
+from .scale_out import summarize_scale_out
 from .workloads import FULL, QUICK, SCENARIOS, Sizes
 
 __all__ = ["LEVERS", "SENSITIVITY_SCENARIOS", "Lever", "Suite", "main"]
@@ -508,6 +509,35 @@ class Suite:
             _log(f"  {summarize_repeat(result)['why']}")
         return result
 
+    def scale_out(self) -> dict[str, Any]:
+        count, steps = self.sizes.hellocities, self.sizes.hellocities_steps
+        warm_up = max(2, count // 10)
+        _log(f"scale-out: HelloCities {count} × {steps} on one hub, one worker process and two")
+        result: dict[str, Any] = {"count": count, "steps": steps, "warm_up": warm_up}
+        runs: dict[str, list[dict[str, Any]]] = {"1": [], "2": []}
+        result["runs"] = runs
+        for run in range(self.runs):
+            for workers in (1, 2) if run % 2 == 0 else (2, 1):
+                out = self.workdir / f"scale-out-{workers}-{secrets.token_hex(3)}.json"
+                command = [sys.executable, "-m", "bench.scale_out", "--measure", "--json", str(out)]
+                command += ["--connection", self.azurite.connection_string]
+                command += ["--hub", _hub(f"scale{workers}"), "--workers", str(workers)]
+                command += ["--count", str(count), "--steps", str(steps)]
+                command += ["--warm-up", str(warm_up)]
+                if self.azurite.pid is not None:
+                    command += ["--storage-pid", str(self.azurite.pid)]
+                measured = _json_child(command, out)
+                runs[str(workers)].append(measured)
+                if "error" in measured:
+                    _log(f"  {workers} worker(s) FAILED: {measured['error']}\n{measured['stderr']}")
+                    continue
+                _log(
+                    f"  {workers} worker(s)  {measured['throughput_per_s']:7.1f}/s  workers' cpu "
+                    f"{measured['workers_cpu_s']:.2f} s  Azurite {measured['storage_cpu_s'] or 0:.2f}"
+                    f" s  (rebalanced in {measured['rebalance_s']:.1f} s)"
+                )
+        return result
+
     def idle(self) -> dict[str, Any]:
         count = self.sizes.idle
         _log(f"idle: worker RSS with {count:,} orchestrations waiting for an event")
@@ -797,6 +827,8 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         }
         if "error" in sensitivity:
             summary["storage_sensitivity"]["error"] = sensitivity["error"]
+    if "scale_out" in raw:
+        summary["scale_out"] = summarize_scale_out(raw["scale_out"])
     return summary
 
 
@@ -836,6 +868,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             "entities",
             "idle",
             "repeat",
+            "scale_out",
         ],
         help="parts to leave out (sensitivity is left out anyway with --azurite-in-memory)",
     )
@@ -886,6 +919,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 ("entities", suite.entities),
                 ("idle", suite.idle),
                 ("repeat", suite.repeat),
+                ("scale_out", suite.scale_out),
             ]
             for name, part in parts:
                 ours_only = name in (
@@ -897,6 +931,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "entities",
                     "idle",
                     "repeat",
+                    "scale_out",
                 )
                 if name in args.skip or (ours_only and "durable_ext" not in engines):
                     continue

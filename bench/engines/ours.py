@@ -37,8 +37,10 @@ __all__ = [
     "IDLE",
     "REPLAYS",
     "ReplayCounter",
+    "counter_json",
     "parse_option",
     "registry",
+    "run_hellocities",
     "worker_options",
 ]
 
@@ -52,6 +54,7 @@ SCENARIO_TIMEOUT = 600.0
 START_CONCURRENCY = 50
 STATUS_POLL = 0.01
 LATENCY_POLL = 0.005
+HELLOCITIES_POLL = 0.05
 
 CLOCK = ActivityClock()
 
@@ -195,7 +198,8 @@ def parse_option(text: str) -> tuple[str, Any]:
     return name, value
 
 
-def _counter_json(counter: RequestCounter) -> dict[str, Any]:
+def counter_json(counter: RequestCounter) -> dict[str, Any]:
+    """A counter's figures as the results carry them."""
     return {
         "total": counter.total(),
         "total_without_empty_receives": counter.total(include_empty_receives=False),
@@ -207,6 +211,38 @@ def _counter_json(counter: RequestCounter) -> dict[str, Any]:
             if seconds
         },
     }
+
+
+async def run_hellocities(client: DurableOrchestrationClient, count: int, steps: int) -> Outcome:
+    """HelloCities through `client`: `count` orchestrations started (`START_CONCURRENCY` calls in
+    flight), then the Instances table asked every 50 ms whether any is still Pending or Running;
+    correct when every one completed with the expected greetings. ``detail["finished_at"]`` is
+    the `time.perf_counter()` at which none was left."""
+    cities = [CITIES[i % len(CITIES)] for i in range(steps)]
+    gate = asyncio.Semaphore(START_CONCURRENCY)
+    began = time.perf_counter()
+
+    async def start() -> str:
+        async with gate:
+            return await client.start_new("HelloCities", client_input=cities)
+
+    instance_ids = await asyncio.gather(*(start() for _ in range(count)))
+    started = time.perf_counter()
+    unfinished = [OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Running]
+    async with asyncio.timeout(SCENARIO_TIMEOUT):
+        while True:
+            page, token = await client.list_instances(runtime_status=unfinished, page_size=1)
+            if not page and not token:
+                break
+            await asyncio.sleep(HELLOCITIES_POLL)
+    finished = time.perf_counter()
+    expected = [f"Hello {city}!" for city in cities]
+    statuses = await client.get_status_by(runtime_status=[OrchestrationRuntimeStatus.Completed])
+    done = {s.instance_id for s in statuses if s.output == expected}
+    correct = done.issuperset(instance_ids)
+    return Outcome(
+        count, correct, detail={"finished_at": finished, "start_calls_s": started - began}
+    )
 
 
 async def _as_client(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -276,8 +312,8 @@ class DurableExtEngine(Engine):
     # -- counting
     def storage_requests(self) -> dict[str, Any]:
         """The worker's requests at the top level, the bench client's under ``client``."""
-        found = _counter_json(self.counters["worker"])
-        found["client"] = _counter_json(self.counters["client"])
+        found = counter_json(self.counters["worker"])
+        found["client"] = counter_json(self.counters["client"])
         return found
 
     def reset_storage_requests(self) -> None:
@@ -297,7 +333,7 @@ class DurableExtEngine(Engine):
         return outcome
 
     def hellocities(self, count: int, steps: int) -> Outcome:
-        return self._run(self._hellocities(count, steps))
+        return self._run(run_hellocities(self.client, count, steps))
 
     def events(self, count: int) -> Outcome:
         return self._run(self._events(count))
@@ -314,39 +350,6 @@ class DurableExtEngine(Engine):
     async def _single(self, name: str, client_input: Any, units: int, expected: Any) -> Outcome:
         instance_id = await self.client.start_new(name, client_input=client_input)
         return await self._wait(instance_id, units, expected)
-
-    async def _hellocities(self, count: int, steps: int) -> Outcome:
-        cities = [CITIES[i % len(CITIES)] for i in range(steps)]
-        gate = asyncio.Semaphore(START_CONCURRENCY)
-        began = time.perf_counter()
-
-        async def start() -> str:
-            async with gate:
-                return await self.client.start_new("HelloCities", client_input=cities)
-
-        instance_ids = await asyncio.gather(*(start() for _ in range(count)))
-        started = time.perf_counter()
-        unfinished = [OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Running]
-        async with asyncio.timeout(SCENARIO_TIMEOUT):
-            while True:
-                page, token = await self.client.list_instances(
-                    runtime_status=unfinished, page_size=1
-                )
-                if not page and not token:
-                    break
-                await asyncio.sleep(0.05)
-        finished = time.perf_counter()
-        expected = [f"Hello {city}!" for city in cities]
-        statuses = await self.client.get_status_by(
-            runtime_status=[OrchestrationRuntimeStatus.Completed]
-        )
-        done = {s.instance_id for s in statuses if s.output == expected}
-        correct = done.issuperset(instance_ids)
-        return Outcome(
-            count,
-            correct,
-            detail={"finished_at": finished, "start_calls_s": started - began},
-        )
 
     async def _events(self, count: int) -> Outcome:
         instance_id = await self.client.start_new("Events", client_input=count)

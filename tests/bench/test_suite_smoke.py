@@ -220,6 +220,7 @@ def test_suite_writes_results_and_report(tmp_path: Path) -> None:
     results, markdown, chart = tmp_path / "r.json", tmp_path / "p.md", tmp_path / "p.png"
     chart_available = _has_matplotlib()
     argv = ["--quick", "--engines", "durable_ext", "--skip", "levers", "profile", "idle"]
+    argv.append("scale_out")  # tests/bench/test_scale_out.py
     argv += ["--results", str(results), "--markdown", str(markdown), "--chart", str(chart)]
     if not chart_available:
         argv.append("--no-report")
@@ -267,7 +268,7 @@ def test_sensitivity_is_left_out_when_the_suite_runs_in_memory(tmp_path: Path) -
     results = tmp_path / "r.json"
     argv = ["--quick", "--engines", "durable_ext", "--azurite-in-memory", "--no-report"]
     skipped = ["floor", "scenarios", "levers", "chain", "episode", "profile", "replay", "idle"]
-    argv += ["--skip", *skipped, "entities", "repeat"]
+    argv += ["--skip", *skipped, "entities", "repeat", "scale_out"]
 
     assert suite.main([*argv, "--results", str(results)]) == 0
 
@@ -282,7 +283,7 @@ def test_episode_part_runs_on_its_own(tmp_path: Path) -> None:
     results = tmp_path / "r.json"
     skipped = ["floor", "scenarios", "sensitivity", "levers", "chain", "profile", "replay"]
     argv = ["--quick", "--engines", "durable_ext", "--no-report", "--skip", *skipped, "idle"]
-    argv += ["entities", "repeat"]
+    argv += ["entities", "repeat", "scale_out"]
 
     assert suite.main([*argv, "--results", str(results)]) == 0
 
