@@ -16,6 +16,7 @@ from .engine_sections import (
     replay_section,
 )
 from .formatting import ENGINE_LABELS, num, table
+from .http_analysis import http_markdown
 from .method import METHOD
 from .results import ChainSeries, Idle, Results
 from .storage_sections import floor_section, levers_section, requests_section, sensitivity_section
@@ -375,6 +376,10 @@ def render_markdown(results: Results, chart_name: str) -> str:
         "## Worker memory with idle orchestrations",
         "",
         idle_section(results),
+        "",
+        "## Over HTTP through `durable-ext start`",
+        "",
+        *http_markdown(results.summary.http),
         "",
         "## Levers",
         "",

@@ -43,6 +43,7 @@ from .engines import ENGINES, missing_reason
 from .episode import summarize_episodes
 from .floor import measure_floor
 from .formatting import num
+from .http_analysis import HTTP_ENGINE, profile_host, summarize_http
 from .idle import measure_idle
 from .method import METHOD
 from .metrics import load_average, median, pid_memory_mb
@@ -67,6 +68,9 @@ class Lever:
     description: str
     scenarios: tuple[str, ...] = ("sequential", "fanout")
     """The scenarios run with the lever off (compared with the main runs' medians)."""
+    engine: str = "durable_ext"
+    """The engine it is measured on; for ``durable_ext_http`` `off` is an app setting of the
+    host (a host option), not a `WorkerOptions` field."""
 
     @property
     def field(self) -> str:
@@ -213,7 +217,7 @@ class Suite:
         command = [sys.executable, "-m", "bench.child", "--engine", engine]
         command += ["--scenario", scenario, "--size", str(size)]
         command += ["--steps", str(self.sizes.hellocities_steps)]
-        if engine == "durable_ext":
+        if engine in ("durable_ext", "durable_ext_http"):
             command += ["--connection", azurite.connection_string, "--hub", _hub(scenario)]
             if azurite.pid is not None:
                 command += ["--storage-pid", str(azurite.pid)]
@@ -249,7 +253,7 @@ class Suite:
         result: dict[str, Any] = json.loads(line[len(RESULT_PREFIX) :])
         result["process_s"] = time.monotonic() - began
         result["load_average_before"] = load_before
-        if engine == "durable_ext" and azurite.pid is not None:
+        if engine in ("durable_ext", "durable_ext_http") and azurite.pid is not None:
             result["azurite_rss_mb"] = pid_memory_mb(azurite.pid).get("rss")
         status = "ok" if result["correct"] else "WRONG OUTPUT"
         rate = result.get("throughput_per_s") or 0.0
@@ -316,20 +320,25 @@ class Suite:
         found: list[dict[str, Any]] = []
         for lever in LEVERS:
             entry: dict[str, Any] = {
+                "engine": lever.engine,
                 "key": lever.key,
                 "label": lever.label,
                 "off_option": lever.off,
                 "description": lever.description,
                 "scenarios": list(lever.scenarios),
             }
-            if lever.field not in fields:
+            if lever.engine not in self.engines:
+                entry["missing"] = f"the {lever.engine} engine was not run"
+                found.append(entry)
+                continue
+            if lever.engine == "durable_ext" and lever.field not in fields:
                 entry["missing"] = f"WorkerOptions has no field {lever.field!r} in this build"
                 found.append(entry)
                 continue
             _log(f"lever off: {lever.label} ({lever.off})")
             entry["off"] = {
                 scenario: [
-                    self.child("durable_ext", scenario, self.size_of(scenario), options=[lever.off])
+                    self.child(lever.engine, scenario, self.size_of(scenario), options=[lever.off])
                     for _ in range(self.lever_runs)
                 ]
                 for scenario in lever.scenarios
@@ -447,6 +456,12 @@ class Suite:
             one, spread = result["one"]["ops_per_s"], result["spread"]["ops_per_s"]
             _log(f"  ops/s: {num(one)} on one entity, {num(spread)} over 100")
         return result
+
+    def http(self) -> dict[str, Any]:
+        """The `durable-ext start` host under cProfile (bench/http_analysis.py); the HTTP
+        engine's scenario runs themselves are in the scenarios part."""
+        _log("http: the durable-ext start host under cProfile")
+        return profile_host(self.child, self.size_of, self.workdir)
 
     def idle(self) -> dict[str, Any]:
         count = self.sizes.idle
@@ -720,10 +735,13 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         if "off" in lever:
             entry["off"] = {s: summarize_runs(runs) for s, runs in lever["off"].items()}
             entry["on"] = {
-                s: summary["scenarios"].get(s, {}).get("durable_ext", {}) for s in lever["off"]
+                s: summary["scenarios"].get(s, {}).get(lever.get("engine", "durable_ext"), {})
+                for s in lever["off"]
             }
         levers.append(entry)
     summary["levers"] = levers
+    if HTTP_ENGINE in {e for engines in raw.get("scenarios", {}).values() for e in engines}:
+        summary["http"] = summarize_http(raw)
     sensitivity = raw.get("storage_sensitivity")
     if sensitivity:
         summary["storage_sensitivity"] = {
@@ -773,6 +791,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             "replay",
             "entities",
             "idle",
+            "http",
         ],
         help="parts to leave out (sensitivity is left out anyway with --azurite-in-memory)",
     )
@@ -822,6 +841,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 ("replay", suite.replay),
                 ("entities", suite.entities),
                 ("idle", suite.idle),
+                ("http", suite.http),
             ]
             for name, part in parts:
                 ours_only = name in (
@@ -834,6 +854,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "idle",
                 )
                 if name in args.skip or (ours_only and "durable_ext" not in engines):
+                    continue
+                if name == "http" and HTTP_ENGINE not in engines:
                     continue
                 if name == "sensitivity" and args.azurite_in_memory:
                     continue  # the main runs are in memory already

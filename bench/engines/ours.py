@@ -37,6 +37,7 @@ __all__ = [
     "IDLE",
     "REPLAYS",
     "ReplayCounter",
+    "counter_json",
     "parse_option",
     "registry",
     "worker_options",
@@ -195,7 +196,8 @@ def parse_option(text: str) -> tuple[str, Any]:
     return name, value
 
 
-def _counter_json(counter: RequestCounter) -> dict[str, Any]:
+def counter_json(counter: RequestCounter) -> dict[str, Any]:
+    """A counter's figures as results.json holds them."""
     return {
         "total": counter.total(),
         "total_without_empty_receives": counter.total(include_empty_receives=False),
@@ -276,8 +278,8 @@ class DurableExtEngine(Engine):
     # -- counting
     def storage_requests(self) -> dict[str, Any]:
         """The worker's requests at the top level, the bench client's under ``client``."""
-        found = _counter_json(self.counters["worker"])
-        found["client"] = _counter_json(self.counters["client"])
+        found = counter_json(self.counters["worker"])
+        found["client"] = counter_json(self.counters["client"])
         return found
 
     def reset_storage_requests(self) -> None:
