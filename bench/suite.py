@@ -158,6 +158,37 @@ LEVERS = (
         "exporter, on top of the default tracking events.",
         ("sequential", "fanout"),
     ),
+    Lever(
+        "http_raise_reads_once",
+        "Over HTTP: raiseEvent reads the instance once",
+        "DURABLE_EXT_HTTP_RAISE_READS_ONCE=false",
+        "The management API's raiseEvent (`sendEventPostUri`) checks that the instance exists "
+        "and runs (404, 410) before it looks at the body, and the client's `raise_event` read "
+        "the instance row again before sending: two table reads per event. With the lever the "
+        "handler reads it once (`client.active_instance`) and sends on that row "
+        "(`client.raise_event_on`); the responses are the same. Safety: what is written is "
+        "unchanged (one message to the instance), sent after one read that found the instance "
+        "active, as the in-process `raise_event` does; an instance that finishes between the "
+        "read and the send drops the event with or without the second read. Measured on the "
+        "`durable_ext_http` engine (an app setting of the host).",
+        ("events",),
+        engine="durable_ext_http",
+    ),
+    Lever(
+        "http_settings_once",
+        "Over HTTP: the management functions take the host's keys once",
+        "DURABLE_EXT_HTTP_SETTINGS_ONCE=false",
+        "Every management request (a status poll, a raise, the instances query) went through "
+        "the management functions' wrapper, which copied the environment and scanned it twice, "
+        "case-insensitively, for the system and master keys. Under `durable-ext start` the "
+        "wrapper takes the keys the host read at start instead (`set_host_keys`); the answers "
+        "are the same. Safety: no storage is involved; only keys the app's own code would put "
+        "into `os.environ` after the host started are missed, as the host's own mount and "
+        "function keys miss them. Measured on the `durable_ext_http` engine (an app setting of "
+        "the host).",
+        ("latency", "events"),
+        engine="durable_ext_http",
+    ),
 )
 PROFILED_SCENARIOS = ("sequential", "fanout")
 SENSITIVITY_SCENARIOS = ("hellocities", "sequential", "latency")

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bench import suite
 from bench.child import make_engine, measure
 from bench.engines.http_host import DurableExtHttpEngine
 from bench.http_analysis import GOAL_RATIO, http_markdown, summarize_http, verdict
@@ -112,3 +113,10 @@ def test_the_verdict_is_unknown_without_both_engines() -> None:
     assert verdict({})[0] is None
     assert verdict({"events": GOAL_RATIO})[0] is True
     assert summarize_http({"scenarios": {"events": {"durable_ext": [_run(10.0)]}}})["met"] is None
+
+
+def test_http_levers_are_app_settings_measured_on_the_http_engine() -> None:
+    http_levers = [lever for lever in suite.LEVERS if lever.engine == "durable_ext_http"]
+    assert {lever.key for lever in http_levers} >= {"http_raise_reads_once"}
+    for lever in http_levers:
+        assert lever.off.partition("=")[0].startswith("DURABLE_EXT_HTTP_"), lever.key
