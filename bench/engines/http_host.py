@@ -130,9 +130,10 @@ class DurableExtHttpEngine(Engine):
                 "AzureWebJobsStorage": self.connection_string,
                 HUB_SETTING: self.hub,
                 ENVIRONMENT_VARIABLE: "1",
-                "PYTHONPATH": os.pathsep.join(
-                    p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p
-                ),
+                # The repository only (for `bench`): an inherited entry naming the app root would
+                # keep the host from putting it first, and the repository's own function_app/
+                # package would be imported instead of the bench app.
+                "PYTHONPATH": str(REPO_ROOT),
                 "PYTHONUNBUFFERED": "1",
             },
             **self.settings,
