@@ -29,6 +29,7 @@ HTTP functions apart); this process counts its own HTTP requests by kind.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
 import subprocess
@@ -63,6 +64,7 @@ READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 PORT_ATTEMPTS = 3
 INSTANCES_POLL = 0.05
+_PR_SET_PDEATHSIG = 1
 HUB_SETTING = "AzureFunctionsJobHost__extensions__durableTask__hubName"
 _FOREIGN_SETTINGS = ("AzureWebJobs", "AzureFunctionsJobHost", "DURABLE_EXT_", "PYTHON_SCRIPT_FILE")
 """Settings of this shell that would point the host elsewhere (they override the app's)."""
@@ -147,6 +149,7 @@ class DurableExtHttpEngine(Engine):
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=_terminate_with_parent,
             )
 
     async def _wait_ready(self) -> None:
@@ -397,3 +400,10 @@ class DurableExtHttpEngine(Engine):
             samples.append(time.perf_counter() - began)
             correct = correct and payload.get("output") == 1
         return Outcome(runs, correct, samples)
+
+
+def _terminate_with_parent() -> None:
+    """In the host's process before it runs: SIGTERM it when this process dies (Linux), so a
+    child the suite kills on its timeout leaves no host behind."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
