@@ -213,7 +213,24 @@ def _finding(scenario: str, row: dict[str, Any]) -> str:
             "HTTP requests per unit "
             + ", ".join(f"{k} {num(v, 2)}" for k, v in sorted(kinds.items()))
         )
+    extra = _extra_cpu_per_request(inside, http)
+    if extra is not None:
+        parts.append(f"CPU over in-process per HTTP request {num(extra, 2)} ms (host + driver)")
     return "; ".join(parts) + "."
+
+
+def _extra_cpu_per_request(inside: dict[str, Any], http: dict[str, Any]) -> float | None:
+    """(host + driver CPU − in-process CPU) per unit, divided by the HTTP requests per unit."""
+    requests = sum((http.get("http_requests_per_unit") or {}).values())
+    values = (
+        http["host_cpu_ms_per_unit"],
+        http["driver_cpu_ms_per_unit"],
+        inside["cpu_ms_per_unit"],
+    )
+    if not requests or any(v is None for v in values):
+        return None
+    host, driver, alone = values
+    return (host + driver - alone) / requests
 
 
 def summarize_http(raw: dict[str, Any]) -> dict[str, Any]:
