@@ -256,6 +256,16 @@ def summarize_http(raw: dict[str, Any]) -> dict[str, Any]:
         row["differences"] = _differences(a, b)
         row["finding"] = _finding(scenario, row) if ratio is not None else None
         rows[scenario] = row
+    levers = []
+    for lever in raw.get("levers", []):
+        if lever.get("engine") != HTTP_ENGINE or "off" not in lever:
+            continue
+        effects = {}
+        for scenario, runs in lever["off"].items():
+            off, on = _good(runs), rows.get(scenario, {}).get("http")
+            if off and on:
+                effects[scenario] = {"on": on, "off": _figures(off)}
+        levers.append({"key": lever["key"], "off_option": lever["off_option"], "effects": effects})
     met, why = verdict({s: r["ratio"] for s, r in rows.items()})
     summary: dict[str, Any] = {
         "goal_ratio": GOAL_RATIO,
@@ -263,6 +273,7 @@ def summarize_http(raw: dict[str, Any]) -> dict[str, Any]:
         "met": met,
         "why": why,
         "profiles": (raw.get("http") or {}).get("profiles", {}),
+        "levers": levers,
     }
     return summary
 
@@ -309,6 +320,25 @@ def _per_request(profile: dict[str, Any]) -> str:
     )
 
 
+def _rate(figures: dict[str, Any], scenario: str) -> str:
+    if scenario == "latency":
+        return f"p50 {num(figures['p50_ms'], 1)} ms"
+    return f"{num(figures['throughput_per_s'], 1)}/s"
+
+
+def _cpu(figures: dict[str, Any]) -> float | None:
+    host, driver = figures["host_cpu_ms_per_unit"], figures["driver_cpu_ms_per_unit"]
+    return host + driver if host is not None and driver is not None else None
+
+
+def _changed(on: dict[str, Any], off: dict[str, Any]) -> str:
+    rows = _differences(on, off, top=1)
+    if not rows:
+        return "—"
+    row = rows[0]
+    return f"{row['category']} {num(row['in_process'], 2)} → {num(row['http'], 2)}"
+
+
 def http_markdown(summary: dict[str, Any] | None) -> list[str]:
     """The report's section on the HTTP row: ratios, per-unit costs side by side, findings."""
     if not summary or not summary.get("scenarios"):
@@ -343,6 +373,25 @@ def http_markdown(summary: dict[str, Any] | None) -> list[str]:
         )
     lines += ["", "Where the HTTP mode's time goes, per scenario (computed from the runs):", ""]
     lines += [f"- {row['finding']}" for row in summary["scenarios"].values() if row["finding"]]
+    lever_rows = [
+        f"| `{lever['off_option']}` | {scenario} | {_rate(e['on'], scenario)} | "
+        f"{_rate(e['off'], scenario)} | {num(e['on']['requests_per_unit'], 2)} / "
+        f"{num(e['off']['requests_per_unit'], 2)} | {_changed(e['on'], e['off'])} | "
+        f"{num(_cpu(e['on']), 2)} / {num(_cpu(e['off']), 2)} |"
+        for lever in summary.get("levers") or []
+        for scenario, e in lever["effects"].items()
+    ]
+    if lever_rows:
+        lines += [
+            "",
+            "The HTTP path's levers switched off (one run each against the HTTP medians above; "
+            "storage requests are the host's worker's and HTTP functions' together):",
+            "",
+            "| switched off | scenario | on | off | storage req/unit on / off | changed most | "
+            "CPU ms/unit on / off |",
+            "|---|---|---:|---:|---:|---|---:|",
+            *lever_rows,
+        ]
     profiles = summary.get("profiles") or {}
     if profiles:
         lines += [

@@ -95,7 +95,15 @@ def test_the_goal_is_every_scenario_at_085_of_in_process(http_rate: float, met: 
                 "durable_ext": [_run(50.0, p50=10.0)],
                 "durable_ext_http": [_run(45.0, p50=11.0)],
             },
-        }
+        },
+        "levers": [
+            {
+                "engine": "durable_ext_http",
+                "key": "x",
+                "off_option": "DURABLE_EXT_HTTP_X=false",
+                "off": {"sequential": [_run(http_rate / 2)]},
+            }
+        ],
     }
 
     summary = summarize_http(raw)
@@ -107,6 +115,7 @@ def test_the_goal_is_every_scenario_at_085_of_in_process(http_rate: float, met: 
     text = "\n".join(http_markdown(summary))
     assert "| sequential |" in text and "status 3.00" in text
     assert ("**met**" in text) is met
+    assert f"| `DURABLE_EXT_HTTP_X=false` | sequential | {http_rate:.1f}/s | " in text
 
 
 def test_the_verdict_is_unknown_without_both_engines() -> None:
