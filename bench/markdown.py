@@ -16,6 +16,7 @@ from .engine_sections import (
     replay_section,
 )
 from .formatting import ENGINE_LABELS, num, table
+from .http_analysis import http_markdown
 from .method import METHOD
 from .peer_goals import part_verdicts, peer_goals_section, peer_verdicts
 from .repeat_analysis import repeat_markdown
@@ -388,6 +389,10 @@ def render_markdown(results: Results, chart_name: str) -> str:
         "## Scale-out: two worker processes on one hub",
         "",
         *scale_out_markdown(results.summary.scale_out or {}),
+        "",
+        "## Over HTTP through `durable-ext start`",
+        "",
+        *http_markdown(results.summary.http),
         "",
         "## Levers",
         "",

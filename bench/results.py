@@ -344,6 +344,8 @@ class Summary:
     """bench/repeat_analysis.py's summary, read by its own functions."""
     scale_out: dict[str, Any] | None = None
     """bench/scale_out.py's summary, read by its own `scale_out_markdown` as it is."""
+    http: dict[str, Any] | None = None
+    """The HTTP row (bench/http_analysis.py `summarize_http`), kept as the suite wrote it."""
 
 
 @dataclass(frozen=True)
@@ -408,6 +410,8 @@ def _decode(kind: Any, value: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise ResultsError(f"{where}: expected an object, got {_shown(value)}")
         return {k: _decode(args[1], v, f"{where}.{k}") for k, v in value.items()}
+    if kind is Any:
+        return value
     if kind is type(None):
         if value is not None:
             raise ResultsError(f"{where}: expected null, got {_shown(value)}")

@@ -43,6 +43,7 @@ from .engines import ENGINES, missing_reason
 from .episode import summarize_episodes
 from .floor import measure_floor
 from .formatting import num
+from .http_analysis import HTTP_ENGINE, profile_host, summarize_http
 from .idle import measure_idle
 from .method import METHOD
 from .metrics import load_average, median, pid_memory_mb
@@ -69,6 +70,9 @@ class Lever:
     description: str
     scenarios: tuple[str, ...] = ("sequential", "fanout")
     """The scenarios run with the lever off (compared with the main runs' medians)."""
+    engine: str = "durable_ext"
+    """The engine it is measured on; for ``durable_ext_http`` `off` is an app setting of the
+    host (a host option), not a `WorkerOptions` field."""
 
     @property
     def field(self) -> str:
@@ -198,6 +202,37 @@ LEVERS = (
         "exporter, on top of the default tracking events.",
         ("sequential", "fanout"),
     ),
+    Lever(
+        "http_raise_reads_once",
+        "Over HTTP: raiseEvent reads the instance once",
+        "DURABLE_EXT_HTTP_RAISE_READS_ONCE=false",
+        "The management API's raiseEvent (`sendEventPostUri`) checks that the instance exists "
+        "and runs (404, 410) before it looks at the body, and the client's `raise_event` read "
+        "the instance row again before sending: two table reads per event. With the lever the "
+        "handler reads it once (`client.active_instance`) and sends on that row "
+        "(`client.raise_event_on`); the responses are the same. Safety: what is written is "
+        "unchanged (one message to the instance), sent after one read that found the instance "
+        "active, as the in-process `raise_event` does; an instance that finishes between the "
+        "read and the send drops the event with or without the second read. Measured on the "
+        "`durable_ext_http` engine (an app setting of the host).",
+        ("events",),
+        engine="durable_ext_http",
+    ),
+    Lever(
+        "http_settings_once",
+        "Over HTTP: the management functions take the host's keys once",
+        "DURABLE_EXT_HTTP_SETTINGS_ONCE=false",
+        "Every management request (a status poll, a raise, the instances query) went through "
+        "the management functions' wrapper, which copied the environment and scanned it twice, "
+        "case-insensitively, for the system and master keys. Under `durable-ext start` the "
+        "wrapper takes the keys the host read at start instead (`set_host_keys`); the answers "
+        "are the same. Safety: no storage is involved; only keys the app's own code would put "
+        "into `os.environ` after the host started are missed, as the host's own mount and "
+        "function keys miss them. Measured on the `durable_ext_http` engine (an app setting of "
+        "the host).",
+        ("latency", "events"),
+        engine="durable_ext_http",
+    ),
 )
 PROFILED_SCENARIOS = ("sequential", "fanout")
 SENSITIVITY_SCENARIOS = ("hellocities", "sequential", "latency")
@@ -257,7 +292,7 @@ class Suite:
         command = [sys.executable, "-m", "bench.child", "--engine", engine]
         command += ["--scenario", scenario, "--size", str(size)]
         command += ["--steps", str(self.sizes.hellocities_steps)]
-        if engine == "durable_ext":
+        if engine in ("durable_ext", "durable_ext_http"):
             command += ["--connection", azurite.connection_string, "--hub", _hub(scenario)]
             if azurite.pid is not None:
                 command += ["--storage-pid", str(azurite.pid)]
@@ -293,7 +328,7 @@ class Suite:
         result: dict[str, Any] = json.loads(line[len(RESULT_PREFIX) :])
         result["process_s"] = time.monotonic() - began
         result["load_average_before"] = load_before
-        if engine == "durable_ext" and azurite.pid is not None:
+        if engine in ("durable_ext", "durable_ext_http") and azurite.pid is not None:
             result["azurite_rss_mb"] = pid_memory_mb(azurite.pid).get("rss")
         status = "ok" if result["correct"] else "WRONG OUTPUT"
         rate = result.get("throughput_per_s") or 0.0
@@ -360,20 +395,25 @@ class Suite:
         found: list[dict[str, Any]] = []
         for lever in LEVERS:
             entry: dict[str, Any] = {
+                "engine": lever.engine,
                 "key": lever.key,
                 "label": lever.label,
                 "off_option": lever.off,
                 "description": lever.description,
                 "scenarios": list(lever.scenarios),
             }
-            if lever.field not in fields:
+            if lever.engine not in self.engines:
+                entry["missing"] = f"the {lever.engine} engine was not run"
+                found.append(entry)
+                continue
+            if lever.engine == "durable_ext" and lever.field not in fields:
                 entry["missing"] = f"WorkerOptions has no field {lever.field!r} in this build"
                 found.append(entry)
                 continue
             _log(f"lever off: {lever.label} ({lever.off})")
             entry["off"] = {
                 scenario: [
-                    self.child("durable_ext", scenario, self.size_of(scenario), options=[lever.off])
+                    self.child(lever.engine, scenario, self.size_of(scenario), options=[lever.off])
                     for _ in range(self.lever_runs)
                 ]
                 for scenario in lever.scenarios
@@ -537,6 +577,12 @@ class Suite:
                     f" s  (rebalanced in {measured['rebalance_s']:.1f} s)"
                 )
         return result
+
+    def http(self) -> dict[str, Any]:
+        """The `durable-ext start` host under cProfile (bench/http_analysis.py); the HTTP
+        engine's scenario runs themselves are in the scenarios part."""
+        _log("http: the durable-ext start host under cProfile")
+        return profile_host(self.child, self.size_of, self.workdir)
 
     def idle(self) -> dict[str, Any]:
         count = self.sizes.idle
@@ -810,12 +856,15 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         if "off" in lever:
             entry["off"] = {s: summarize_runs(runs) for s, runs in lever["off"].items()}
             entry["on"] = {
-                s: summary["scenarios"].get(s, {}).get("durable_ext", {}) for s in lever["off"]
+                s: summary["scenarios"].get(s, {}).get(lever.get("engine", "durable_ext"), {})
+                for s in lever["off"]
             }
         levers.append(entry)
     summary["levers"] = levers
     if "repeat" in raw:
         summary["repeat"] = summarize_repeat(raw["repeat"])
+    if HTTP_ENGINE in {e for engines in raw.get("scenarios", {}).values() for e in engines}:
+        summary["http"] = summarize_http(raw)
     sensitivity = raw.get("storage_sensitivity")
     if sensitivity:
         summary["storage_sensitivity"] = {
@@ -869,6 +918,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             "idle",
             "repeat",
             "scale_out",
+            "http",
         ],
         help="parts to leave out (sensitivity is left out anyway with --azurite-in-memory)",
     )
@@ -920,6 +970,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 ("idle", suite.idle),
                 ("repeat", suite.repeat),
                 ("scale_out", suite.scale_out),
+                ("http", suite.http),
             ]
             for name, part in parts:
                 ours_only = name in (
@@ -934,6 +985,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "scale_out",
                 )
                 if name in args.skip or (ours_only and "durable_ext" not in engines):
+                    continue
+                if name == "http" and HTTP_ENGINE not in engines:
                     continue
                 if name == "sensitivity" and args.azurite_in_memory:
                     continue  # the main runs are in memory already

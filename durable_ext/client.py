@@ -424,17 +424,30 @@ class DurableOrchestrationClient(EntityClientMixin):
         connection_name: str | None = None,
     ) -> None:
         """Send an event to a running instance."""
-        if not isinstance(event_name, str) or not event_name:
-            raise ValueError("event_name must be a non-empty string.")
-        try:
-            event_name.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ValueError(f"event_name {event_name!r} is not valid Unicode text") from exc
+        _check_event_name(event_name)
         target = await self._target(task_hub_name, connection_name)
         if target is not self:
             return await target.raise_event(instance_id, event_name, event_data)
         payload = codec.encode(event_data)
         row = await self._require_active(instance_id, "either completed or failed")
+        await self._raise(row, event_name, payload)
+
+    async def active_instance(self, instance_id: str) -> InstanceRow:
+        """The row of a running, pending or suspended instance (without its payloads):
+        InstanceNotFoundError when there is none, InstanceGoneError when it has finished. With
+        `raise_event_on`, one read per event instead of two for a caller that must answer those
+        cases before it reads the event (the management API's raiseEvent)."""
+        return await self._require_active(instance_id, "either completed or failed")
+
+    async def raise_event_on(
+        self, row: InstanceRow, event_name: str, event_data: Any = None
+    ) -> None:
+        """`raise_event` to the instance `active_instance` returned, without reading it again."""
+        _check_event_name(event_name)
+        await self._raise(row, event_name, codec.encode(event_data))
+
+    async def _raise(self, row: InstanceRow, event_name: str, payload: str) -> None:
+        instance_id = row.instance_id
         reason = f"RaiseEvent:{event_name}"
         self._hub.tracking.scheduled(instance_id, row.name or "", FunctionType.Orchestrator, reason)
         event = EventRaised(timestamp=datetime.now(UTC), name=event_name, input=payload)
@@ -674,6 +687,15 @@ class DurableOrchestrationClient(EntityClientMixin):
         return func.HttpResponse(
             body=codec.encode(status.to_json()), status_code=code, mimetype="application/json"
         )
+
+
+def _check_event_name(event_name: Any) -> None:
+    if not isinstance(event_name, str) or not event_name:
+        raise ValueError("event_name must be a non-empty string.")
+    try:
+        event_name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"event_name {event_name!r} is not valid Unicode text") from exc
 
 
 def _binding_hub(binding: str) -> tuple[TaskHub, str]:

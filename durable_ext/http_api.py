@@ -66,6 +66,10 @@ __all__ = [
     "history",
     "task_hub",
     "counts",
+    "ApiLevers",
+    "set_levers",
+    "RAISE_READS_ONCE_SETTING",
+    "SETTINGS_ONCE_SETTING",
 ]
 
 log = logging.getLogger("durable_ext.http_api")
@@ -81,6 +85,40 @@ MAX_PAGE_SIZE = 1000
 """Azure Tables returns at most 1000 rows a page; a larger `top` still gets pages of 1000."""
 MIN_POLLING_INTERVAL = 0.05
 _STATUS_NAMES = {s.value.lower(): s for s in OrchestrationRuntimeStatus}
+RAISE_READS_ONCE_SETTING = "DURABLE_EXT_HTTP_RAISE_READS_ONCE"
+"""The app setting that switches `ApiLevers.raise_reads_once` off (`false`) under `durable-ext
+start`."""
+SETTINGS_ONCE_SETTING = "DURABLE_EXT_HTTP_SETTINGS_ONCE"
+"""The app setting that switches `ApiLevers.settings_once` off (`false`) under `durable-ext
+start`."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiLevers:
+    """Performance levers of the API's handlers (all on by default; bench/suite.py LEVERS
+    measures each switched off)."""
+
+    raise_reads_once: bool = True
+    """raiseEvent reads the instance once (`client.active_instance`, then
+    `client.raise_event_on` with that row) instead of twice (the handler's 404/410 check, then
+    `raise_event`'s own). Responses are the same: not found 404, finished 410, both before the
+    body is looked at. Safety: what is written is unchanged (one message to the instance); the
+    event is sent after one read that found the instance active, exactly as `raise_event` does in
+    process — the second read only repeated that check a few milliseconds later, and an instance
+    that finishes in between drops the event in both cases (DTFx does the same)."""
+    settings_once: bool = True
+    """Under `durable-ext start`, the management functions take the keys the host read at start
+    instead of copying and scanning the environment on every request
+    (`management_functions.set_host_keys`, which gives the safety argument)."""
+
+
+_levers = ApiLevers()
+
+
+def set_levers(levers: ApiLevers) -> None:
+    """Set the levers of this process's API handlers (the local host does, from app settings)."""
+    global _levers
+    _levers = levers
 
 
 @dataclass(frozen=True, slots=True)
@@ -573,15 +611,28 @@ async def raise_event(request: ApiRequest) -> web.Response:
         return await _no_route(request)
     call = _Call(request)
     instance_id = request.match_info["instanceId"]
-    if (await call.require_instance(instance_id)).is_terminal:
+    row = None
+    if _levers.raise_reads_once:
+        try:
+            row = await call.client.active_instance(instance_id)
+            gone = False
+        except InstanceGoneError:
+            gone = True
+    else:
+        gone = (await call.require_instance(instance_id)).is_terminal
+    if gone:
         raise _ApiError(
             410, f"Instance with ID '{instance_id}' is gone: either completed or failed."
         )
     if request.content_type.lower() != "application/json":
         raise _ApiError(400, "Only application/json request content is supported.")
     data = await _json_body(request, required=True)
+    event_name = request.match_info["eventName"]
     try:
-        await call.client.raise_event(instance_id, request.match_info["eventName"], data)
+        if row is not None:
+            await call.client.raise_event_on(row, event_name, data)
+        else:
+            await call.client.raise_event(instance_id, event_name, data)
     except ValueError as exc:
         raise _ApiError(400, str(exc)) from None
     return web.Response(status=202)

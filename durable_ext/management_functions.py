@@ -49,6 +49,7 @@ __all__ = [
     "ClientSource",
     "UnavailableReason",
     "set_open_without_key",
+    "set_host_keys",
 ]
 
 log = logging.getLogger("durable_ext.http_api")
@@ -56,6 +57,7 @@ log = logging.getLogger("durable_ext.http_api")
 ClientSource = Callable[[], Awaitable[DurableOrchestrationClient]]
 UnavailableReason = Callable[[], "str | None"]
 _open_without_key = False
+_host_keys: tuple[str | None, str | None] | None = None
 
 
 def set_open_without_key(value: bool) -> None:
@@ -63,6 +65,19 @@ def set_open_without_key(value: bool) -> None:
     (`durable-ext start` does: it never runs in the Functions host)."""
     global _open_without_key
     _open_without_key = value
+
+def set_host_keys(keys: tuple[str | None, str | None] | None) -> None:
+    """Serve with these (system key, master key), which a local host read once from its app
+    settings at start, instead of reading them from the environment on every request (None: read
+    them per request, as in Azure). `durable-ext start` sets them unless its
+    `ApiLevers.settings_once` lever is off: the host reads its settings once anyway (its own
+    management mount and its function keys never change after start), and a copy of the
+    environment with two case-insensitive scans of it was the largest cost of a status poll in
+    this wrapper. Safety: nothing stored is involved; only keys set by the app's own code in
+    `os.environ` after the host started would be missed (the host misses those too)."""
+    global _host_keys
+    _host_keys = keys
+
 
 MANAGEMENT_FUNCTIONS: tuple[tuple[str, tuple[str, ...], str, http_api.ApiHandler], ...] = (
     (
@@ -187,13 +202,19 @@ async def serve(
     before the client is asked for (so a caller without the key learns nothing, even a 503); once
     the client is there (a first call starts the engine), an engine that cannot run answers 503
     with the reason."""
-    environ = dict(os.environ)
+    if _host_keys is not None:
+        (system_key, master_key), key_required = _host_keys, False
+    else:
+        environ = dict(os.environ)
+        system_key = get_app_setting(environ, "DURABLE_EXT_SYSTEM_KEY")
+        master_key = get_app_setting(environ, "DURABLE_EXT_MASTER_KEY")
+        key_required = running_in_azure(environ) and not _open_without_key
     keys = http_api.ApiSettings(
         client_for=_no_client,
-        system_key=get_app_setting(environ, "DURABLE_EXT_SYSTEM_KEY"),
-        master_key=get_app_setting(environ, "DURABLE_EXT_MASTER_KEY"),
+        system_key=system_key,
+        master_key=master_key,
         default_connection="",
-        key_required=running_in_azure(environ) and not _open_without_key,
+        key_required=key_required,
         orchestrator_names=orchestrator_names,
     )
 

@@ -2,6 +2,8 @@
 
 - `durable_ext` (ours): `durable_ext.Runtime` — worker and client in one process — on the
   bench's private Azurite;
+- `durable_ext_http`: the same app served by `durable-ext start` (a host process) and driven
+  over HTTP as users drive it (`engines/http_host.py`);
 - `dbos`: DBOS Transact with a SQLite system database (steps in-process, a durable queue for the
   fan-out, workflows for HelloCities, ``DBOS.send``/``DBOS.recv`` for events);
 - `durabletask`: Microsoft's durabletask Python SDK against its in-memory test backend (gRPC on
@@ -19,8 +21,13 @@ from .base import ActivityClock, Engine, Outcome
 
 __all__ = ["ENGINES", "ActivityClock", "Engine", "Outcome", "missing_reason"]
 
-ENGINES = ("durable_ext", "dbos", "durabletask")
-_PACKAGES = {"durable_ext": "durable_ext", "dbos": "dbos", "durabletask": "durabletask.testing"}
+ENGINES = ("durable_ext", "durable_ext_http", "dbos", "durabletask")
+_PACKAGES = {
+    "durable_ext": "durable_ext",
+    "durable_ext_http": "aiohttp",
+    "dbos": "dbos",
+    "durabletask": "durabletask.testing",
+}
 
 
 def missing_reason(engine: str) -> str | None:

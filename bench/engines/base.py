@@ -99,6 +99,11 @@ class Engine(abc.ABC):
         """Storage requests since `reset_storage_requests` (engines that can count them)."""
         return None
 
+    def host_cpu_s(self) -> float | None:
+        """CPU seconds of the engine's own server process over the measured stretch (the
+        `durable-ext start` host of the HTTP engine), None for an engine in this process."""
+        return None
+
     def reset_storage_requests(self) -> None:
         """Start counting storage requests afresh (a no-op for engines that do not count)."""
         return None

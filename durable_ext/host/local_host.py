@@ -26,10 +26,17 @@ from .. import app as app_module
 from ..azure_monitor import export_to_azure_monitor
 from ..client import WEBHOOK_PATH, DurableOrchestrationClient, management_function_path
 from ..dashboard.assets import DASHBOARD_SETTING, DashboardMode, dashboard_mode
-from ..http_api import create_management_routes
+from ..http_api import (
+    RAISE_READS_ONCE_SETTING,
+    SETTINGS_ONCE_SETTING,
+    ApiLevers,
+    create_management_routes,
+    set_levers,
+)
 from ..management_functions import (
     DASHBOARD_FUNCTION,
     MANAGEMENT_FUNCTIONS,
+    set_host_keys,
     set_open_without_key,
 )
 from ..runtime import Runtime, registry_of
@@ -58,7 +65,7 @@ from .http_functions import (
 )
 from .log_levels import apply_log_levels
 
-__all__ = ["run", "LocalHostConfig", "load_config"]
+__all__ = ["run", "LocalHostConfig", "load_config", "api_levers"]
 
 log = logging.getLogger("durable_ext.host")
 
@@ -78,6 +85,17 @@ def load_config(app_root: Path) -> LocalHostConfig:
     values = app_settings(load_local_settings(app_root / "local.settings.json"))
     host_json = effective_host_json(load_host_json(app_root / "host.json"), values)
     return LocalHostConfig(app_root, values, host_json)
+
+
+def api_levers(values: dict[str, str]) -> ApiLevers:
+    """The management API's levers from the app settings (each on unless set to `false`)."""
+
+    def on(name: str) -> bool:
+        return (get_app_setting(values, name) or "true").strip().lower() != "false"
+
+    return ApiLevers(
+        raise_reads_once=on(RAISE_READS_ONCE_SETTING), settings_once=on(SETTINGS_ONCE_SETTING)
+    )
 
 
 def _console_level(args: argparse.Namespace) -> int | None:
@@ -103,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         durable = load_durable_task_settings(config.host_json, config.values)
         http = load_http_settings(config.host_json, config.values)
         connection = StorageConnection.from_app_settings(durable.connection_name, config.values)
+        set_levers(api_levers(config.values))
         application = load_app(app_root)
     except (SettingsError, AppLoadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -146,11 +165,14 @@ async def _serve(
         management_path=management_function_path(route_prefix),
     )
     try:
+        if api_levers(config.values).settings_once:
+            set_host_keys((system_key, keys.master_key))
         async with runtime:
             return await _serve_http(args, application, runtime, route_prefix, keys, system_key)
     finally:
         app_module.set_client_provider(None)
         set_open_without_key(False)
+        set_host_keys(None)
         if azurite is not None:
             azurite.terminate()
             azurite.wait(10)
