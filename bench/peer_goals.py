@@ -21,6 +21,7 @@ __all__ = [
     "Verdict",
     "azurite_cap",
     "peer_goals_section",
+    "http_row",
     "part_verdicts",
     "peer_verdicts",
     "repeat_verdict",
@@ -268,6 +269,25 @@ def scale_out_row(results: Results) -> Verdict | None:
     )
 
 
+def http_row(results: Results) -> Verdict | None:
+    """The row of the scenarios over HTTP through `durable-ext start` against in-process
+    (bench/http_analysis.py's summary; latency as in-process p50 over HTTP p50)."""
+    summary = results.summary.http
+    if not summary:
+        return None
+    ratios = {s: r.get("ratio") for s, r in summary.get("scenarios", {}).items()}
+    now = ", ".join(f"{s} {r:.2f}×" for s, r in ratios.items() if r is not None)
+    why = summary.get("why", "") + " (where the time goes: the HTTP section below)."
+    return Verdict(
+        "the same scenarios over HTTP (`durable-ext start`)",
+        now or "not measured",
+        f"≥ {summary.get('goal_ratio', 0.85):g}× in-process, each",
+        summary.get("met"),
+        why,
+    )
+
+
 def part_verdicts(results: Results) -> list[Verdict]:
     """The rows of the parts beside the scenarios: HTTP mode, repeats, scale-out."""
-    return [v for v in (repeat_verdict(results), scale_out_row(results)) if v is not None]
+    rows = (http_row(results), repeat_verdict(results), scale_out_row(results))
+    return [v for v in rows if v is not None]
