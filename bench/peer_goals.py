@@ -232,6 +232,9 @@ def repeat_verdict(results: Results) -> Verdict | None:
     tail = summary.get("tail") or {}
     if chained is not None:
         now += f"; back to back ×{chained:.2f}"
+    if chained is not None and chained >= 0.9:
+        why += f" Started back to back, with no pause, the runs after the first reached ×{chained:.2f}."
+    elif chained is not None:
         why += (
             f" Started back to back, with no pause, the runs after the first reached ×"
             f"{chained:.2f} of the first: each pays the previous run's tail, the "
