@@ -118,6 +118,9 @@ class ScenarioSummary:
     storage_cpu_ms_per_unit: float | None = None
     requests_by_category_per_unit: dict[str, float] | None = None
     request_median_ms: dict[str, float] = field(default_factory=dict)
+    """The worker's median milliseconds per request, by category."""
+    client_request_median_ms: dict[str, float] = field(default_factory=dict)
+    """The same for the bench client's requests."""
 
 
 # -- the physical floor ------------------------------------------------------------------------------

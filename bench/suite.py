@@ -779,6 +779,12 @@ def summarize_runs(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
             for c in categories
             if any(c in r.get("median_ms", {}) for r in requests)
         }
+    clients = [r["client"] for r in requests if "median_ms" in r.get("client", {})]
+    if clients:
+        summary["client_request_median_ms"] = {
+            c: median([r["median_ms"][c] for r in clients if c in r["median_ms"]])
+            for c in sorted({c for r in clients for c in r["median_ms"]})
+        }
     if requests and "sql_statements" in requests[0]:
         summary["sql_statements_per_unit"] = median(
             [r["sql_statements"] / good[0]["units"] for r in requests]
