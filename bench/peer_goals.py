@@ -298,6 +298,19 @@ def scale_out_row(results: Results) -> Verdict | None:
     )
     per_cpu = summary.get("per_cpu_ratio")
     why = summary.get("why", "") + "."
+    shares = [one.get("storage_core_share"), two.get("storage_core_share")]
+    costs = [
+        one.get("storage_cpu_ms_per_orchestration"),
+        two.get("storage_cpu_ms_per_orchestration"),
+    ]
+    if all(share is not None and share >= 0.9 for share in shares) and all(costs):
+        why += (
+            f" **Bounded by Azurite on this machine**: it was busy {shares[0]:.0%} of its one "
+            f"Node.js core with one worker process and {shares[1]:.0%} with two, so a second "
+            f"process cannot add throughput; with two it spent {num(costs[1], 1)} ms of CPU "
+            f"per orchestration against {num(costs[0], 1)} (its message inserts queue up, one "
+            "at a time, behind both processes' sends)."
+        )
     if per_cpu is not None:
         why += (
             f" Per CPU second of the bench's own processes (workers, client, Azurite) two "

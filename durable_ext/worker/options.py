@@ -90,10 +90,12 @@ class WorkerOptions:
     entity_message_reorder_window: timedelta = timedelta(minutes=30)
     """How long an entity remembers the requests it received, to drop redelivered copies (DF's
     `entityMessageReorderWindowInMinutes`)."""
-    settle_in_background: bool = True
+    settle_in_background: bool = False
     """After a checkpoint, delete the messages it applied in the background, so the instance's
     next episode starts without waiting for the deletes. They are marked applied before; one not
-    deleted (a crash) comes back and is dropped as already applied, as after a crash today."""
+    deleted (a crash) comes back and is dropped as already applied, as after a crash today. Off
+    by default: on Azurite, whose queue writes run one at a time, a background delete only delays
+    the next send (docs/performance.md measures switching it on)."""
     handoff_backlog: int = 1000
     """Work items this process may hand to itself beyond the activities it runs at once; they wait
     in memory, held in their queue. Beyond it, work items go to the queue for any worker."""
