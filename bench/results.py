@@ -101,6 +101,8 @@ class ScenarioSummary:
     error: str | None = None
     units: int | None = None
     throughput_per_s: float | None = None
+    throughput_runs: list[float | None] = field(default_factory=list)
+    """Each successful run's rate (the median is `throughput_per_s`)."""
     wall_s: float | None = None
     cpu_s: float | None = None
     storage_cpu_s: float | None = None

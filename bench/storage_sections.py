@@ -243,12 +243,17 @@ def levers_section(results: Results) -> str:
             on = lever.on.get(scenario, ScenarioSummary())
             on_rate, off_rate = on.throughput_per_s, off.throughput_per_s
             unit = SCENARIOS[scenario].per if scenario in SCENARIOS else "unit"
+            spread = [r for r in on.throughput_runs if r]
+            effect = f"{on_rate / off_rate:.2f}×" if on_rate and off_rate else "—"
+            if spread and off_rate and min(spread) <= off_rate <= max(spread):
+                effect += " (within the main runs' range: no effect shown)"
             rows.append(
                 [
                     f"{scenario} (per {unit})",
                     num(on_rate),
+                    f"{num(min(spread))}–{num(max(spread))}" if spread else "—",
                     num(off_rate) if not off.error else f"failed: {off.error}",
-                    f"{on_rate / off_rate:.2f}×" if on_rate and off_rate else "—",
+                    effect,
                     num(on.requests_per_unit, 1),
                     num(off.requests_per_unit, 1),
                     num(on.cpu_ms_per_unit, 2),
@@ -259,13 +264,16 @@ def levers_section(results: Results) -> str:
         parts += [
             f"Measured by switching it off (`{lever.off_option}`) on "
             + ", ".join(f"`{s}`" for s in lever.off)
-            + f" ({runs} run{'s' if runs != 1 else ''} each, against the main runs' medians), "
-            "everything else equal:",
+            + f" ({runs} run{'s' if runs != 1 else ''} each, made after the main runs and "
+            "set against their medians), everything else equal. The main runs' range shows how "
+            "far runs of the same code spread on this machine; an `off` figure inside it shows no "
+            "effect of the lever:",
             "",
             table(
                 [
                     "scenario",
                     "on /s",
+                    "main runs' range /s",
                     "off /s",
                     "effect",
                     "requests/unit on",
